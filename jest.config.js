@@ -1,0 +1,20 @@
+'use strict';
+// Two projects: `unit` needs no privileges; `integration` creates TUN devices
+// and must run inside a private network namespace (scripts/test.js starts it
+// under `unshare --net`), else its tests skip with the reason in their title.
+const base = {
+  preset: 'ts-jest',
+  testEnvironment: 'node',
+  transform: { '^.+\\.ts$': ['ts-jest', { tsconfig: 'tsconfig.json', isolatedModules: true }] },
+};
+
+module.exports = {
+  projects: [
+    { ...base, displayName: 'unit', testMatch: ['<rootDir>/test/unit/**/*.test.ts'] },
+    {
+      ...base,
+      displayName: 'integration',
+      testMatch: ['<rootDir>/test/integration/**/*.test.ts'],
+    },
+  ],
+};

@@ -1,0 +1,160 @@
+// The whole native surface, typed, in one place. Every other TS file imports
+// the addon through this file, never from the .node file.
+import * as path from 'node:path';
+
+/** Memory a packet can be given in: an ArrayBuffer or any view on one. */
+export type PacketData = ArrayBuffer | ArrayBufferView;
+
+// ---------------------------------------------------------------- TUN device
+
+export interface OpenTunOptions {
+  /** Interface name, or a pattern with %d; the kernel picks `tun%d` if empty. */
+  name?: string;
+  multiQueue?: boolean;
+}
+
+export interface TunReaderOptions {
+  /** Most packets delivered to JS in one batch. */
+  batchSize: number;
+  /** Bytes of the receive slab (at least batchSize small packets + one 64 KiB packet). */
+  slabSize: number;
+}
+
+/** What `openTun` resolves with: an open, non-blocking, close-on-exec TUN fd. */
+export interface OpenedTun {
+  fd: number;
+  name: string;
+  ifindex: number;
+}
+
+/**
+ * Native side of a TUN device (or of any packet fd: tests hand it one end of
+ * a SOCK_SEQPACKET socketpair). Receives in batches on the loop's own thread.
+ */
+export interface NativeTun {
+  readonly fd: number;
+  /** Receive slab: packets of the current batch are views into it. */
+  readonly slab: ArrayBuffer;
+  /** meta[2i] = offset, meta[2i+1] = length of packet i of the current batch. */
+  readonly meta: Int32Array;
+  readonly batchSize: number;
+  /** Start reading: `dispatch(count)` once per batch; `onError` once, then reading stops. */
+  start(dispatch: (count: number) => void, onError: (err: NativeError) => void): void;
+  pause(): void;
+  resume(): void;
+  ref(): void;
+  unref(): void;
+  /** Writes one packet: true when written, false on EAGAIN; throws on any other failure. */
+  write(packet: PacketData): boolean;
+  /**
+   * Validates packets[start..] and writes them in order. Returns the index
+   * reached: packets.length when all were written, less on EAGAIN. Throws on
+   * a bad packet (nothing written) or a failed write (err.index says where).
+   */
+  writeBatch(packets: readonly PacketData[], start: number): number;
+  /** Calls `cb` once when the fd is writable again. */
+  waitWritable(cb: () => void): void;
+  /** Fills `out` with the counters, in the order of COUNTER_NAMES. */
+  counters(out: Float64Array): void;
+  close(): void;
+  readonly closed: boolean;
+}
+
+export const COUNTER_NAMES = [
+  'rxPackets',
+  'rxBytes',
+  'rxBatches',
+  'rxFullBatches',
+  'txPackets',
+  'txBytes',
+  'txBatches',
+  'txEagain',
+  'readErrors',
+  'writeErrors',
+] as const;
+export type CounterName = (typeof COUNTER_NAMES)[number];
+
+// ------------------------------------------------------------------ netlink
+
+export interface LinkChange {
+  ifindex: number;
+  up?: boolean;
+  mtu?: number;
+  txQueueLen?: number;
+}
+
+export interface AddressSpec {
+  ifindex: number;
+  /** IPv4 or IPv6 address, as text. */
+  address: string;
+  prefixLength: number;
+  /** Point-to-point peer (IFA_ADDRESS), if any. */
+  peer?: string;
+  /** IPv4 broadcast, if any. */
+  broadcast?: string;
+}
+
+export interface LinkInfo {
+  ifindex: number;
+  name: string;
+  mtu: number;
+  flags: number;
+  up: boolean;
+  txQueueLen: number;
+  stats: {
+    rxPackets: number;
+    txPackets: number;
+    rxBytes: number;
+    txBytes: number;
+    rxDropped: number;
+    txDropped: number;
+    rxErrors: number;
+    txErrors: number;
+  };
+}
+
+// ------------------------------------------------------ route table (issue 3)
+// (declared by the route-table work; native/binding/route_binding.cc)
+
+// ------------------------------------------------------------- the addon
+
+export interface NativeError extends Error {
+  code?: string;
+  errno?: number;
+  syscall?: string;
+  index?: number;
+}
+
+export interface Addon {
+  napiVersion: number;
+  openTun(options: OpenTunOptions): Promise<OpenedTun>;
+  Tun: new (fd: number, options: TunReaderOptions) => NativeTun;
+  setLink(change: LinkChange): Promise<void>;
+  addAddress(spec: AddressSpec): Promise<void>;
+  deleteAddress(spec: AddressSpec): Promise<void>;
+  linkInfo(ifindex: number): Promise<LinkInfo>;
+  linkIndex(name: string): number;
+  /** For tests: a non-blocking, close-on-exec SOCK_SEQPACKET pair. */
+  socketpair(): [number, number];
+  closeFd(fd: number): void;
+}
+
+function load(): Addon {
+  const override = process.env.VPN_PROVIDER_ADDON;
+  try {
+    if (override) return require(path.resolve(override)) as Addon;
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const build = require('node-gyp-build') as (dir: string) => Addon;
+    return build(path.join(__dirname, '..'));
+  } catch (err) {
+    const e = err as Error;
+    throw new Error(
+      `vpn-provider: could not load its native addon${override ? ` from VPN_PROVIDER_ADDON=${override}` : ''} ` +
+        `(${e.message}). Run \`npm rebuild vpn-provider\` (needs python3, make and g++) or install ` +
+        `on linux-x64 where a prebuilt addon ships.`,
+      { cause: err },
+    );
+  }
+}
+
+export const native: Addon = load();

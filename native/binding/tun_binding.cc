@@ -1,0 +1,587 @@
+// TUN device binding: the packet path between the fd and JS.
+//
+// Receive: a uv_poll handle on the environment's own loop (never the default
+// loop; workers have their own) wakes when the fd is readable; ReadBatch
+// drains it into one slab that JS sees as an ArrayBuffer, and JS is called
+// once per batch with the packet count. Packets are views into the slab,
+// valid during that call; the slab is reused for the next batch, so the
+// steady state allocates nothing. When JS is slower than the kernel, packets
+// wait, then drop, in the kernel's queue (bounded), not in this process.
+//
+// Send: write() straight from the caller's memory, one call per batch.
+//
+// Lifetime: the poll handle is unreferenced unless ref() is called, so an
+// open device never keeps the process alive. Core outlives the JS object
+// until libuv has closed the handle; an async cleanup hook closes it when the
+// environment (main thread or worker) goes away.
+#include <errno.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include <memory>
+#include <vector>
+
+#include "binding/addon.h"
+#include "binding/errors.h"
+#include "tun/tun.h"
+
+namespace vpn {
+namespace {
+
+enum Counter {
+  kRxPackets,
+  kRxBytes,
+  kRxBatches,
+  kRxFullBatches,
+  kTxPackets,
+  kTxBytes,
+  kTxBatches,
+  kTxEagain,
+  kReadErrors,
+  kWriteErrors,
+  kCounterCount
+};
+
+struct Slice {
+  const uint8_t* data;
+  size_t len;
+};
+
+class Core {
+ public:
+  // counters and owner_slot belong to the JS object (Tun); Core writes the
+  // counters only while open and clears *owner_slot when it is freed.
+  Core(Napi::Env env, int fd, uint32_t batch_size, size_t slab_size,
+       uint64_t* counters, Core** owner_slot)
+      : env_(env),
+        fd_(fd),
+        batch_size_(batch_size),
+        slab_size_(slab_size),
+        counters_(counters),
+        owner_slot_(owner_slot) {
+    // One ArrayBuffer: the slab, then batch_size (offset, length) pairs.
+    Napi::ArrayBuffer ab = Napi::ArrayBuffer::New(env, slab_size + 8 * batch_size);
+    buffer_ = Napi::Persistent(ab);
+    uv_loop_t* loop = nullptr;
+    napi_get_uv_event_loop(env, &loop);
+    int r = uv_poll_init(loop, &poll_, fd);
+    if (r < 0) {
+      init_error_ = -r;
+      return;
+    }
+    poll_.data = this;
+    poll_ready_ = true;
+    uv_unref(reinterpret_cast<uv_handle_t*>(&poll_));
+    napi_add_async_cleanup_hook(env, OnEnvCleanup, this, &cleanup_);
+  }
+
+  // Closes the fd and the handle; the Core is freed once libuv is done.
+  void Close() {
+    if (closing_) return;
+    closing_ = true;
+    dispatch_.Reset();
+    on_error_.Reset();
+    on_writable_.Reset();
+    buffer_.Reset();
+    context_.reset();
+    if (poll_ready_) {
+      uv_close(reinterpret_cast<uv_handle_t*>(&poll_), OnClosed);
+    }
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = -1;
+    if (!poll_ready_) Free(this);
+  }
+
+  int init_error() const { return init_error_; }
+  bool closing() const { return closing_; }
+  int fd() const { return fd_; }
+  uint32_t batch_size() const { return batch_size_; }
+  size_t slab_size() const { return slab_size_; }
+  Napi::ArrayBuffer buffer() const { return buffer_.Value(); }
+  void Disown() { owner_slot_ = nullptr; }
+
+  void Start(Napi::Function dispatch, Napi::Function on_error) {
+    dispatch_ = Napi::Persistent(dispatch);
+    on_error_ = Napi::Persistent(on_error);
+    context_ = std::make_unique<Napi::AsyncContext>(env_, "vpn-provider:tun");
+    reading_ = true;
+    Update();
+  }
+  void SetPaused(bool paused) {
+    paused_ = paused;
+    Update();
+  }
+  void SetRef(bool ref) {
+    if (ref) {
+      uv_ref(reinterpret_cast<uv_handle_t*>(&poll_));
+    } else {
+      uv_unref(reinterpret_cast<uv_handle_t*>(&poll_));
+    }
+  }
+  void WaitWritable(Napi::Function cb) {
+    on_writable_ = Napi::Persistent(cb);
+    if (!context_) context_ = std::make_unique<Napi::AsyncContext>(env_, "vpn-provider:tun");
+    want_write_ = true;
+    Update();
+  }
+
+  // Validates packets[start..] into scratch_, then writes them in order.
+  uint32_t WriteBatch(Napi::Env env, Napi::Array packets, uint32_t start);
+  bool WriteOne(Napi::Env env, napi_value packet);
+
+ private:
+  static void OnPoll(uv_poll_t* handle, int status, int events) {
+    auto* core = static_cast<Core*>(handle->data);
+    if (core->closing_) return;
+    Napi::HandleScope scope(core->env_);
+    if (status < 0) {
+      core->Fail(-status, "poll", "polling the device failed");
+      return;
+    }
+    if ((events & UV_WRITABLE) && core->want_write_) core->Writable();
+    if (core->closing_) return;
+    if ((events & UV_READABLE) && core->reading_ && !core->paused_) core->ReadAndDispatch();
+  }
+
+  static void OnClosed(uv_handle_t* handle) {
+    Free(static_cast<Core*>(handle->data));
+  }
+
+  static void Free(Core* core) {
+    if (core->owner_slot_) *core->owner_slot_ = nullptr;
+    if (core->cleanup_) napi_remove_async_cleanup_hook(core->cleanup_);
+    delete core;
+  }
+
+  static void OnEnvCleanup(napi_async_cleanup_hook_handle, void* arg) {
+    static_cast<Core*>(arg)->Close();
+  }
+
+  void Update() {
+    if (closing_ || !poll_ready_) return;
+    int events = 0;
+    if (reading_ && !paused_) events |= UV_READABLE;
+    if (want_write_) events |= UV_WRITABLE;
+    if (events == events_) return;
+    events_ = events;
+    if (events) {
+      uv_poll_start(&poll_, events, OnPoll);
+    } else {
+      uv_poll_stop(&poll_);
+    }
+  }
+
+  void Call(const Napi::FunctionReference& fn, const std::initializer_list<napi_value>& args) {
+    try {
+      fn.MakeCallback(env_.Global(), args, *context_);
+    } catch (const Napi::Error& e) {
+      // A listener threw: Node's rule for callbacks from the loop applies.
+      napi_fatal_exception(env_, e.Value());
+    }
+  }
+
+  void Writable() {
+    want_write_ = false;
+    Update();
+    Napi::FunctionReference cb = std::move(on_writable_);
+    if (!cb.IsEmpty()) Call(cb, {});
+  }
+
+  void ReadAndDispatch() {
+    Napi::ArrayBuffer ab = buffer_.Value();
+    if (ab.IsDetached()) {
+      Fail(EINVAL, "read", "the receive buffer was detached (transferred) by JS");
+      return;
+    }
+    auto* base = static_cast<uint8_t*>(ab.Data());
+    auto* meta = reinterpret_cast<int32_t*>(base + slab_size_);
+    tun::ReadResult r = tun::ReadBatch(fd_, base, slab_size_, meta, batch_size_);
+    if (r.count) {
+      counters_[kRxPackets] += r.count;
+      counters_[kRxBytes] += r.bytes;
+      counters_[kRxBatches] += 1;
+      if (r.full) counters_[kRxFullBatches] += 1;
+      Call(dispatch_, {Napi::Number::New(env_, r.count)});
+    }
+    if (r.error && !closing_) {
+      counters_[kReadErrors] += 1;
+      Fail(r.error, "read", "reading from the device failed");
+    }
+  }
+
+  void Fail(int err, const char* syscall, const char* what) {
+    reading_ = false;
+    want_write_ = false;
+    Update();
+    if (on_error_.IsEmpty()) return;
+    Napi::Error e = SystemError(env_, err, syscall, what);
+    Napi::FunctionReference cb = std::move(on_error_);
+    Call(cb, {e.Value()});
+  }
+
+  Napi::Env env_;
+  int fd_;
+  uint32_t batch_size_;
+  size_t slab_size_;
+  uv_poll_t poll_;
+  bool poll_ready_ = false;
+  int init_error_ = 0;
+  int events_ = 0;
+  bool reading_ = false;
+  bool paused_ = false;
+  bool want_write_ = false;
+  bool closing_ = false;
+  napi_async_cleanup_hook_handle cleanup_ = nullptr;
+  Napi::Reference<Napi::ArrayBuffer> buffer_;
+  Napi::FunctionReference dispatch_;
+  Napi::FunctionReference on_error_;
+  Napi::FunctionReference on_writable_;
+  std::unique_ptr<Napi::AsyncContext> context_;
+  std::vector<Slice> scratch_;
+  uint64_t* counters_;
+  Core** owner_slot_;
+};
+
+size_t ElementSize(napi_typedarray_type type) {
+  switch (type) {
+    case napi_int16_array:
+    case napi_uint16_array:
+      return 2;
+    case napi_int32_array:
+    case napi_uint32_array:
+    case napi_float32_array:
+      return 4;
+    case napi_float64_array:
+    case napi_bigint64_array:
+    case napi_biguint64_array:
+      return 8;
+    default:
+      return 1;
+  }
+}
+
+// The bytes of an ArrayBuffer, a typed array or a DataView (also over a
+// SharedArrayBuffer). Throws a TypeError for anything else or a detached one.
+Slice GetBytes(Napi::Env env, napi_value v) {
+  bool is = false;
+  void* data = nullptr;
+  size_t len = 0;
+  napi_value ab = nullptr;
+  if (napi_is_typedarray(env, v, &is) == napi_ok && is) {
+    napi_typedarray_type type;
+    size_t count, offset;
+    napi_get_typedarray_info(env, v, &type, &count, &data, &ab, &offset);
+    len = count * ElementSize(type);
+  } else if (napi_is_arraybuffer(env, v, &is) == napi_ok && is) {
+    napi_get_arraybuffer_info(env, v, &data, &len);
+    ab = v;
+  } else if (napi_is_dataview(env, v, &is) == napi_ok && is) {
+    size_t offset;
+    napi_get_dataview_info(env, v, &len, &data, &ab, &offset);
+  } else {
+    throw CodedTypeError(env, "ERR_INVALID_ARG_TYPE",
+                         "A packet must be an ArrayBuffer, a typed array or a DataView.");
+  }
+  if (len == 0 && ab != nullptr) {
+    bool detached = false;
+    napi_is_detached_arraybuffer(env, ab, &detached);
+    if (detached)
+      throw CodedTypeError(env, "ERR_BUFFER_DETACHED",
+                           "The packet's ArrayBuffer is detached (it was transferred).");
+  }
+  return {static_cast<const uint8_t*>(data), len};
+}
+
+void CheckOrThrow(Napi::Env env, const Slice& s, int64_t index) {
+  const char* code = nullptr;
+  const char* why = tun::CheckPacket(s.data, s.len, &code);
+  if (!why) return;
+  Napi::Error e = s.len > tun::kMaxPacket ? CodedRangeError(env, code, why)
+                                          : CodedError(env, code, why);
+  if (index >= 0) e.Set("index", Napi::Number::New(env, static_cast<double>(index)));
+  throw e;
+}
+
+bool Core::WriteOne(Napi::Env env, napi_value packet) {
+  Slice s = GetBytes(env, packet);
+  CheckOrThrow(env, s, -1);
+  int r = tun::WritePacket(fd_, s.data, s.len);
+  if (r == 1) {
+    counters_[kTxPackets] += 1;
+    counters_[kTxBytes] += s.len;
+    counters_[kTxBatches] += 1;
+    return true;
+  }
+  if (r == 0) {
+    counters_[kTxEagain] += 1;
+    return false;
+  }
+  counters_[kWriteErrors] += 1;
+  throw SystemError(env, -r, "write", "writing a packet to the device failed");
+}
+
+uint32_t Core::WriteBatch(Napi::Env env, Napi::Array packets, uint32_t start) {
+  uint32_t n = packets.Length();
+  scratch_.clear();
+  for (uint32_t i = start; i < n; ++i) {
+    napi_value v;
+    NAPI_THROW_IF_FAILED(env, napi_get_element(env, packets, i, &v), 0);
+    Slice s = GetBytes(env, v);
+    CheckOrThrow(env, s, i);
+    scratch_.push_back(s);
+  }
+  uint64_t bytes = 0;
+  uint32_t i = start;
+  for (const Slice& s : scratch_) {
+    int r = tun::WritePacket(fd_, s.data, s.len);
+    if (r == 1) {
+      bytes += s.len;
+      ++i;
+      continue;
+    }
+    counters_[kTxPackets] += i - start;
+    counters_[kTxBytes] += bytes;
+    if (i > start) counters_[kTxBatches] += 1;
+    if (r == 0) {
+      counters_[kTxEagain] += 1;
+      return i;
+    }
+    counters_[kWriteErrors] += 1;
+    Napi::Error e = SystemError(env, -r, "write", "writing a packet to the device failed");
+    e.Set("index", Napi::Number::New(env, i));
+    throw e;
+  }
+  counters_[kTxPackets] += i - start;
+  counters_[kTxBytes] += bytes;
+  if (i > start) counters_[kTxBatches] += 1;
+  return i;
+}
+
+class Tun : public Napi::ObjectWrap<Tun> {
+ public:
+  static Napi::Function Define(Napi::Env env) {
+    return DefineClass(env, "Tun",
+                       {
+                           InstanceAccessor<&Tun::Fd>("fd"),
+                           InstanceAccessor<&Tun::Slab>("slab"),
+                           InstanceAccessor<&Tun::Meta>("meta"),
+                           InstanceAccessor<&Tun::BatchSize>("batchSize"),
+                           InstanceAccessor<&Tun::Closed>("closed"),
+                           InstanceMethod<&Tun::Start>("start"),
+                           InstanceMethod<&Tun::Pause>("pause"),
+                           InstanceMethod<&Tun::Resume>("resume"),
+                           InstanceMethod<&Tun::Ref>("ref"),
+                           InstanceMethod<&Tun::Unref>("unref"),
+                           InstanceMethod<&Tun::Write>("write"),
+                           InstanceMethod<&Tun::WriteBatch>("writeBatch"),
+                           InstanceMethod<&Tun::WaitWritable>("waitWritable"),
+                           InstanceMethod<&Tun::Counters>("counters"),
+                           InstanceMethod<&Tun::Close>("close"),
+                       });
+  }
+
+  // new Tun(fd, { batchSize, slabSize }): takes ownership of fd.
+  explicit Tun(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Tun>(info) {
+    Napi::Env env = info.Env();
+    if (info.Length() < 2 || !info[0].IsNumber() || !info[1].IsObject())
+      throw CodedTypeError(env, "ERR_INVALID_ARG_TYPE", "new Tun(fd, { batchSize, slabSize })");
+    int fd = info[0].As<Napi::Number>().Int32Value();
+    Napi::Object o = info[1].As<Napi::Object>();
+    double batch = o.Get("batchSize").ToNumber().DoubleValue();
+    double slab = o.Get("slabSize").ToNumber().DoubleValue();
+    if (fd < 0) throw CodedRangeError(env, "ERR_OUT_OF_RANGE", "fd must be >= 0");
+    if (!(batch >= 1 && batch <= 4096) || batch != static_cast<uint32_t>(batch))
+      throw CodedRangeError(env, "ERR_OUT_OF_RANGE", "batchSize must be an integer from 1 to 4096");
+    if (!(slab >= tun::kMaxPacket + 8 && slab <= (64 << 20)) || slab != static_cast<uint32_t>(slab))
+      throw CodedRangeError(env, "ERR_OUT_OF_RANGE",
+                            "slabSize must be an integer from 65543 to 67108864");
+    meta_offset_ = static_cast<size_t>(slab);
+    core_ = new Core(env, fd, static_cast<uint32_t>(batch), static_cast<size_t>(slab),
+                     counters_, &core_);
+    if (int err = core_->init_error()) {
+      core_->Close();  // frees it and clears core_
+      throw SystemError(env, err, "uv_poll_init", "cannot poll this fd");
+    }
+    Napi::ArrayBuffer ab = core_->buffer();
+    slab_ = Napi::Persistent(ab);
+    meta_ = Napi::Persistent(Napi::Int32Array::New(env, 2 * static_cast<size_t>(batch), ab, meta_offset_));
+  }
+
+  ~Tun() override {
+    if (core_) {
+      core_->Disown();
+      core_->Close();
+    }
+  }
+
+ private:
+  Core* Live(Napi::Env env) {
+    if (!core_ || core_->closing())
+      throw CodedError(env, "ERR_DEVICE_CLOSED", "The device is closed.");
+    return core_;
+  }
+
+  Napi::Value Fd(const Napi::CallbackInfo& info) {
+    return Napi::Number::New(info.Env(), core_ && !core_->closing() ? core_->fd() : -1);
+  }
+  Napi::Value Slab(const Napi::CallbackInfo&) { return slab_.Value(); }
+  Napi::Value Meta(const Napi::CallbackInfo&) { return meta_.Value(); }
+  Napi::Value BatchSize(const Napi::CallbackInfo& info) {
+    return Napi::Number::New(info.Env(), static_cast<double>(meta_.Value().ElementLength() / 2));
+  }
+  Napi::Value Closed(const Napi::CallbackInfo& info) {
+    return Napi::Boolean::New(info.Env(), !core_ || core_->closing());
+  }
+
+  void Start(const Napi::CallbackInfo& info) {
+    Core* c = Live(info.Env());
+    if (info.Length() < 2 || !info[0].IsFunction() || !info[1].IsFunction())
+      throw CodedTypeError(info.Env(), "ERR_INVALID_ARG_TYPE", "start(dispatch, onError)");
+    c->Start(info[0].As<Napi::Function>(), info[1].As<Napi::Function>());
+  }
+  void Pause(const Napi::CallbackInfo& info) { Live(info.Env())->SetPaused(true); }
+  void Resume(const Napi::CallbackInfo& info) { Live(info.Env())->SetPaused(false); }
+  void Ref(const Napi::CallbackInfo& info) { Live(info.Env())->SetRef(true); }
+  void Unref(const Napi::CallbackInfo& info) { Live(info.Env())->SetRef(false); }
+
+  Napi::Value Write(const Napi::CallbackInfo& info) {
+    Core* c = Live(info.Env());
+    if (info.Length() < 1)
+      throw CodedTypeError(info.Env(), "ERR_INVALID_ARG_TYPE", "write(packet)");
+    return Napi::Boolean::New(info.Env(), c->WriteOne(info.Env(), info[0]));
+  }
+
+  Napi::Value WriteBatch(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    Core* c = Live(env);
+    if (info.Length() < 2 || !info[0].IsArray() || !info[1].IsNumber())
+      throw CodedTypeError(env, "ERR_INVALID_ARG_TYPE", "writeBatch(packets: array, start: number)");
+    Napi::Array packets = info[0].As<Napi::Array>();
+    double start = info[1].As<Napi::Number>().DoubleValue();
+    if (!(start >= 0 && start <= packets.Length()) || start != static_cast<uint32_t>(start))
+      throw CodedRangeError(env, "ERR_OUT_OF_RANGE", "start is not an index of packets");
+    return Napi::Number::New(env, c->WriteBatch(env, packets, static_cast<uint32_t>(start)));
+  }
+
+  void WaitWritable(const Napi::CallbackInfo& info) {
+    Core* c = Live(info.Env());
+    if (info.Length() < 1 || !info[0].IsFunction())
+      throw CodedTypeError(info.Env(), "ERR_INVALID_ARG_TYPE", "waitWritable(callback)");
+    c->WaitWritable(info[0].As<Napi::Function>());
+  }
+
+  void Counters(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (info.Length() < 1 || !info[0].IsTypedArray() ||
+        info[0].As<Napi::TypedArray>().TypedArrayType() != napi_float64_array ||
+        info[0].As<Napi::TypedArray>().ElementLength() < kCounterCount)
+      throw CodedTypeError(env, "ERR_INVALID_ARG_TYPE", "counters(out: Float64Array of 10)");
+    Napi::Float64Array out = info[0].As<Napi::Float64Array>();
+    for (int i = 0; i < kCounterCount; ++i) out[i] = static_cast<double>(counters_[i]);
+  }
+
+  void Close(const Napi::CallbackInfo&) {
+    if (core_ && !core_->closing()) core_->Close();
+  }
+
+  Core* core_ = nullptr;  // freed by libuv's close callback, which clears this
+  uint64_t counters_[kCounterCount] = {};
+  size_t meta_offset_ = 0;
+  Napi::Reference<Napi::ArrayBuffer> slab_;
+  Napi::Reference<Napi::Int32Array> meta_;
+};
+
+class OpenWorker : public Napi::AsyncWorker {
+ public:
+  OpenWorker(Napi::Env env, tun::OpenOptions options)
+      : Napi::AsyncWorker(env, "vpn-provider:openTun"),
+        deferred_(Napi::Promise::Deferred::New(env)),
+        options_(std::move(options)) {}
+  Napi::Promise Promise() { return deferred_.Promise(); }
+
+  void Execute() override { err_ = tun::Open(options_, &opened_, &syscall_); }
+
+  void OnOK() override {
+    Napi::Env env = Env();
+    if (err_ < 0) {
+      int err = -err_;
+      std::string what = "cannot open a TUN device";
+      if (err == EPERM || err == EACCES)
+        what += " (needs CAP_NET_ADMIN: run as root or grant the capability)";
+      else if (err == EBUSY)
+        what += " (the name \"" + options_.name + "\" is taken)";
+      else if (err == ENOENT || err == ENODEV)
+        what += " (/dev/net/tun is missing: load the tun module)";
+      deferred_.Reject(SystemError(env, err, syscall_, what).Value());
+      return;
+    }
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("fd", opened_.fd);
+    o.Set("name", opened_.name);
+    o.Set("ifindex", opened_.ifindex);
+    deferred_.Resolve(o);
+  }
+
+ private:
+  Napi::Promise::Deferred deferred_;
+  tun::OpenOptions options_;
+  tun::Opened opened_;
+  int err_ = 0;
+  const char* syscall_ = "open";
+};
+
+Napi::Value OpenTun(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  tun::OpenOptions options;
+  if (info.Length() > 0 && info[0].IsObject()) {
+    Napi::Object o = info[0].As<Napi::Object>();
+    Napi::Value name = o.Get("name");
+    if (!name.IsUndefined() && !name.IsNull()) {
+      if (!name.IsString())
+        throw CodedTypeError(env, "ERR_INVALID_ARG_TYPE", "name must be a string");
+      options.name = name.As<Napi::String>().Utf8Value();
+      if (!options.name.empty()) {
+        if (const char* why = tun::CheckInterfaceName(options.name))
+          throw CodedTypeError(env, "ERR_INVALID_INTERFACE_NAME", std::string(why) + ": \"" + options.name + "\"");
+      }
+    }
+    options.multi_queue = o.Get("multiQueue").ToBoolean().Value();
+  }
+  auto* w = new OpenWorker(env, std::move(options));
+  Napi::Promise p = w->Promise();
+  w->Queue();
+  return p;
+}
+
+Napi::Value SocketPair(const Napi::CallbackInfo& info) {
+  int fds[2];
+  if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, fds) < 0)
+    throw SystemError(info.Env(), errno, "socketpair", "cannot make a socket pair");
+  Napi::Array a = Napi::Array::New(info.Env(), 2);
+  a.Set(0u, fds[0]);
+  a.Set(1u, fds[1]);
+  return a;
+}
+
+void CloseFd(const Napi::CallbackInfo& info) {
+  if (info.Length() < 1 || !info[0].IsNumber())
+    throw CodedTypeError(info.Env(), "ERR_INVALID_ARG_TYPE", "closeFd(fd)");
+  int fd = info[0].As<Napi::Number>().Int32Value();
+  if (fd >= 0 && ::close(fd) < 0)
+    throw SystemError(info.Env(), errno, "close", "cannot close fd " + std::to_string(fd));
+}
+
+}  // namespace
+
+void InitTun(Napi::Env env, Napi::Object exports, AddonData* data) {
+  Napi::Function ctor = Tun::Define(env);
+  data->tun_ctor = Napi::Persistent(ctor);
+  exports.Set("Tun", ctor);
+  exports.Set("openTun", Napi::Function::New(env, OpenTun, "openTun"));
+  exports.Set("socketpair", Napi::Function::New(env, SocketPair, "socketpair"));
+  exports.Set("closeFd", Napi::Function::New(env, CloseFd, "closeFd"));
+}
+
+}  // namespace vpn

@@ -1,0 +1,270 @@
+#include "netlink/netlink.h"
+
+#include <errno.h>
+#include <linux/if_link.h>
+#include <net/if.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <linux/if_addr.h>
+
+namespace vpn::netlink {
+
+namespace {
+constexpr size_t Align(size_t n) { return (n + NLMSG_ALIGNTO - 1) & ~(NLMSG_ALIGNTO - 1); }
+}  // namespace
+
+Message::Message(uint16_t type, uint16_t flags) {
+  buf_.resize(NLMSG_HDRLEN);
+  nlmsghdr* h = header();
+  h->nlmsg_len = NLMSG_HDRLEN;
+  h->nlmsg_type = type;
+  h->nlmsg_flags = flags;
+}
+
+size_t Message::PutBytes(const void* data, size_t len) {
+  size_t offset = buf_.size();
+  buf_.resize(offset + Align(len), 0);
+  if (len) memcpy(buf_.data() + offset, data, len);
+  header()->nlmsg_len = static_cast<uint32_t>(buf_.size());
+  return offset;
+}
+
+void Message::Attr(uint16_t type, const void* data, size_t len) {
+  size_t offset = buf_.size();
+  buf_.resize(offset + RTA_SPACE(len), 0);
+  auto* rta = reinterpret_cast<rtattr*>(buf_.data() + offset);
+  rta->rta_type = type;
+  rta->rta_len = static_cast<uint16_t>(RTA_LENGTH(len));
+  if (len) memcpy(RTA_DATA(rta), data, len);
+  header()->nlmsg_len = static_cast<uint32_t>(buf_.size());
+}
+
+size_t Message::BeginNest(uint16_t type) {
+  size_t offset = buf_.size();
+  Attr(static_cast<uint16_t>(type | NLA_F_NESTED), nullptr, 0);
+  return offset;
+}
+
+void Message::EndNest(size_t offset) {
+  auto* rta = reinterpret_cast<rtattr*>(buf_.data() + offset);
+  rta->rta_len = static_cast<uint16_t>(buf_.size() - offset);
+}
+
+bool ForEachMessage(const uint8_t* buf, size_t len,
+                    const std::function<void(const nlmsghdr*)>& fn) {
+  size_t off = 0;
+  while (len - off >= sizeof(nlmsghdr)) {
+    nlmsghdr h;
+    memcpy(&h, buf + off, sizeof h);
+    if (h.nlmsg_len < sizeof(nlmsghdr) || h.nlmsg_len > len - off) return false;
+    // Messages are handed out in place; the kernel aligns them to 4 bytes.
+    fn(reinterpret_cast<const nlmsghdr*>(buf + off));
+    size_t step = Align(h.nlmsg_len);
+    if (step > len - off) break;
+    off += step;
+  }
+  return off == len;
+}
+
+bool ParseAttrs(const uint8_t* data, size_t len, const rtattr** table,
+                uint16_t max) {
+  for (uint16_t i = 0; i <= max; ++i) table[i] = nullptr;
+  size_t off = 0;
+  while (len - off >= sizeof(rtattr)) {
+    rtattr a;
+    memcpy(&a, data + off, sizeof a);
+    if (a.rta_len < sizeof(rtattr) || a.rta_len > len - off) return false;
+    uint16_t type = a.rta_type & NLA_TYPE_MASK;
+    if (type <= max) table[type] = reinterpret_cast<const rtattr*>(data + off);
+    size_t step = RTA_ALIGN(a.rta_len);
+    if (step > len - off) break;
+    off += step;
+  }
+  return off == len || len - off < sizeof(rtattr);
+}
+
+Socket::~Socket() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+int Socket::Open() {
+  fd_ = ::socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+  if (fd_ < 0) return -errno;
+  int one = 1;
+  // Errors come back with the request attached only up to the header.
+  setsockopt(fd_, SOL_NETLINK, NETLINK_CAP_ACK, &one, sizeof one);
+  setsockopt(fd_, SOL_NETLINK, NETLINK_EXT_ACK, &one, sizeof one);
+  sockaddr_nl sa{};
+  sa.nl_family = AF_NETLINK;
+  if (bind(fd_, reinterpret_cast<sockaddr*>(&sa), sizeof sa) < 0) return -errno;
+  rx_.resize(64 * 1024);
+  return 0;
+}
+
+int Socket::Send(Message& msg) {
+  nlmsghdr* h = msg.header();
+  h->nlmsg_seq = ++seq_;
+  h->nlmsg_pid = 0;
+  sockaddr_nl sa{};
+  sa.nl_family = AF_NETLINK;
+  while (true) {
+    ssize_t n = sendto(fd_, msg.data(), msg.size(), 0,
+                       reinterpret_cast<sockaddr*>(&sa), sizeof sa);
+    if (n == static_cast<ssize_t>(msg.size())) return 0;
+    if (n >= 0) return -EIO;
+    if (errno != EINTR) return -errno;
+  }
+}
+
+int Socket::Receive(uint32_t seq, bool dump,
+                    const std::function<void(const nlmsghdr*)>& on_reply) {
+  while (true) {
+    ssize_t n = recv(fd_, rx_.data(), rx_.size(), 0);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return -errno;
+    }
+    bool done = false;
+    int result = 0;
+    bool ok = ForEachMessage(rx_.data(), static_cast<size_t>(n), [&](const nlmsghdr* h) {
+      if (done || h->nlmsg_seq != seq) return;
+      if (h->nlmsg_type == NLMSG_ERROR) {
+        if (h->nlmsg_len >= NLMSG_LENGTH(sizeof(nlmsgerr))) {
+          const auto* e = static_cast<const nlmsgerr*>(NLMSG_DATA(h));
+          result = e->error;
+        } else {
+          result = -EPROTO;
+        }
+        done = true;
+      } else if (h->nlmsg_type == NLMSG_DONE) {
+        done = true;
+      } else if (on_reply) {
+        on_reply(h);
+      }
+    });
+    if (!ok) return -EPROTO;
+    if (done) return result;
+    (void)dump;
+  }
+}
+
+int Socket::Request(Message& msg,
+                    const std::function<void(const nlmsghdr*)>& on_reply) {
+  msg.header()->nlmsg_flags |= NLM_F_REQUEST | NLM_F_ACK;
+  int r = Send(msg);
+  if (r < 0) return r;
+  return Receive(seq_, false, on_reply);
+}
+
+int Socket::Dump(Message& msg,
+                 const std::function<void(const nlmsghdr*)>& on_reply) {
+  msg.header()->nlmsg_flags |= NLM_F_REQUEST | NLM_F_DUMP;
+  int r = Send(msg);
+  if (r < 0) return r;
+  return Receive(seq_, true, on_reply);
+}
+
+int SetLink(const LinkChange& change) {
+  Socket s;
+  int r = s.Open();
+  if (r < 0) return r;
+  Message m(RTM_NEWLINK, 0);
+  ifinfomsg ifi{};
+  ifi.ifi_family = AF_UNSPEC;
+  ifi.ifi_index = change.ifindex;
+  if (change.up >= 0) {
+    ifi.ifi_change = IFF_UP;
+    ifi.ifi_flags = change.up ? IFF_UP : 0;
+  }
+  m.Put(ifi);
+  if (change.mtu >= 0) m.AttrU32(IFLA_MTU, static_cast<uint32_t>(change.mtu));
+  if (change.txqlen >= 0) m.AttrU32(IFLA_TXQLEN, static_cast<uint32_t>(change.txqlen));
+  return s.Request(m);
+}
+
+namespace {
+int ChangeAddress(const Address& a, uint16_t type, uint16_t flags) {
+  Socket s;
+  int r = s.Open();
+  if (r < 0) return r;
+  Message m(type, flags);
+  ifaddrmsg ifa{};
+  ifa.ifa_family = static_cast<uint8_t>(a.family);
+  ifa.ifa_prefixlen = a.prefix_length;
+  ifa.ifa_index = static_cast<uint32_t>(a.ifindex);
+  ifa.ifa_scope = RT_SCOPE_UNIVERSE;
+  m.Put(ifa);
+  size_t len = a.family == AF_INET ? 4 : 16;
+  m.Attr(IFA_LOCAL, a.local, len);
+  m.Attr(IFA_ADDRESS, a.has_peer ? a.peer : a.local, len);
+  if (a.family == AF_INET && a.has_broadcast) m.Attr(IFA_BROADCAST, a.broadcast, 4);
+  if (a.family == AF_INET6) m.AttrU32(IFA_FLAGS, IFA_F_NODAD);
+  return s.Request(m);
+}
+}  // namespace
+
+int AddAddress(const Address& address) {
+  return ChangeAddress(address, RTM_NEWADDR, NLM_F_CREATE | NLM_F_REPLACE);
+}
+
+int DeleteAddress(const Address& address) {
+  return ChangeAddress(address, RTM_DELADDR, 0);
+}
+
+bool ParseLink(const nlmsghdr* h, LinkInfo* out) {
+  if (h->nlmsg_type != RTM_NEWLINK || h->nlmsg_len < NLMSG_LENGTH(sizeof(ifinfomsg)))
+    return false;
+  const auto* ifi = static_cast<const ifinfomsg*>(NLMSG_DATA(h));
+  out->ifindex = ifi->ifi_index;
+  out->flags = ifi->ifi_flags;
+  const rtattr* tb[IFLA_MAX + 1];
+  const uint8_t* attrs = reinterpret_cast<const uint8_t*>(ifi) + NLMSG_ALIGN(sizeof(ifinfomsg));
+  size_t len = h->nlmsg_len - NLMSG_LENGTH(sizeof(ifinfomsg));
+  if (!ParseAttrs(attrs, len, tb, IFLA_MAX)) return false;
+  auto u32 = [&](int type, uint32_t* v) {
+    if (tb[type] && RTA_PAYLOAD(tb[type]) >= 4) memcpy(v, RTA_DATA(tb[type]), 4);
+  };
+  if (tb[IFLA_IFNAME]) {
+    const char* s = static_cast<const char*>(RTA_DATA(tb[IFLA_IFNAME]));
+    out->name.assign(s, strnlen(s, RTA_PAYLOAD(tb[IFLA_IFNAME])));
+  }
+  u32(IFLA_MTU, &out->mtu);
+  u32(IFLA_TXQLEN, &out->txqlen);
+  if (tb[IFLA_STATS64] && RTA_PAYLOAD(tb[IFLA_STATS64]) >= 8 * 8) {
+    rtnl_link_stats64 st{};
+    memcpy(&st, RTA_DATA(tb[IFLA_STATS64]),
+           RTA_PAYLOAD(tb[IFLA_STATS64]) < sizeof st ? RTA_PAYLOAD(tb[IFLA_STATS64]) : sizeof st);
+    out->rx_packets = st.rx_packets;
+    out->tx_packets = st.tx_packets;
+    out->rx_bytes = st.rx_bytes;
+    out->tx_bytes = st.tx_bytes;
+    out->rx_errors = st.rx_errors;
+    out->tx_errors = st.tx_errors;
+    out->rx_dropped = st.rx_dropped;
+    out->tx_dropped = st.tx_dropped;
+  }
+  return true;
+}
+
+int GetLink(int ifindex, LinkInfo* out) {
+  Socket s;
+  int r = s.Open();
+  if (r < 0) return r;
+  Message m(RTM_GETLINK, 0);
+  ifinfomsg ifi{};
+  ifi.ifi_family = AF_UNSPEC;
+  ifi.ifi_index = ifindex;
+  m.Put(ifi);
+  bool parsed = false, bad = false;
+  r = s.Request(m, [&](const nlmsghdr* h) {
+    if (h->nlmsg_type != RTM_NEWLINK) return;
+    if (ParseLink(h, out)) parsed = true; else bad = true;
+  });
+  if (r < 0) return r;
+  if (bad || !parsed) return -EPROTO;
+  return 0;
+}
+
+}  // namespace vpn::netlink

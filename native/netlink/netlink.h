@@ -1,0 +1,119 @@
+// A small rtnetlink client of our own: links, addresses, link statistics.
+// Blocking round trips on a NETLINK_ROUTE socket; the binding runs them off
+// the event loop. No N-API here, so the unit tests and fuzzers link it.
+#pragma once
+
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace vpn::netlink {
+
+// A request under construction: header, fixed payload, attributes (nests too).
+class Message {
+ public:
+  Message(uint16_t type, uint16_t flags);
+
+  // Appends a fixed struct (ifinfomsg, ifaddrmsg, rtmsg...) and returns its
+  // offset; payload at that offset can be changed with At<T>() until sent.
+  template <typename T>
+  size_t Put(const T& value) {
+    return PutBytes(&value, sizeof value);
+  }
+  template <typename T>
+  T* At(size_t offset) {
+    return reinterpret_cast<T*>(buf_.data() + offset);
+  }
+  void Attr(uint16_t type, const void* data, size_t len);
+  void AttrU32(uint16_t type, uint32_t value) { Attr(type, &value, sizeof value); }
+  void AttrString(uint16_t type, const std::string& s) {
+    Attr(type, s.c_str(), s.size() + 1);
+  }
+  size_t BeginNest(uint16_t type);
+  void EndNest(size_t offset);
+
+  nlmsghdr* header() { return reinterpret_cast<nlmsghdr*>(buf_.data()); }
+  const uint8_t* data() const { return buf_.data(); }
+  size_t size() const { return buf_.size(); }
+
+ private:
+  size_t PutBytes(const void* data, size_t len);
+  std::vector<uint8_t> buf_;
+};
+
+// Calls fn(header) for each whole message in buf; returns false if the buffer
+// holds a truncated or malformed message (the ones before it were visited).
+bool ForEachMessage(const uint8_t* buf, size_t len,
+                    const std::function<void(const nlmsghdr*)>& fn);
+
+// Fills table[type] (type <= max) with each attribute of the run at
+// data[0..len); later duplicates win, unknown types are skipped. Returns false
+// on a malformed run (a length that overruns the buffer or is too short).
+bool ParseAttrs(const uint8_t* data, size_t len, const rtattr** table,
+                uint16_t max);
+
+class Socket {
+ public:
+  Socket() = default;
+  ~Socket();
+  Socket(const Socket&) = delete;
+  Socket& operator=(const Socket&) = delete;
+
+  int Open();  // 0 or -errno
+  // Sends the request with NLM_F_ACK and waits for the kernel's answer:
+  // 0 or -errno. Replies other than the ack go to on_reply, if given.
+  int Request(Message& msg,
+              const std::function<void(const nlmsghdr*)>& on_reply = nullptr);
+  // Sends a dump request and calls on_reply for each reply until NLMSG_DONE.
+  int Dump(Message& msg, const std::function<void(const nlmsghdr*)>& on_reply);
+  int fd() const { return fd_; }
+
+ private:
+  int Send(Message& msg);
+  int Receive(uint32_t seq, bool dump,
+              const std::function<void(const nlmsghdr*)>& on_reply);
+  int fd_ = -1;
+  uint32_t seq_ = 0;
+  std::vector<uint8_t> rx_;
+};
+
+struct LinkChange {
+  int ifindex = 0;
+  int up = -1;          // -1: leave as is; 0: down; 1: up
+  int64_t mtu = -1;     // -1: leave as is
+  int64_t txqlen = -1;  // -1: leave as is
+};
+int SetLink(const LinkChange& change);
+
+struct Address {
+  int ifindex = 0;
+  int family = 0;  // AF_INET or AF_INET6
+  uint8_t local[16] = {};
+  uint8_t prefix_length = 0;
+  bool has_peer = false;
+  uint8_t peer[16] = {};
+  bool has_broadcast = false;  // IPv4 only
+  uint8_t broadcast[4] = {};
+};
+int AddAddress(const Address& address);
+int DeleteAddress(const Address& address);
+
+struct LinkInfo {
+  int ifindex = 0;
+  std::string name;
+  uint32_t mtu = 0;
+  uint32_t flags = 0;
+  uint32_t txqlen = 0;
+  uint64_t rx_packets = 0, tx_packets = 0, rx_bytes = 0, tx_bytes = 0;
+  uint64_t rx_dropped = 0, tx_dropped = 0, rx_errors = 0, tx_errors = 0;
+};
+int GetLink(int ifindex, LinkInfo* out);
+// Parses an RTM_NEWLINK message (as GetLink receives it). False if malformed.
+bool ParseLink(const nlmsghdr* h, LinkInfo* out);
+
+}  // namespace vpn::netlink

@@ -1,0 +1,63 @@
+// The TUN device and the packet I/O on its fd, without N-API: what the
+// binding (native/binding/tun_binding.cc) and the C++ unit tests share.
+//
+// Receive: ReadBatch drains a non-blocking fd into one slab (read until EAGAIN
+// or the batch is full), recording (offset, length) pairs. Send: WritePacket
+// writes one packet straight from the caller's memory. Any fd that keeps
+// packet boundaries works (a TUN fd; a SOCK_SEQPACKET socket in tests).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+namespace vpn::tun {
+
+// The largest IP packet: read() is always offered this much room, so a packet
+// is never truncated whatever the device's MTU.
+constexpr size_t kMaxPacket = 65535;
+
+struct OpenOptions {
+  std::string name;  // empty: the kernel picks tun%d
+  bool multi_queue = false;
+};
+
+struct Opened {
+  int fd = -1;
+  std::string name;
+  int ifindex = 0;
+};
+
+// Opens /dev/net/tun (O_NONBLOCK | O_CLOEXEC) as IFF_TUN | IFF_NO_PI. Returns
+// 0, or -errno with *syscall naming the call that failed.
+int Open(const OpenOptions& options, Opened* out, const char** syscall);
+
+// Checks an interface name: 1..15 bytes, no '/', ':', whitespace or control
+// characters, not "." or "..". Returns nullptr, or why the name is refused.
+const char* CheckInterfaceName(const std::string& name);
+
+struct ReadResult {
+  uint32_t count = 0;  // packets recorded in meta
+  size_t bytes = 0;    // their total length
+  int error = 0;       // 0 (stopped on EAGAIN or a full batch) or an errno
+  bool full = false;   // stopped because the batch or the slab was full
+};
+
+// Reads packets into slab[0..slab_size) until the fd has none (EAGAIN), or
+// max_packets were read, or less than kMaxPacket bytes of room remain.
+// meta[2i] and meta[2i+1] get packet i's offset and length; packets start at
+// 8-byte aligned offsets. EINTR is retried. A read of 0 bytes (the peer of a
+// socket closed) is reported as error EPIPE.
+ReadResult ReadBatch(int fd, uint8_t* slab, size_t slab_size, int32_t* meta,
+                     uint32_t max_packets);
+
+// Checks a packet before it is written: nullptr, or a message; *code gets a
+// stable string code. Refused: empty, longer than kMaxPacket, first nibble
+// other than 4 or 6.
+const char* CheckPacket(const uint8_t* data, size_t len, const char** code);
+
+// Writes one packet. Returns 1 when written, 0 on EAGAIN, or -errno. A write
+// that takes less than the whole packet is -EIO: a packet is never truncated.
+int WritePacket(int fd, const uint8_t* data, size_t len);
+
+}  // namespace vpn::tun
