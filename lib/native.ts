@@ -116,6 +116,62 @@ export interface LinkInfo {
 // ------------------------------------------------------ route table (issue 3)
 // (declared by the route-table work; native/binding/route_binding.cc)
 
+/** What a bulk load reports: entries given, new prefixes, replaced values, masked entries. */
+export interface NativeBulkReport {
+  count: number;
+  added: number;
+  replaced: number;
+  /** Entries with host bits set (e.g. 10.1.2.3/8), masked to their network. */
+  masked: number;
+  /** Indexes of the first (up to 100) masked entries. */
+  maskedIndex: number[];
+}
+
+/**
+ * Native longest-prefix-match table (lib/route wraps it). Values are
+ * integers 0..2^31-1; -1 means "no match". Everything is synchronous except
+ * buildAsync.
+ */
+export interface NativeRouteTable {
+  /** True when the prefix is new, false when its value was replaced. */
+  insert(cidr: string, value: number): boolean;
+  delete(cidr: string): boolean;
+  /** Exact match: the value of this very prefix, or -1. */
+  get(cidr: string): number;
+  lookup(address: string | number): number;
+  /** lookup() for an IPv4 address as an unsigned 32-bit number, unchecked. */
+  lookup4(address: number): number;
+  lookupPrefix(address: string | number): [string, number] | null;
+  lookupBatch4(addresses: Uint32Array, out: Int32Array): number;
+  /** addresses: 16 bytes per IPv6 address, network byte order. */
+  lookupBatch6(addresses: Uint8Array, out: Int32Array): number;
+  classify(data: Uint8Array, meta: Int32Array, count: number, out: Int32Array): number;
+  /** text: `count` CIDRs joined by '\n'; values: one per entry, or one for all. */
+  insertMany(text: string, count: number, values: Int32Array | number): NativeBulkReport;
+  clear(): void;
+  /** [cidrs, values] of every entry, IPv4 first, each sorted. */
+  entries(): [string[], Int32Array];
+  readonly size: number;
+  readonly size4: number;
+  readonly size6: number;
+  /** Bytes of the lookup structure. */
+  readonly bytes: number;
+  /** Bytes of the control-plane trie. */
+  readonly controlBytes: number;
+}
+
+export interface NativeRouteTableClass {
+  new (): NativeRouteTable;
+  /** Parses and builds a new table on a worker thread. */
+  buildAsync(
+    text: string,
+    count: number,
+    values: Int32Array | number,
+  ): Promise<[NativeRouteTable, NativeBulkReport]>;
+  /** Canonical text of a CIDR (host bits masked); throws on a bad one. */
+  normalize(cidr: string): string;
+}
+
 // ------------------------------------------------------------- the addon
 
 export interface NativeError extends Error {
@@ -137,6 +193,8 @@ export interface Addon {
   /** For tests: a non-blocking, close-on-exec SOCK_SEQPACKET pair. */
   socketpair(): [number, number];
   closeFd(fd: number): void;
+  // --- route table (issue 3) ---
+  RouteTable: NativeRouteTableClass;
 }
 
 function load(): Addon {

@@ -1,0 +1,355 @@
+// RouteTable: a longest-prefix-match table of IPv4 and IPv6 prefixes to
+// integer values, over the native one (native/route, native/binding/
+// route_binding.cc). It is what the inclusion and exclusion lists of
+// setParameters become, and is exported for servers that route by
+// destination (a peer per packet, as WireGuard's allowed-IPs table does).
+//
+// Every method is synchronous (it is a data structure) except fromAsync,
+// which parses and builds on a worker thread. An insert or delete is seen by
+// the very next lookup.
+import { native } from '../native';
+import type { NativeBulkReport, NativeRouteTable } from '../native';
+
+/** The largest value a prefix can carry (values are 0..2^31-1). */
+export const MAX_ROUTE_VALUE = 0x7fffffff;
+
+/** What a bulk load did. */
+export interface BulkReport {
+  /** Entries given. */
+  count: number;
+  /** Prefixes that were not in the table before. */
+  added: number;
+  /** Entries that replaced the value of a prefix already there (or of an earlier duplicate). */
+  replaced: number;
+  /** Entries with host bits set (e.g. `10.1.2.3/8`), masked to their network as the kernel does. */
+  masked: number;
+  /** Indexes of the first (up to 100) masked entries. */
+  maskedIndex: number[];
+  /** One line per masked entry reported in maskedIndex: `entry 3: 10.1.2.3/8 has host bits set; used as 10.0.0.0/8`. */
+  warnings: string[];
+}
+
+/** The longest matching prefix of an address and its value. */
+export interface RouteMatch {
+  prefix: string;
+  value: number;
+}
+
+export type RouteValues = Int32Array | readonly number[] | number;
+
+function coded<E extends Error>(err: E, code: string, index?: number): E {
+  Object.assign(err, { code });
+  if (index !== undefined) Object.assign(err, { index });
+  return err;
+}
+
+function checkCidrs(cidrs: readonly string[]): void {
+  if (!Array.isArray(cidrs)) {
+    throw coded(new TypeError('cidrs must be an array of strings'), 'ERR_INVALID_ARG_TYPE');
+  }
+  for (let i = 0; i < cidrs.length; i++) {
+    if (typeof cidrs[i] !== 'string') {
+      throw coded(
+        new TypeError(`cidrs[${i}] must be a string; received ${typeof cidrs[i]}`),
+        'ERR_INVALID_ARG_TYPE',
+        i,
+      );
+    }
+  }
+}
+
+function toValues(values: RouteValues, count: number): Int32Array | number {
+  if (typeof values === 'number' || values instanceof Int32Array) return values;
+  if (!Array.isArray(values)) {
+    throw coded(
+      new TypeError('values must be an Int32Array, an array of numbers or a number'),
+      'ERR_INVALID_ARG_TYPE',
+    );
+  }
+  if (values.length !== count) {
+    throw coded(
+      new RangeError(`values has ${values.length} entries for ${count} prefixes`),
+      'ERR_OUT_OF_RANGE',
+    );
+  }
+  const out = new Int32Array(count);
+  for (let i = 0; i < count; i++) {
+    const v = values[i];
+    if (!Number.isInteger(v) || v < 0 || v > MAX_ROUTE_VALUE) {
+      throw coded(
+        new RangeError(
+          `values[${i}] must be an integer from 0 to ${MAX_ROUTE_VALUE}; received ${String(v)}`,
+        ),
+        'ERR_OUT_OF_RANGE',
+        i,
+      );
+    }
+    out[i] = v;
+  }
+  return out;
+}
+
+// The native side takes the entries joined by '\n'; an entry that holds a
+// newline itself is found here, so that the error names it.
+function joined(cidrs: readonly string[]): string {
+  return cidrs.join('\n');
+}
+
+function rethrowBulk(err: unknown, cidrs: readonly string[]): never {
+  const e = err as Error & { code?: string; index?: number };
+  if (e && e.code === 'ERR_INVALID_CIDR' && e.index === undefined) {
+    const i = cidrs.findIndex((c) => c.includes('\n'));
+    if (i >= 0) {
+      throw coded(
+        new TypeError(
+          `Invalid CIDR ${JSON.stringify(cidrs[i].slice(0, 60))} at index ${i}: holds a newline`,
+        ),
+        'ERR_INVALID_CIDR',
+        i,
+      );
+    }
+  }
+  throw err;
+}
+
+function report(r: NativeBulkReport, cidrs: readonly string[]): BulkReport {
+  const warnings = r.maskedIndex.map(
+    (i) =>
+      `entry ${i}: ${cidrs[i]} has host bits set; used as ${native.RouteTable.normalize(cidrs[i])}`,
+  );
+  return { ...r, warnings };
+}
+
+function split(entries: Iterable<readonly [string, number]>): [string[], number[]] {
+  const cidrs: string[] = [];
+  const values: number[] = [];
+  for (const entry of entries) {
+    if (!Array.isArray(entry) || entry.length !== 2) {
+      throw coded(
+        new TypeError('each entry must be a [cidr, value] pair'),
+        'ERR_INVALID_ARG_TYPE',
+        cidrs.length,
+      );
+    }
+    cidrs.push(entry[0]);
+    values.push(entry[1]);
+  }
+  return [cidrs, values];
+}
+
+// A native table built elsewhere (fromAsync) for the next constructor call.
+let adopting: NativeRouteTable | null = null;
+
+export class RouteTable {
+  #t: NativeRouteTable;
+
+  constructor() {
+    this.#t = adopting ?? new native.RouteTable();
+    adopting = null;
+  }
+
+  /**
+   * A table from `[cidr, value]` pairs, or from a list of CIDRs and their
+   * values (an Int32Array, an array, or one value for all), built in one
+   * native call. Throws on the first bad entry (err.index says which).
+   */
+  static from(entries: Iterable<readonly [string, number]>): RouteTable;
+  static from(cidrs: readonly string[], values: RouteValues): RouteTable;
+  static from(
+    a: Iterable<readonly [string, number]> | readonly string[],
+    values?: RouteValues,
+  ): RouteTable {
+    const t = new RouteTable();
+    if (values === undefined) {
+      const [cidrs, vals] = split(a as Iterable<readonly [string, number]>);
+      t.insertMany(cidrs, vals);
+    } else {
+      t.insertMany(a as readonly string[], values);
+    }
+    return t;
+  }
+
+  /**
+   * As `from`, but the parsing and building run on a worker thread: a table
+   * of 1M prefixes is built without stalling the event loop (the calling
+   * thread only joins and copies the list). Resolves with the table;
+   * `fromAsyncWithReport` also gives the BulkReport.
+   */
+  static async fromAsync(entries: Iterable<readonly [string, number]>): Promise<RouteTable>;
+  static async fromAsync(cidrs: readonly string[], values: RouteValues): Promise<RouteTable>;
+  static async fromAsync(
+    a: Iterable<readonly [string, number]> | readonly string[],
+    values?: RouteValues,
+  ): Promise<RouteTable> {
+    const [table] = await RouteTable.fromAsyncWithReport(
+      a as readonly string[],
+      values as RouteValues,
+    );
+    return table;
+  }
+
+  static async fromAsyncWithReport(
+    a: Iterable<readonly [string, number]> | readonly string[],
+    values?: RouteValues,
+  ): Promise<[RouteTable, BulkReport]> {
+    let cidrs: readonly string[];
+    let vals: RouteValues;
+    if (values === undefined) {
+      [cidrs, vals] = split(a as Iterable<readonly [string, number]>);
+    } else {
+      cidrs = a as readonly string[];
+      vals = values;
+    }
+    checkCidrs(cidrs);
+    const v = toValues(vals, cidrs.length);
+    let built: [NativeRouteTable, NativeBulkReport];
+    try {
+      built = await native.RouteTable.buildAsync(joined(cidrs), cidrs.length, v);
+    } catch (err) {
+      // Raised on the worker's completion: give it this caller's stack.
+      const e = err as Error & { code?: string; index?: number };
+      const Ctor =
+        e instanceof RangeError ? RangeError : e instanceof TypeError ? TypeError : Error;
+      const again = coded(new Ctor(e.message, { cause: err }), e.code ?? 'ERR_UNKNOWN', e.index);
+      rethrowBulk(again, cidrs);
+    }
+    adopting = built[0];
+    return [new RouteTable(), report(built[1], cidrs)];
+  }
+
+  /** The canonical form of a CIDR: `10.1.2.3/8` -> `10.0.0.0/8`, `2001:DB8::1/32` -> `2001:db8::/32`. */
+  static normalize(cidr: string): string {
+    return native.RouteTable.normalize(cidr);
+  }
+
+  /**
+   * Adds a prefix, or replaces its value. Host bits are masked
+   * (`10.1.2.3/8` is `10.0.0.0/8`). Returns true when the prefix is new.
+   */
+  insert(cidr: string, value: number): boolean {
+    return this.#t.insert(cidr, value);
+  }
+
+  /** Removes a prefix; false when it was not there. */
+  delete(cidr: string): boolean {
+    return this.#t.delete(cidr);
+  }
+
+  /** The value of this very prefix (exact match), or undefined. */
+  get(cidr: string): number | undefined {
+    const v = this.#t.get(cidr);
+    return v < 0 ? undefined : v;
+  }
+
+  has(cidr: string): boolean {
+    return this.#t.get(cidr) >= 0;
+  }
+
+  /**
+   * The value of the longest prefix that contains `address` (a string, or an
+   * IPv4 address as an unsigned 32-bit number a<<24|b<<16|c<<8|d), or
+   * undefined.
+   */
+  lookup(address: string | number): number | undefined {
+    const v =
+      typeof address === 'number' && address >>> 0 === address
+        ? this.#t.lookup4(address)
+        : this.#t.lookup(address);
+    return v < 0 ? undefined : v;
+  }
+
+  /** The longest matching prefix and its value, or undefined. */
+  lookupPrefix(address: string | number): RouteMatch | undefined {
+    const m = this.#t.lookupPrefix(address);
+    return m === null ? undefined : { prefix: m[0], value: m[1] };
+  }
+
+  /**
+   * Looks up every IPv4 address of `addresses` (unsigned 32-bit numbers) in
+   * one native call: out[i] = value, or -1. Returns the count.
+   */
+  lookupBatch4(addresses: Uint32Array, out: Int32Array): number {
+    return this.#t.lookupBatch4(addresses, out);
+  }
+
+  /**
+   * The same for IPv6: `addresses` holds 16 bytes per address, in network
+   * byte order (as in a packet or a Buffer from net's parsers); out[i] =
+   * value of address i, or -1. Returns the count.
+   */
+  lookupBatch6(addresses: Uint8Array, out: Int32Array): number {
+    return this.#t.lookupBatch6(addresses, out);
+  }
+
+  /**
+   * Classifies `count` raw IP packets by destination in one native call.
+   * Packet i is data[meta[2i] .. meta[2i] + meta[2i+1]) (the layout of the
+   * TUN batch). out[i] = the value of its destination's longest match; -1
+   * when no prefix matches; -2 when it is not an IP packet: shorter than its
+   * fixed header (20 bytes for IPv4, 40 for IPv6) or a first nibble other
+   * than 4 or 6. A pair outside `data` throws a RangeError (err.index) before
+   * anything is written. Returns count.
+   */
+  classify(data: Uint8Array, meta: Int32Array, count: number, out: Int32Array): number {
+    return this.#t.classify(data, meta, count, out);
+  }
+
+  /**
+   * Adds many prefixes in one native call: all of them, or none when an
+   * entry is bad (the error names it, err.index is its position). values:
+   * one per entry (Int32Array or array) or one for all. A load that is large
+   * next to the table is merged and rebuilt in one go; for a big list, see
+   * fromAsync, which keeps the event loop free.
+   */
+  insertMany(cidrs: readonly string[], values: RouteValues): BulkReport {
+    checkCidrs(cidrs);
+    const v = toValues(values, cidrs.length);
+    let r: NativeBulkReport;
+    try {
+      r = this.#t.insertMany(joined(cidrs), cidrs.length, v);
+    } catch (err) {
+      rethrowBulk(err, cidrs);
+    }
+    return report(r, cidrs);
+  }
+
+  clear(): void {
+    this.#t.clear();
+  }
+
+  /** Every [cidr, value], IPv4 first, each family sorted by address then length. */
+  *entries(): IterableIterator<[string, number]> {
+    const [cidrs, values] = this.#t.entries();
+    for (let i = 0; i < cidrs.length; i++) yield [cidrs[i], values[i]];
+  }
+
+  [Symbol.iterator](): IterableIterator<[string, number]> {
+    return this.entries();
+  }
+
+  /** Number of prefixes. */
+  get size(): number {
+    return this.#t.size;
+  }
+  get size4(): number {
+    return this.#t.size4;
+  }
+  get size6(): number {
+    return this.#t.size6;
+  }
+
+  /**
+   * Bytes of the lookup structure (the Poptrie). The control-plane trie is
+   * `controlBytes`; both are reported to V8 as external memory.
+   */
+  get bytes(): number {
+    return this.#t.bytes;
+  }
+  get controlBytes(): number {
+    return this.#t.controlBytes;
+  }
+
+  get [Symbol.toStringTag](): string {
+    return 'RouteTable';
+  }
+}

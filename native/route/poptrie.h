@@ -1,0 +1,497 @@
+// The lookup structure of the route table: a Poptrie (Asai and Ohara,
+// SIGCOMM 2015), written from the paper's description.
+//
+//  - A direct-indexed top level of 2^S slots (S = 18 for IPv4, 16 for IPv6).
+//    Each slot holds the value of the longest prefix of length <= S that
+//    covers it, and the index of a subtree root when longer prefixes exist.
+//  - Subtrees of 64-ary nodes, one 6-bit stride each. A node has two 64-bit
+//    vectors: `vector` marks the slots that are internal (a child node) and
+//    `leafvec` the slots where a new run of equal leaves begins, so that a
+//    run of equal leaves is stored once. Children and leaves of a node are
+//    contiguous and found with popcount:
+//        child = base1 + popcount(vector & below(slot))
+//        leaf  = base0 + popcount(leafvec & upto(slot)) - 1
+//  - Leaves hold the value of the longest prefix longer than S that covers
+//    them, or -1: "no such prefix, use the top slot's value". That way a
+//    short prefix (even 0.0.0.0/0) changes only top slots, never a subtree.
+//  - For IPv6 (PC = true) a node can skip strides: when every prefix below a
+//    node shares the next 6k bits and none ends there, the k single-child
+//    nodes are replaced by a compare of those bits; a mismatch means the
+//    node's inherited value (`fail`). Deep sparse prefixes (/64, /128 alone
+//    in their /48) thus cost one node, not ten.
+//
+// Built in full from a sorted list (Build), or patched in place after one
+// control-plane change (Update): the smallest subtree whose shape can have
+// changed is rebuilt from the control plane, its old arrays go to free lists
+// of exact sizes, which later builds of the same sizes reuse.
+#pragma once
+
+#include <cstdint>
+#include <cstring>
+#include <type_traits>
+#include <vector>
+
+#include "route/huge_alloc.h"
+#include "route/ip.h"
+#include "route/patricia.h"
+
+// Lookups are popcounts. Baseline x86-64 has no POPCNT instruction, and the
+// release build (binding.gyp) sets no -march, so without this the compiler
+// calls a libgcc routine for each popcount (3x slower lookups). The addon
+// checks the CPU once (route::CpuSupported) and refuses to make a table on
+// an x86-64 CPU without POPCNT (all since 2008 have it).
+#if defined(__x86_64__) && !defined(__POPCNT__)
+#define VPN_ROUTE_POPCNT_PRAGMA 1
+#if defined(__clang__)
+#pragma clang attribute push(__attribute__((target("popcnt"))), \
+                             apply_to = function)
+#else
+#pragma GCC push_options
+#pragma GCC target("popcnt")
+#endif
+#endif
+
+namespace vpn {
+namespace route {
+
+template <typename K, int S, bool PC>
+class Poptrie {
+ public:
+  static constexpr int W = sizeof(K) * 8;
+  static constexpr int kTopBits = S;
+
+  struct Top {
+    uint32_t node;  // subtree root, 0 when none
+    int32_t val;    // longest prefix of length <= S, -1 when none
+  };
+  struct NodeBase {
+    uint64_t vector;
+    uint64_t leafvec;
+    uint32_t base0;
+    uint32_t base1;
+  };
+  struct NodePC {
+    uint64_t vector;
+    uint64_t leafvec;
+    uint32_t base0;
+    uint32_t base1;
+    uint64_t skip_bits;
+    int32_t fail;
+    uint32_t skip;  // bits compared before the stride: 0, 6, ..., 60
+  };
+  using Node = typename std::conditional<PC, NodePC, NodeBase>::type;
+
+  Poptrie() { Reset(); }
+
+  // Back to empty, with no memory held (an empty table costs nothing; the
+  // top level, 2^S slots of 8 bytes, is allocated by the first prefix).
+  void Reset() {
+    Vec<Top>().swap(top_);
+    Vec<Node>().swap(nodes_);
+    Vec<int32_t>().swap(leaves_);
+    std::memset(free_nodes_, 0, sizeof free_nodes_);
+    std::memset(free_leaves_, 0, sizeof free_leaves_);
+    node_lists_ = leaf_lists_ = 0;
+    free_node_slots_ = free_leaf_slots_ = 0;
+  }
+
+  bool allocated() const { return !top_.empty(); }
+
+  void Clear() {
+    top_.assign(size_t{1} << S, Top{0, -1});
+    nodes_.assign(1, Node{});
+    leaves_.assign(1, 0);
+    std::memset(free_nodes_, 0, sizeof free_nodes_);
+    std::memset(free_leaves_, 0, sizeof free_leaves_);
+    node_lists_ = leaf_lists_ = 0;
+    free_node_slots_ = free_leaf_slots_ = 0;
+  }
+
+  size_t bytes() const {
+    return top_.capacity() * sizeof(Top) + nodes_.capacity() * sizeof(Node) +
+           leaves_.capacity() * sizeof(int32_t);
+  }
+  // Bytes held in free lists (left by patches, reused by later ones).
+  size_t free_bytes() const {
+    return free_node_slots_ * sizeof(Node) +
+           free_leaf_slots_ * sizeof(int32_t);
+  }
+  // Nodes in use.
+  size_t node_count() const {
+    return nodes_.empty() ? 0 : nodes_.size() - 1 - free_node_slots_;
+  }
+  size_t leaf_count() const {
+    return leaves_.empty() ? 0 : leaves_.size() - 1 - free_leaf_slots_;
+  }
+
+  // Builds from entries sorted by (key, length), without duplicates. The
+  // buffer is used as scratch space and left in an unspecified order.
+  void Build(Entry<K>* e, size_t n) {
+    Clear();
+    size_t w = 0;
+    for (size_t i = 0; i < n; ++i) {
+      if (e[i].len <= S) {
+        PaintTop(e[i].key, e[i].len, e[i].value);
+      } else {
+        e[w++] = e[i];
+      }
+    }
+    // Rough sizes, so that the vectors grow once or twice.
+    nodes_.reserve(w / 2 + 16);
+    leaves_.reserve(w * 2 + 16);
+    size_t i = 0;
+    while (i < w) {
+      uint64_t slot = Bits(e[i].key, 0, S);
+      size_t j = i + 1;
+      while (j < w && Bits(e[j].key, 0, S) == slot) ++j;
+      uint32_t root = AllocNodes(1);
+      top_[slot].node = root;
+      BuildNode(root, e + i, j - i, S, -1);
+      i = j;
+    }
+    nodes_.shrink_to_fit();
+    leaves_.shrink_to_fit();
+  }
+
+  // Brings the structure in line with `cp` after the prefix key/len was
+  // inserted, replaced or erased there.
+  void Update(const Patricia<K>& cp, K key, int len) {
+    if (!allocated()) Clear();
+    if (len <= S) {
+      UpdateShort(cp, key, len);
+      return;
+    }
+    uint64_t slot = Bits(key, 0, S);
+    uint32_t ni = top_[slot].node;
+    if (ni == 0) {
+      RebuildRoot(cp, slot, key);
+      return;
+    }
+    // Walk down to the smallest subtree whose shape can change.
+    struct Step {
+      uint32_t ni;
+      int d;
+    };
+    Step path[W / 6 + 2];
+    int np = 0;
+    int d = S;
+    for (;;) {
+      const Node& n = nodes_[ni];
+      path[np++] = Step{ni, d};
+      int dd = d;
+      if (SkipOf(n) != 0) {
+        int sk = SkipOf(n);
+        if (len <= dd + sk || Bits(key, dd, sk) != SkipBitsOf(n)) break;
+        dd += sk;
+      }
+      if (len <= dd + 6) break;
+      uint64_t bit = uint64_t{1} << Bits(key, dd, 6);
+      if ((n.vector & bit) == 0) break;
+      ni = n.base1 + static_cast<uint32_t>(__builtin_popcountll(n.vector &
+                                                                (bit - 1)));
+      d = dd + 6;
+    }
+    // Rebuild path[np-1]; if nothing is left below it, its parent instead
+    // (so that deletes do not leave empty nodes behind).
+    std::vector<Entry<K>> es;
+    while (np > 0) {
+      const Step& s = path[np - 1];
+      K region = key & Mask<K>(s.d);
+      es.clear();
+      cp.CollectBelow(region, s.d, &es);
+      if (!es.empty() || np == 1) break;
+      --np;
+    }
+    const Step& s = path[np - 1];
+    if (np == 1 && es.empty()) {
+      FreeSubtree(s.ni);
+      FreeNodes(s.ni, 1);
+      top_[slot].node = 0;
+      return;
+    }
+    int32_t inherit = -1;
+    if (s.d > S) cp.Match(key & Mask<K>(s.d), &inherit, S, s.d);
+    FreeSubtree(s.ni);
+    BuildNode(s.ni, es.data(), es.size(), s.d, inherit);
+  }
+
+  // Value of the longest prefix containing k, or -1. Needs allocated().
+  int32_t Lookup(K k) const {
+    const Top t = top_[Bits(k, 0, S)];
+    if (t.node == 0) return t.val;
+    int32_t r = Walk(t.node, k);
+    return r >= 0 ? r : t.val;
+  }
+
+  // out[i] = Lookup(keys[i]). Lanes of kLanes lookups advance one level at a
+  // time, with a prefetch for each lane's next node, so that their cache
+  // misses overlap.
+  void LookupBatch(const K* keys, int32_t* out, size_t n) const {
+    if (!allocated()) {
+      for (size_t i = 0; i < n; ++i) out[i] = -1;
+      return;
+    }
+    size_t i = 0;
+    for (; i + kLanes <= n; i += kLanes) LookupLanes(keys + i, out + i);
+    for (; i < n; ++i) out[i] = Lookup(keys[i]);
+  }
+
+  static constexpr size_t kLanes = 16;
+
+  // kLanes lookups at once (see LookupBatch). Needs allocated().
+  void LookupLanes(const K* k, int32_t* out) const {
+    uint32_t ni[kLanes];
+    int32_t tv[kLanes];
+    uint64_t slot[kLanes];
+    for (size_t l = 0; l < kLanes; ++l) {
+      slot[l] = Bits(k[l], 0, S);
+      __builtin_prefetch(&top_[slot[l]]);
+    }
+    unsigned live = 0;
+    for (size_t l = 0; l < kLanes; ++l) {
+      const Top t = top_[slot[l]];
+      tv[l] = t.val;
+      ni[l] = t.node;
+      out[l] = t.val;
+      if (t.node != 0) {
+        live |= 1u << l;
+        __builtin_prefetch(&nodes_[t.node]);
+      }
+    }
+    int d[kLanes];
+    for (size_t l = 0; l < kLanes; ++l) d[l] = S;
+    while (live != 0) {
+      unsigned next = 0;
+      for (unsigned m = live; m != 0; m &= m - 1) {
+        unsigned l = static_cast<unsigned>(__builtin_ctz(m));
+        const Node& n = nodes_[ni[l]];
+        int dd = d[l];
+        if (SkipOf(n) != 0) {
+          int sk = SkipOf(n);
+          if (Bits(k[l], dd, sk) != SkipBitsOf(n)) {
+            int32_t r = FailOf(n);
+            out[l] = r >= 0 ? r : tv[l];
+            continue;
+          }
+          dd += sk;
+        }
+        uint64_t bit = uint64_t{1} << Bits(k[l], dd, 6);
+        if (n.vector & bit) {
+          ni[l] = n.base1 +
+                  static_cast<uint32_t>(__builtin_popcountll(n.vector &
+                                                             (bit - 1)));
+          d[l] = dd + 6;
+          __builtin_prefetch(&nodes_[ni[l]]);
+          next |= 1u << l;
+        } else {
+          int32_t r = leaves_[n.base0 + __builtin_popcountll(
+                                            n.leafvec & ((bit << 1) - 1)) -
+                              1];
+          out[l] = r >= 0 ? r : tv[l];
+        }
+      }
+      live = next;
+    }
+  }
+
+ private:
+  static int SkipOf(const NodeBase&) { return 0; }
+  static int SkipOf(const NodePC& n) { return static_cast<int>(n.skip); }
+  static uint64_t SkipBitsOf(const NodeBase&) { return 0; }
+  static uint64_t SkipBitsOf(const NodePC& n) { return n.skip_bits; }
+  static int32_t FailOf(const NodeBase&) { return -1; }
+  static int32_t FailOf(const NodePC& n) { return n.fail; }
+
+  int32_t Walk(uint32_t ni, K k) const {
+    int d = S;
+    for (;;) {
+      const Node& n = nodes_[ni];
+      if (SkipOf(n) != 0) {
+        int sk = SkipOf(n);
+        if (Bits(k, d, sk) != SkipBitsOf(n)) return FailOf(n);
+        d += sk;
+      }
+      uint64_t bit = uint64_t{1} << Bits(k, d, 6);
+      if (n.vector & bit) {
+        ni = n.base1 +
+             static_cast<uint32_t>(__builtin_popcountll(n.vector & (bit - 1)));
+        d += 6;
+        continue;
+      }
+      return leaves_[n.base0 +
+                     __builtin_popcountll(n.leafvec & ((bit << 1) - 1)) - 1];
+    }
+  }
+
+  void PaintTop(K key, int len, int32_t value) {
+    uint64_t first = len == 0 ? 0 : Bits(key, 0, S);
+    uint64_t span = uint64_t{1} << (S - len);
+    for (uint64_t s = first; s < first + span; ++s) top_[s].val = value;
+  }
+
+  void UpdateShort(const Patricia<K>& cp, K key, int len) {
+    int32_t base = -1;
+    cp.Match(key, &base, -1, len);
+    PaintTop(key, len, base);
+    cp.ForEachIn(key, len, len, S, [&](const Entry<K>& e) {
+      PaintTop(e.key, e.len, e.value);
+    });
+  }
+
+  void RebuildRoot(const Patricia<K>& cp, uint64_t slot, K key) {
+    std::vector<Entry<K>> es;
+    cp.CollectBelow(key & Mask<K>(S), S, &es);
+    if (es.empty()) return;
+    uint32_t root = AllocNodes(1);
+    top_[slot].node = root;
+    BuildNode(root, es.data(), es.size(), S, -1);
+  }
+
+  // Builds node ni for the region of depth d that holds e[0..n) (all longer
+  // than d, sorted). `inherit` is the value of the longest prefix of length
+  // in (S, d] covering the region, or -1. e is reordered.
+  void BuildNode(uint32_t ni, Entry<K>* e, size_t n, int d, int32_t inherit) {
+    Node hdr{};
+    if constexpr (PC) {
+      int minlen = W;
+      for (size_t i = 0; i < n; ++i) minlen = e[i].len < minlen ? e[i].len : minlen;
+      int cpl = CommonPrefix(e[0].key, e[n - 1].key);
+      int room = (cpl < minlen - 1 ? cpl : minlen - 1) - d;
+      int sk = room > 0 ? (room / 6) * 6 : 0;
+      if (sk > 60) sk = 60;
+      if (sk > 0) {
+        hdr.skip = static_cast<uint32_t>(sk);
+        hdr.skip_bits = Bits(e[0].key, d, sk);
+        hdr.fail = inherit;
+        d += sk;
+      }
+    }
+    int32_t leaf[64];
+    uint32_t count[64];
+    for (int j = 0; j < 64; ++j) {
+      leaf[j] = inherit;
+      count[j] = 0;
+    }
+    uint64_t vector = 0;
+    size_t w = 0;
+    for (size_t i = 0; i < n; ++i) {
+      unsigned j = static_cast<unsigned>(Bits(e[i].key, d, 6));
+      if (e[i].len <= d + 6) {
+        unsigned span = 1u << (d + 6 - e[i].len);
+        for (unsigned s = j; s < j + span; ++s) leaf[s] = e[i].value;
+      } else {
+        vector |= uint64_t{1} << j;
+        ++count[j];
+        e[w++] = e[i];
+      }
+    }
+    int32_t runs[64];
+    unsigned nruns = 0;
+    uint64_t leafvec = 0;
+    for (unsigned j = 0; j < 64; ++j) {
+      if (vector & (uint64_t{1} << j)) continue;
+      if (nruns == 0 || leaf[j] != runs[nruns - 1]) {
+        leafvec |= uint64_t{1} << j;
+        runs[nruns++] = leaf[j];
+      }
+    }
+    unsigned nchildren = static_cast<unsigned>(__builtin_popcountll(vector));
+    uint32_t base0 = nruns ? AllocLeaves(nruns) : 0;
+    if (nruns) std::memcpy(&leaves_[base0], runs, nruns * sizeof(int32_t));
+    uint32_t base1 = nchildren ? AllocNodes(nchildren) : 0;
+    hdr.vector = vector;
+    hdr.leafvec = leafvec;
+    hdr.base0 = base0;
+    hdr.base1 = base1;
+    nodes_[ni] = hdr;
+    size_t pos = 0;
+    uint32_t c = 0;
+    for (uint64_t m = vector; m != 0; m &= m - 1) {
+      unsigned j = static_cast<unsigned>(__builtin_ctzll(m));
+      BuildNode(base1 + c, e + pos, count[j], d + 6, leaf[j]);
+      pos += count[j];
+      ++c;
+    }
+  }
+
+  // Frees the arrays below node ni (its leaves and children), not ni.
+  void FreeSubtree(uint32_t ni) {
+    const Node n = nodes_[ni];
+    unsigned nl = static_cast<unsigned>(__builtin_popcountll(n.leafvec));
+    unsigned nc = static_cast<unsigned>(__builtin_popcountll(n.vector));
+    for (unsigned c = 0; c < nc; ++c) FreeSubtree(n.base1 + c);
+    if (nl) FreeLeaves(n.base0, nl);
+    if (nc) FreeNodes(n.base1, nc);
+  }
+
+  // Free blocks of nodes and of leaves, one list per block size (1..64),
+  // linked through their first element; a bit per non-empty list. A request
+  // takes the smallest block that fits and returns the rest to its list.
+  uint32_t AllocNodes(unsigned cnt) {
+    uint64_t fit = node_lists_ & (~uint64_t{0} << (cnt - 1));
+    if (fit != 0) {
+      unsigned size = static_cast<unsigned>(__builtin_ctzll(fit)) + 1;
+      uint32_t head = free_nodes_[size];
+      free_nodes_[size] = nodes_[head].base0;
+      if (free_nodes_[size] == 0) node_lists_ &= ~(uint64_t{1} << (size - 1));
+      free_node_slots_ -= size;
+      if (size > cnt) FreeNodes(head + cnt, size - cnt);
+      return head;
+    }
+    uint32_t i = static_cast<uint32_t>(nodes_.size());
+    nodes_.resize(nodes_.size() + cnt);
+    return i;
+  }
+  void FreeNodes(uint32_t i, unsigned cnt) {
+    nodes_[i] = Node{};
+    nodes_[i].base0 = free_nodes_[cnt];
+    free_nodes_[cnt] = i;
+    node_lists_ |= uint64_t{1} << (cnt - 1);
+    free_node_slots_ += cnt;
+  }
+  uint32_t AllocLeaves(unsigned cnt) {
+    uint64_t fit = leaf_lists_ & (~uint64_t{0} << (cnt - 1));
+    if (fit != 0) {
+      unsigned size = static_cast<unsigned>(__builtin_ctzll(fit)) + 1;
+      uint32_t head = free_leaves_[size];
+      free_leaves_[size] = static_cast<uint32_t>(leaves_[head]);
+      if (free_leaves_[size] == 0) leaf_lists_ &= ~(uint64_t{1} << (size - 1));
+      free_leaf_slots_ -= size;
+      if (size > cnt) FreeLeaves(head + cnt, size - cnt);
+      return head;
+    }
+    uint32_t i = static_cast<uint32_t>(leaves_.size());
+    leaves_.resize(leaves_.size() + cnt);
+    return i;
+  }
+  void FreeLeaves(uint32_t i, unsigned cnt) {
+    leaves_[i] = static_cast<int32_t>(free_leaves_[cnt]);
+    free_leaves_[cnt] = i;
+    leaf_lists_ |= uint64_t{1} << (cnt - 1);
+    free_leaf_slots_ += cnt;
+  }
+
+  template <typename T>
+  using Vec = std::vector<T, HugeAlloc<T>>;
+  Vec<Top> top_;
+  Vec<Node> nodes_;
+  Vec<int32_t> leaves_;
+  uint32_t free_nodes_[65];
+  uint32_t free_leaves_[65];
+  uint64_t node_lists_ = 0;
+  uint64_t leaf_lists_ = 0;
+  size_t free_node_slots_ = 0;
+  size_t free_leaf_slots_ = 0;
+};
+
+}  // namespace route
+}  // namespace vpn
+
+#if defined(VPN_ROUTE_POPCNT_PRAGMA)
+#if defined(__clang__)
+#pragma clang attribute pop
+#else
+#pragma GCC pop_options
+#endif
+#undef VPN_ROUTE_POPCNT_PRAGMA
+#endif

@@ -1,0 +1,436 @@
+// Unit tests of native/route: the CIDR parser, the control-plane trie, the
+// Poptrie (built in full and patched in place) against a naive reference,
+// bulk loads and the packet classifier.
+#include <algorithm>
+#include <cstring>
+#include <map>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "route/cidr.h"
+#include "route/route_table.h"
+#include "test/check.h"
+
+using vpn::route::Entry;
+using vpn::route::Mask;
+using vpn::route::ParsedAddress;
+using vpn::route::ParsedPrefix;
+using vpn::route::ParsePrefix;
+using vpn::route::ParseStatus;
+using vpn::route::RouteTable;
+using vpn::route::u128;
+
+namespace {
+
+// The reference: every prefix in a map, longest match by trying every length.
+template <typename K>
+struct Naive {
+  static constexpr int W = sizeof(K) * 8;
+  std::map<std::pair<K, int>, int32_t> m;
+  int per_len[W + 1] = {};
+  void Insert(K k, int len, int32_t v) {
+    if (m.insert_or_assign({k & Mask<K>(len), len}, v).second) ++per_len[len];
+  }
+  bool Erase(K k, int len) {
+    if (m.erase({k & Mask<K>(len), len}) == 0) return false;
+    --per_len[len];
+    return true;
+  }
+  int32_t Lookup(K a, int* matched = nullptr) const {
+    for (int len = W; len >= 0; --len) {
+      if (per_len[len] == 0) continue;
+      auto it = m.find({a & Mask<K>(len), len});
+      if (it != m.end()) {
+        if (matched) *matched = len;
+        return it->second;
+      }
+    }
+    if (matched) *matched = -1;
+    return -1;
+  }
+};
+
+ParseStatus Parse(const std::string& s, ParsedPrefix* p) {
+  return ParsePrefix(s.data(), s.size(), p);
+}
+
+u128 Make6(uint64_t hi, uint64_t lo) { return (u128{hi} << 64) | lo; }
+
+// Random prefix biased towards nesting: a few "hot" bases, all lengths.
+template <typename K>
+K RandomKey(std::mt19937_64& rng, const std::vector<K>& hot) {
+  K k;
+  if constexpr (sizeof(K) == 4) {
+    k = static_cast<K>(rng());
+  } else {
+    k = Make6(rng(), rng());
+  }
+  if (!hot.empty() && rng() % 4 != 0) {
+    K h = hot[rng() % hot.size()];
+    int keep = static_cast<int>(rng() % (sizeof(K) * 8 + 1));
+    k = (h & Mask<K>(keep)) | (k & ~Mask<K>(keep));
+  }
+  return k;
+}
+
+template <typename K>
+void Differential(uint64_t seed, int ops, int lookups_per_check) {
+  constexpr int W = sizeof(K) * 8;
+  std::mt19937_64 rng(seed);
+  std::vector<K> hot;
+  for (int i = 0; i < 8; ++i) hot.push_back(RandomKey<K>(rng, {}));
+  Naive<K> ref;
+  vpn::route::Family<K, (W == 32 ? 18 : 16), (W == 128)> fam;
+  std::vector<std::pair<K, int>> live;
+  int mismatches = 0;
+  for (int op = 0; op < ops; ++op) {
+    int kind = static_cast<int>(rng() % 10);
+    if (kind < 6 || live.empty()) {
+      int len = static_cast<int>(rng() % (W + 1));
+      K k = RandomKey<K>(rng, hot) & Mask<K>(len);
+      int32_t v = static_cast<int32_t>(rng() % 5);  // few values: runs
+      ref.Insert(k, len, v);
+      fam.Insert(k, len, v);
+      live.push_back({k, len});
+    } else {
+      size_t at = rng() % live.size();
+      auto [k, len] = live[at];
+      live[at] = live.back();
+      live.pop_back();
+      bool a = ref.Erase(k, len);
+      bool b = fam.Erase(k, len);
+      if (a != b) ++mismatches;
+    }
+    for (int q = 0; q < lookups_per_check; ++q) {
+      K a = RandomKey<K>(rng, hot);
+      if (!live.empty() && q % 2 == 0) {
+        auto [k, len] = live[rng() % live.size()];
+        a = k | (a & ~Mask<K>(len));
+      }
+      int32_t want = ref.Lookup(a);
+      fam.Sync();
+      int32_t got = fam.Lookup(a);
+      int32_t cpv = -1;
+      fam.cp.Match(a, &cpv);
+      if (want != got || want != cpv) ++mismatches;
+    }
+  }
+  CHECK_EQ(fam.size(), ref.m.size());
+  CHECK_EQ(mismatches, 0);
+  // A full rebuild must agree with the patched structure.
+  std::vector<Entry<K>> es;
+  fam.cp.CollectAll(&es);
+  CHECK_EQ(es.size(), ref.m.size());
+  vpn::route::Family<K, (W == 32 ? 18 : 16), (W == 128)> fresh;
+  fresh.Assign(&es);
+  int diff = 0;
+  for (int q = 0; q < 20000; ++q) {
+    K a = RandomKey<K>(rng, hot);
+    if (fresh.Lookup(a) != ref.Lookup(a) || fam.Lookup(a) != ref.Lookup(a)) {
+      ++diff;
+    }
+  }
+  CHECK_EQ(diff, 0);
+}
+
+}  // namespace
+
+TEST(ParseIPv4Prefixes) {
+  ParsedPrefix p;
+  CHECK(Parse("10.0.0.0/8", &p) == ParseStatus::kOk);
+  CHECK(!p.v6);
+  CHECK_EQ(p.addr4, 0x0a000000u);
+  CHECK_EQ(int{p.len}, 8);
+  CHECK(!p.host_bits);
+  CHECK(Parse("10.1.2.3/8", &p) == ParseStatus::kOk);
+  CHECK(p.host_bits);
+  CHECK_EQ(p.addr4, 0x0a000000u);
+  CHECK(Parse("0.0.0.0/0", &p) == ParseStatus::kOk);
+  CHECK(Parse("255.255.255.255/32", &p) == ParseStatus::kOk);
+  CHECK_EQ(p.addr4, 0xffffffffu);
+  CHECK(Parse("1.2.3.4/33", &p) == ParseStatus::kLengthRange);
+  CHECK(Parse("1.2.3/8", &p) == ParseStatus::kBadAddress);
+  CHECK(Parse("1.2.3.4", &p) == ParseStatus::kMissingLength);
+  CHECK(Parse("", &p) == ParseStatus::kEmpty);
+  CHECK(Parse(" 1.2.3.4/8", &p) == ParseStatus::kBadAddress);
+  CHECK(Parse("1.2.3.4/8 ", &p) == ParseStatus::kBadLength);
+  CHECK(Parse("1.2.3.4 /8", &p) == ParseStatus::kBadAddress);
+  CHECK(Parse("1.2.3.4/ 8", &p) == ParseStatus::kBadLength);
+  CHECK(Parse("1.2.3.4/08", &p) == ParseStatus::kBadLength);
+  CHECK(Parse("1.2.3.4/+8", &p) == ParseStatus::kBadLength);
+  CHECK(Parse("1.2.3.4/", &p) == ParseStatus::kBadLength);
+  CHECK(Parse("/8", &p) == ParseStatus::kBadAddress);
+  CHECK(Parse("01.2.3.4/8", &p) == ParseStatus::kBadAddress);
+  CHECK(Parse("256.2.3.4/8", &p) == ParseStatus::kBadAddress);
+  CHECK(Parse("1.2.3.4.5/8", &p) == ParseStatus::kBadAddress);
+  CHECK(Parse("1..3.4/8", &p) == ParseStatus::kBadAddress);
+  CHECK(Parse("1.2.3.4/8/8", &p) == ParseStatus::kBadAddress);
+  CHECK(Parse("0x1.2.3.4/8", &p) == ParseStatus::kBadAddress);
+}
+
+TEST(ParseIPv6Prefixes) {
+  ParsedPrefix p;
+  CHECK(Parse("2001:db8::/32", &p) == ParseStatus::kOk);
+  CHECK(p.v6);
+  CHECK(p.addr6 == Make6(0x20010db800000000ull, 0));
+  CHECK(Parse("::/0", &p) == ParseStatus::kOk);
+  CHECK(p.addr6 == 0);
+  CHECK(Parse("::1/128", &p) == ParseStatus::kOk);
+  CHECK(p.addr6 == 1);
+  CHECK(Parse("1:2:3:4:5:6:7:8/128", &p) == ParseStatus::kOk);
+  CHECK(p.addr6 == Make6(0x0001000200030004ull, 0x0005000600070008ull));
+  CHECK(Parse("1:2:3:4:5:6:7::/112", &p) == ParseStatus::kOk);
+  CHECK(Parse("::ffff:1.2.3.4/128", &p) == ParseStatus::kOk);
+  CHECK(p.addr6 == Make6(0, 0x0000ffff01020304ull));
+  CHECK(Parse("ABCD:EF01::/32", &p) == ParseStatus::kOk);
+  CHECK(Parse("2001:db8::1/32", &p) == ParseStatus::kOk);
+  CHECK(p.host_bits);
+  CHECK(Parse("::g/8", &p) == ParseStatus::kBadAddress);
+  CHECK(Parse("1::2::3/64", &p) == ParseStatus::kBadAddress);
+  CHECK(Parse(":::/64", &p) == ParseStatus::kBadAddress);
+  CHECK(Parse(":1::/64", &p) == ParseStatus::kBadAddress);
+  CHECK(Parse("1::2:/64", &p) == ParseStatus::kBadAddress);
+  CHECK(Parse("1:2:3:4:5:6:7:8:9/64", &p) == ParseStatus::kBadAddress);
+  CHECK(Parse("1:2:3:4:5:6:7/64", &p) == ParseStatus::kBadAddress);
+  CHECK(Parse("1:2:3:4:5:6:7:8::/64", &p) == ParseStatus::kBadAddress);
+  CHECK(Parse("12345::/64", &p) == ParseStatus::kBadAddress);
+  CHECK(Parse("fe80::1%eth0/64", &p) == ParseStatus::kBadAddress);
+  CHECK(Parse("[::1]/128", &p) == ParseStatus::kBadAddress);
+  CHECK(Parse("::1.2.3/96", &p) == ParseStatus::kBadAddress);
+  CHECK(Parse("1:2:3:4:5:6:7:1.2.3.4/64", &p) == ParseStatus::kBadAddress);
+  CHECK(Parse("::/129", &p) == ParseStatus::kLengthRange);
+  CHECK(Parse("::", &p) == ParseStatus::kMissingLength);
+}
+
+TEST(FormatRoundTrips) {
+  using vpn::route::FormatIPv6;
+  using vpn::route::ParseIPv6;
+  CHECK_EQ(vpn::route::FormatIPv4(0x0a010203u), std::string("10.1.2.3"));
+  CHECK_EQ(FormatIPv6(Make6(0x20010db800000000ull, 1)),
+           std::string("2001:db8::1"));
+  CHECK_EQ(FormatIPv6(0), std::string("::"));
+  CHECK_EQ(FormatIPv6(1), std::string("::1"));
+  CHECK_EQ(FormatIPv6(Make6(0x0001000000000000ull, 0x0000000100000000ull)),
+           std::string("1::1:0:0"));
+  CHECK_EQ(FormatIPv6(Make6(0x0001000000010000ull, 0x0000000000000001ull)),
+           std::string("1:0:1::1"));
+  std::mt19937_64 rng(7);
+  int bad = 0;
+  for (int i = 0; i < 20000; ++i) {
+    u128 a = Make6(rng(), rng());
+    if (rng() % 2) a &= Mask<u128>(static_cast<int>(rng() % 129));
+    std::string s = FormatIPv6(a);
+    u128 b;
+    if (!ParseIPv6(s.data(), s.size(), &b) || a != b) ++bad;
+  }
+  CHECK_EQ(bad, 0);
+}
+
+TEST(PatriciaBasics) {
+  vpn::route::Patricia<uint32_t> t;
+  CHECK(t.Insert(0x0a000000u, 8, 1));
+  CHECK(t.Insert(0x0a010000u, 16, 2));
+  CHECK(!t.Insert(0x0a000000u, 8, 3));
+  int32_t v = -1;
+  CHECK_EQ(t.Match(0x0a010203u, &v), 16);
+  CHECK_EQ(v, 2);
+  CHECK_EQ(t.Match(0x0a020203u, &v), 8);
+  CHECK_EQ(v, 3);
+  CHECK(t.Erase(0x0a010000u, 16));
+  CHECK(!t.Erase(0x0a010000u, 16));
+  CHECK_EQ(t.Match(0x0a010203u, &v), 8);
+  CHECK_EQ(t.size(), size_t{1});
+}
+
+TEST(LookupAfterInsertIsSynchronous) {
+  RouteTable t;
+  CHECK_EQ(t.Lookup4(0x0a010203u), -1);
+  t.Insert4(0x0a000000u, 8, 1);
+  CHECK_EQ(t.Lookup4(0x0a010203u), 1);
+  t.Insert4(0x0a010200u, 24, 2);
+  CHECK_EQ(t.Lookup4(0x0a010203u), 2);
+  t.Insert4(0, 0, 7);
+  CHECK_EQ(t.Lookup4(0x0b000000u), 7);
+  CHECK_EQ(t.Lookup4(0x0a010203u), 2);
+  t.Erase4(0x0a010200u, 24);
+  CHECK_EQ(t.Lookup4(0x0a010203u), 1);
+  t.Erase4(0x0a000000u, 8);
+  CHECK_EQ(t.Lookup4(0x0a010203u), 7);
+  t.Insert4(0x0a000000u, 8, 2147483647);
+  CHECK_EQ(t.Lookup4(0x0a010203u), 2147483647);
+  t.Insert6(Make6(0x20010db800000000ull, 0), 32, 2);
+  CHECK_EQ(t.Lookup6(Make6(0x20010db800000000ull, 5)), 2);
+  CHECK_EQ(t.Lookup6(Make6(0x20010db900000000ull, 5)), -1);
+  CHECK_EQ(t.size(), size_t{3});
+}
+
+TEST(Differential4) {
+  for (uint64_t seed = 1; seed <= 6; ++seed) Differential<uint32_t>(seed, 3000, 20);
+}
+
+TEST(Differential6) {
+  for (uint64_t seed = 1; seed <= 6; ++seed) Differential<u128>(seed, 3000, 20);
+}
+
+TEST(DeepSparseIPv6UsesPathCompression) {
+  vpn::route::Family6 f;
+  // Lone /128s far below their /32: each should cost ~1-2 nodes, not 19.
+  f.Insert(Make6(0x20010db800000000ull, 0), 32, 1);
+  std::mt19937_64 rng(3);
+  std::vector<u128> hosts;
+  for (int i = 0; i < 100; ++i) {
+    u128 h = Make6(0x20010db800000000ull | (rng() & 0xffffffffull), rng());
+    hosts.push_back(h);
+    f.Insert(h, 128, 2);
+  }
+  f.Sync();
+  for (u128 h : hosts) CHECK_EQ(f.Lookup(h), 2);
+  CHECK_EQ(f.Lookup(hosts[0] ^ 1), 1);
+  CHECK(f.fib.node_count() < 100 * 4);
+}
+
+TEST(BulkLoadMatchesSingleInserts) {
+  std::mt19937_64 rng(11);
+  std::string text;
+  std::vector<int32_t> values;
+  Naive<uint32_t> ref4;
+  Naive<u128> ref6;
+  const int n = 20000;
+  for (int i = 0; i < n; ++i) {
+    int32_t v = static_cast<int32_t>(rng() % 1000);
+    std::string s;
+    if (rng() % 4 == 0) {
+      int len = static_cast<int>(rng() % 129);
+      u128 k = Make6(0x2000000000000000ull | (rng() >> 36), rng());
+      k &= Mask<u128>(len);
+      s = vpn::route::FormatPrefix6(k, len);
+      ref6.Insert(k, len, v);
+    } else {
+      int len = 8 + static_cast<int>(rng() % 25);
+      uint32_t k = static_cast<uint32_t>(rng()) & Mask<uint32_t>(len);
+      if (i % 100 == 0) k |= 1;  // host bits: masked, reported
+      s = vpn::route::FormatIPv4(k) + "/" + std::to_string(len);
+      ref4.Insert(k, len, v);
+    }
+    if (!text.empty()) text += '\n';
+    text += s;
+    values.push_back(v);
+  }
+  RouteTable t;
+  vpn::route::BulkResult r;
+  vpn::route::BulkError e;
+  CHECK(t.InsertMany(text.data(), text.size(), n, values.data(), 0, &r, &e));
+  CHECK_EQ(t.size(), ref4.m.size() + ref6.m.size());
+  CHECK_EQ(r.added, t.size());
+  CHECK(r.masked > 0);
+  int bad = 0;
+  for (int i = 0; i < 200000; ++i) {
+    uint32_t a = static_cast<uint32_t>(rng());
+    if (t.Lookup4(a) != ref4.Lookup(a)) ++bad;
+    u128 b = Make6(0x2000000000000000ull | (rng() >> 36), rng());
+    if (t.Lookup6(b) != ref6.Lookup(b)) ++bad;
+  }
+  CHECK_EQ(bad, 0);
+  // A second bulk load merges (rebuild path), then a small one (patch path).
+  std::string more = "0.0.0.0/0\n10.0.0.0/8\n10.0.0.0/8";
+  int32_t vals[3] = {5, 6, 7};
+  CHECK(t.InsertMany(more.data(), more.size(), 3, vals, 0, &r, &e));
+  CHECK_EQ(r.replaced + r.added, size_t{3});
+  ref4.Insert(0, 0, 5);
+  ref4.Insert(0x0a000000u, 8, 7);
+  for (int i = 0; i < 200000; ++i) {
+    uint32_t a = static_cast<uint32_t>(rng());
+    if (i % 2) a = 0x0a000000u | (a & 0xffffffu);
+    if (t.Lookup4(a) != ref4.Lookup(a)) ++bad;
+  }
+  CHECK_EQ(bad, 0);
+  int32_t v = -1;
+  CHECK(t.Get4(0x0a000000u, 8, &v));
+  CHECK_EQ(v, 7);
+}
+
+TEST(BulkLoadErrors) {
+  RouteTable t;
+  vpn::route::BulkResult r;
+  vpn::route::BulkError e;
+  std::string text = "10.0.0.0/8\n1.2.3.4/33\n::/0";
+  CHECK(!t.InsertMany(text.data(), text.size(), 3, nullptr, 1, &r, &e));
+  CHECK(e.kind == vpn::route::BulkError::kParse);
+  CHECK_EQ(e.index, size_t{1});
+  CHECK(e.status == ParseStatus::kLengthRange);
+  CHECK_EQ(e.entry, std::string("1.2.3.4/33"));
+  CHECK_EQ(t.size(), size_t{0});  // all or nothing
+  text = "10.0.0.0/8\n\n::/0";
+  CHECK(!t.InsertMany(text.data(), text.size(), 3, nullptr, 1, &r, &e));
+  CHECK(e.status == ParseStatus::kEmpty);
+  text = "10.0.0.0/8\n11.0.0.0/8";
+  CHECK(!t.InsertMany(text.data(), text.size(), 1, nullptr, 1, &r, &e));
+  CHECK(e.kind == vpn::route::BulkError::kCount);
+  CHECK(!t.InsertMany(text.data(), text.size(), 3, nullptr, 1, &r, &e));
+  CHECK(e.kind == vpn::route::BulkError::kCount);
+  CHECK(t.InsertMany("", 0, 0, nullptr, 1, &r, &e));
+}
+
+TEST(ClassifyPackets) {
+  RouteTable t;
+  t.Insert4(0x0a000000u, 8, 1);
+  t.Insert6(Make6(0x20010db800000000ull, 0), 32, 2);
+  std::vector<uint8_t> data(200, 0);
+  // v4 packet at 0 (dst 10.1.2.3), v6 at 20 (dst 2001:db8::1), v4 miss at
+  // 60, too-short v4 at 80, version 5 at 100, v6 too short at 120.
+  data[0] = 0x45;
+  data[16] = 10, data[17] = 1, data[18] = 2, data[19] = 3;
+  data[20] = 0x60;
+  data[44] = 0x20, data[45] = 0x01, data[46] = 0x0d, data[47] = 0xb8;
+  data[59] = 1;
+  data[60] = 0x45;
+  data[76] = 11;
+  data[80] = 0x45;
+  data[100] = 0x50;
+  data[120] = 0x60;
+  int32_t meta[] = {0, 20, 20, 40, 60, 20, 80, 19, 100, 40, 120, 39};
+  int32_t out[6];
+  CHECK_EQ(t.Classify(data.data(), data.size(), meta, 6, out), ptrdiff_t{-1});
+  CHECK_EQ(out[0], 1);
+  CHECK_EQ(out[1], 2);
+  CHECK_EQ(out[2], -1);
+  CHECK_EQ(out[3], -2);
+  CHECK_EQ(out[4], -2);
+  CHECK_EQ(out[5], -2);
+  int32_t bad[] = {0, 20, 190, 20};
+  CHECK_EQ(t.Classify(data.data(), data.size(), bad, 2, out), ptrdiff_t{1});
+  int32_t neg[] = {-1, 20};
+  CHECK_EQ(t.Classify(data.data(), data.size(), neg, 1, out), ptrdiff_t{0});
+}
+
+TEST(BatchMatchesSingle) {
+  RouteTable t;
+  std::mt19937_64 rng(5);
+  for (int i = 0; i < 50000; ++i) {
+    int len = static_cast<int>(rng() % 33);
+    t.Insert4(static_cast<uint32_t>(rng()) & Mask<uint32_t>(len), len,
+              static_cast<int32_t>(rng() % 100));
+    int len6 = static_cast<int>(rng() % 129);
+    u128 k6 = Make6(0x2001000000000000ull | (rng() >> 40), rng());
+    t.Insert6(k6 & Mask<u128>(len6), len6, static_cast<int32_t>(rng() % 100));
+  }
+  std::vector<uint32_t> a(1000);
+  std::vector<uint8_t> b(16 * 1000);
+  for (auto& x : a) x = static_cast<uint32_t>(rng());
+  for (size_t i = 0; i < 1000; ++i) {
+    vpn::route::Store6(Make6(0x2001000000000000ull | (rng() >> 40), rng()),
+                       &b[16 * i]);
+  }
+  std::vector<int32_t> out(1000);
+  t.LookupBatch4(a.data(), out.data(), a.size());
+  int bad = 0;
+  for (size_t i = 0; i < a.size(); ++i) bad += out[i] != t.Lookup4(a[i]);
+  t.LookupBatch6(b.data(), out.data(), 1000);
+  for (size_t i = 0; i < 1000; ++i) {
+    bad += out[i] != t.Lookup6(vpn::route::Load6(&b[16 * i]));
+  }
+  CHECK_EQ(bad, 0);
+}
+
+TEST_MAIN()
