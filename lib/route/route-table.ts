@@ -43,6 +43,23 @@ function coded<E extends Error>(err: E, code: string, index?: number): E {
   return err;
 }
 
+/**
+ * An error from the addon as an error of this realm: the same class name
+ * (TypeError, RangeError, Error), message, `code` and `index`, with the
+ * caller's stack. The addon's errors belong to the main realm, so without
+ * this `instanceof RangeError` fails in a vm context (a jest sandbox).
+ */
+function local(err: unknown): Error {
+  if (typeof err !== 'object' || err === null) return new Error(String(err));
+  const e = err as { name?: unknown; message?: unknown; code?: unknown; index?: unknown };
+  const Ctor = e.name === 'RangeError' ? RangeError : e.name === 'TypeError' ? TypeError : Error;
+  if (err instanceof Ctor && err.constructor === Ctor) return err;
+  const out = new Ctor(String(e.message), { cause: err });
+  if (typeof e.code === 'string') Object.assign(out, { code: e.code });
+  if (typeof e.index === 'number') Object.assign(out, { index: e.index });
+  return out;
+}
+
 function checkCidrs(cidrs: readonly string[]): void {
   if (!Array.isArray(cidrs)) {
     throw coded(new TypeError('cidrs must be an array of strings'), 'ERR_INVALID_ARG_TYPE');
@@ -144,8 +161,13 @@ export class RouteTable {
   #t: NativeRouteTable;
 
   constructor() {
-    this.#t = adopting ?? new native.RouteTable();
-    adopting = null;
+    try {
+      this.#t = adopting ?? new native.RouteTable();
+    } catch (err) {
+      throw local(err);
+    } finally {
+      adopting = null;
+    }
   }
 
   /**
@@ -207,11 +229,7 @@ export class RouteTable {
       built = await native.RouteTable.buildAsync(joined(cidrs), cidrs.length, v);
     } catch (err) {
       // Raised on the worker's completion: give it this caller's stack.
-      const e = err as Error & { code?: string; index?: number };
-      const Ctor =
-        e instanceof RangeError ? RangeError : e instanceof TypeError ? TypeError : Error;
-      const again = coded(new Ctor(e.message, { cause: err }), e.code ?? 'ERR_UNKNOWN', e.index);
-      rethrowBulk(again, cidrs);
+      rethrowBulk(local(err), cidrs);
     }
     adopting = built[0];
     return [new RouteTable(), report(built[1], cidrs)];
@@ -219,7 +237,11 @@ export class RouteTable {
 
   /** The canonical form of a CIDR: `10.1.2.3/8` -> `10.0.0.0/8`, `2001:DB8::1/32` -> `2001:db8::/32`. */
   static normalize(cidr: string): string {
-    return native.RouteTable.normalize(cidr);
+    try {
+      return native.RouteTable.normalize(cidr);
+    } catch (err) {
+      throw local(err);
+    }
   }
 
   /**
@@ -227,22 +249,35 @@ export class RouteTable {
    * (`10.1.2.3/8` is `10.0.0.0/8`). Returns true when the prefix is new.
    */
   insert(cidr: string, value: number): boolean {
-    return this.#t.insert(cidr, value);
+    try {
+      return this.#t.insert(cidr, value);
+    } catch (err) {
+      throw local(err);
+    }
   }
 
   /** Removes a prefix; false when it was not there. */
   delete(cidr: string): boolean {
-    return this.#t.delete(cidr);
+    try {
+      return this.#t.delete(cidr);
+    } catch (err) {
+      throw local(err);
+    }
   }
 
   /** The value of this very prefix (exact match), or undefined. */
   get(cidr: string): number | undefined {
-    const v = this.#t.get(cidr);
+    let v: number;
+    try {
+      v = this.#t.get(cidr);
+    } catch (err) {
+      throw local(err);
+    }
     return v < 0 ? undefined : v;
   }
 
   has(cidr: string): boolean {
-    return this.#t.get(cidr) >= 0;
+    return this.get(cidr) !== undefined;
   }
 
   /**
@@ -251,16 +286,27 @@ export class RouteTable {
    * undefined.
    */
   lookup(address: string | number): number | undefined {
-    const v =
-      typeof address === 'number' && address >>> 0 === address
-        ? this.#t.lookup4(address)
-        : this.#t.lookup(address);
+    let v: number;
+    if (typeof address === 'number' && address >>> 0 === address) {
+      v = this.#t.lookup4(address);
+    } else {
+      try {
+        v = this.#t.lookup(address);
+      } catch (err) {
+        throw local(err);
+      }
+    }
     return v < 0 ? undefined : v;
   }
 
   /** The longest matching prefix and its value, or undefined. */
   lookupPrefix(address: string | number): RouteMatch | undefined {
-    const m = this.#t.lookupPrefix(address);
+    let m: [string, number] | null;
+    try {
+      m = this.#t.lookupPrefix(address);
+    } catch (err) {
+      throw local(err);
+    }
     return m === null ? undefined : { prefix: m[0], value: m[1] };
   }
 
@@ -269,7 +315,11 @@ export class RouteTable {
    * one native call: out[i] = value, or -1. Returns the count.
    */
   lookupBatch4(addresses: Uint32Array, out: Int32Array): number {
-    return this.#t.lookupBatch4(addresses, out);
+    try {
+      return this.#t.lookupBatch4(addresses, out);
+    } catch (err) {
+      throw local(err);
+    }
   }
 
   /**
@@ -278,7 +328,11 @@ export class RouteTable {
    * value of address i, or -1. Returns the count.
    */
   lookupBatch6(addresses: Uint8Array, out: Int32Array): number {
-    return this.#t.lookupBatch6(addresses, out);
+    try {
+      return this.#t.lookupBatch6(addresses, out);
+    } catch (err) {
+      throw local(err);
+    }
   }
 
   /**
@@ -291,7 +345,11 @@ export class RouteTable {
    * anything is written. Returns count.
    */
   classify(data: Uint8Array, meta: Int32Array, count: number, out: Int32Array): number {
-    return this.#t.classify(data, meta, count, out);
+    try {
+      return this.#t.classify(data, meta, count, out);
+    } catch (err) {
+      throw local(err);
+    }
   }
 
   /**
@@ -308,7 +366,7 @@ export class RouteTable {
     try {
       r = this.#t.insertMany(joined(cidrs), cidrs.length, v);
     } catch (err) {
-      rethrowBulk(err, cidrs);
+      rethrowBulk(local(err), cidrs);
     }
     return report(r, cidrs);
   }
