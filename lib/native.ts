@@ -186,6 +186,7 @@ export interface Addon {
   openTun(options: OpenTunOptions): Promise<OpenedTun>;
   Tun: new (fd: number, options: TunReaderOptions) => NativeTun;
   setLink(change: LinkChange): Promise<void>;
+  deleteLink(link: { ifindex: number }): Promise<void>;
   addAddress(spec: AddressSpec): Promise<void>;
   deleteAddress(spec: AddressSpec): Promise<void>;
   linkInfo(ifindex: number): Promise<LinkInfo>;

@@ -7,7 +7,13 @@
 //      from the caller's memory; EAGAIN waits for POLLOUT, in order.
 import { fromNative, VpnError } from '../errors';
 import { ChromeEvent } from '../events';
-import { COUNTER_NAMES, native, type CounterName, type NativeTun, type PacketData } from '../native';
+import {
+  COUNTER_NAMES,
+  native,
+  type CounterName,
+  type NativeTun,
+  type PacketData,
+} from '../native';
 import { PacketBatch } from './batch';
 
 export interface AddressOptions {

@@ -47,22 +47,47 @@ std::string ErrnoCode(int err) {
     C(EHOSTUNREACH)
     C(ESRCH)
     C(ENOTTY)
+    C(EBADFD)
 #undef C
     default:
       return "E" + std::to_string(err);
   }
 }
 
-Napi::Error SystemError(Napi::Env env, int err, const char* syscall,
-                        const std::string& what) {
-  std::string code = ErrnoCode(err);
+namespace {
+std::string Describe(int err, const std::string& what) {
   char buf[128];
   const char* text = strerror_r(err, buf, sizeof buf);
-  Napi::Error e =
-      Napi::Error::New(env, what + ": " + text + " (" + code + ")");
+  return what + ": " + text + " (" + ErrnoCode(err) + ")";
+}
+}  // namespace
+
+Napi::Error SystemError(Napi::Env env, int err, const char* syscall,
+                        const std::string& what) {
+  Napi::Error e = Napi::Error::New(env, Describe(err, what));
   e.Set("errno", Napi::Number::New(env, -err));
-  e.Set("code", Napi::String::New(env, code));
+  e.Set("code", Napi::String::New(env, ErrnoCode(err)));
   e.Set("syscall", Napi::String::New(env, syscall));
+  return e;
+}
+
+napi_value SystemErrorValue(napi_env env, int err, const char* syscall,
+                            const std::string& what) {
+  std::string message = Describe(err, what);
+  std::string code = ErrnoCode(err);
+  napi_value msg, code_v, errno_v, syscall_v, e;
+  if (napi_create_string_utf8(env, message.data(), message.size(), &msg) !=
+          napi_ok ||
+      napi_create_string_utf8(env, code.data(), code.size(), &code_v) !=
+          napi_ok ||
+      napi_create_int32(env, -err, &errno_v) != napi_ok ||
+      napi_create_string_utf8(env, syscall, NAPI_AUTO_LENGTH, &syscall_v) !=
+          napi_ok ||
+      napi_create_error(env, code_v, msg, &e) != napi_ok ||
+      napi_set_named_property(env, e, "errno", errno_v) != napi_ok ||
+      napi_set_named_property(env, e, "syscall", syscall_v) != napi_ok) {
+    return nullptr;
+  }
   return e;
 }
 

@@ -13,6 +13,12 @@ namespace vpn {
 Napi::Error SystemError(Napi::Env env, int err, const char* syscall,
                         const std::string& what);
 
+// The same as a plain napi_value, built with raw N-API and no C++ exception:
+// for callbacks from the loop, where JS may not be able to run (a worker
+// being terminated). nullptr if it could not be built.
+napi_value SystemErrorValue(napi_env env, int err, const char* syscall,
+                            const std::string& what);
+
 // An Error with a string code and no errno (bad input, wrong state).
 Napi::Error CodedError(Napi::Env env, const char* code,
                        const std::string& message);

@@ -134,6 +134,13 @@ Napi::Value SetLink(const Napi::CallbackInfo& info) {
   return NetlinkWorker::Run(env, "cannot change the link", [c] { return netlink::SetLink(c); });
 }
 
+Napi::Value DeleteLink(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int ifindex = Ifindex(env, ArgObject(info, "deleteLink({ ifindex })"));
+  return NetlinkWorker::Run(env, "cannot delete the link",
+                            [ifindex] { return netlink::DeleteLink(ifindex); });
+}
+
 Napi::Value AddAddress(const Napi::CallbackInfo& info) {
   netlink::Address a =
       ParseAddress(info.Env(), ArgObject(info, "addAddress({ ifindex, address, prefixLength })"));
@@ -193,6 +200,7 @@ Napi::Value LinkIndex(const Napi::CallbackInfo& info) {
 
 void InitNetlink(Napi::Env env, Napi::Object exports, AddonData*) {
   exports.Set("setLink", Napi::Function::New(env, SetLink, "setLink"));
+  exports.Set("deleteLink", Napi::Function::New(env, DeleteLink, "deleteLink"));
   exports.Set("addAddress", Napi::Function::New(env, AddAddress, "addAddress"));
   exports.Set("deleteAddress", Napi::Function::New(env, DeleteAddress, "deleteAddress"));
   exports.Set("linkInfo", Napi::Function::New(env, LinkInfo, "linkInfo"));

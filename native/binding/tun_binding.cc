@@ -137,7 +137,11 @@ class Core {
     if (core->closing_) return;
     Napi::HandleScope scope(core->env_);
     if (status < 0) {
-      core->Fail(-status, "poll", "polling the device failed");
+      // libuv reports POLLERR as EBADF; a read tells the kernel's reason
+      // (EBADFD when the interface was deleted under us).
+      if (core->reading_ && !core->paused_) core->ReadAndDispatch();
+      if (!core->closing_ && core->reading_)
+        core->Fail(-status, "poll", "polling the device failed");
       return;
     }
     if ((events & UV_WRITABLE) && core->want_write_) core->Writable();
@@ -173,20 +177,37 @@ class Core {
     }
   }
 
-  void Call(const Napi::FunctionReference& fn, const std::initializer_list<napi_value>& args) {
-    try {
-      fn.MakeCallback(env_.Global(), args, *context_);
-    } catch (const Napi::Error& e) {
-      // A listener threw: Node's rule for callbacks from the loop applies.
-      napi_fatal_exception(env_, e.Value());
+  // Calls fn from the loop with raw N-API: no C++ exception may start here.
+  // A listener that threw goes to Node's uncaught-exception handling, as any
+  // callback from the loop; if JS cannot run (the environment is going away),
+  // the device stops and the cleanup hook finishes the job.
+  void Call(const Napi::FunctionReference& fn, size_t argc, const napi_value* argv) {
+    napi_value global, result;
+    napi_status s = napi_get_global(env_, &global);
+    if (s == napi_ok)
+      s = napi_make_callback(env_, *context_, global, fn.Value(), argc, argv, &result);
+    if (s == napi_ok) return;
+    bool pending = false;
+    napi_is_exception_pending(env_, &pending);
+    if (pending) {
+      napi_value err;
+      if (napi_get_and_clear_last_exception(env_, &err) == napi_ok) napi_fatal_exception(env_, err);
+    } else {
+      Stop();
     }
+  }
+
+  void Stop() {
+    reading_ = false;
+    want_write_ = false;
+    Update();
   }
 
   void Writable() {
     want_write_ = false;
     Update();
     Napi::FunctionReference cb = std::move(on_writable_);
-    if (!cb.IsEmpty()) Call(cb, {});
+    if (!cb.IsEmpty()) Call(cb, 0, nullptr);
   }
 
   void ReadAndDispatch() {
@@ -203,7 +224,8 @@ class Core {
       counters_[kRxBytes] += r.bytes;
       counters_[kRxBatches] += 1;
       if (r.full) counters_[kRxFullBatches] += 1;
-      Call(dispatch_, {Napi::Number::New(env_, r.count)});
+      napi_value count;
+      if (napi_create_uint32(env_, r.count, &count) == napi_ok) Call(dispatch_, 1, &count);
     }
     if (r.error && !closing_) {
       counters_[kReadErrors] += 1;
@@ -212,13 +234,11 @@ class Core {
   }
 
   void Fail(int err, const char* syscall, const char* what) {
-    reading_ = false;
-    want_write_ = false;
-    Update();
+    Stop();
     if (on_error_.IsEmpty()) return;
-    Napi::Error e = SystemError(env_, err, syscall, what);
+    napi_value e = SystemErrorValue(env_, err, syscall, what);
     Napi::FunctionReference cb = std::move(on_error_);
-    Call(cb, {e.Value()});
+    if (e) Call(cb, 1, &e);
   }
 
   Napi::Env env_;

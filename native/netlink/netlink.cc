@@ -184,6 +184,18 @@ int SetLink(const LinkChange& change) {
   return s.Request(m);
 }
 
+int DeleteLink(int ifindex) {
+  Socket s;
+  int r = s.Open();
+  if (r < 0) return r;
+  Message m(RTM_DELLINK, 0);
+  ifinfomsg ifi{};
+  ifi.ifi_family = AF_UNSPEC;
+  ifi.ifi_index = ifindex;
+  m.Put(ifi);
+  return s.Request(m);
+}
+
 namespace {
 int ChangeAddress(const Address& a, uint16_t type, uint16_t flags) {
   Socket s;

@@ -89,6 +89,7 @@ struct LinkChange {
   int64_t txqlen = -1;  // -1: leave as is
 };
 int SetLink(const LinkChange& change);
+int DeleteLink(int ifindex);
 
 struct Address {
   int ifindex = 0;

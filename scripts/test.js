@@ -1,0 +1,178 @@
+#!/usr/bin/env node
+'use strict';
+// `npm test`: the whole suite, in steps:
+//   lint         tsc --noEmit (strict), eslint, prettier --check, clang-format
+//   build        tsc to dist/ (child processes and workers in tests load it)
+//   unit         jest, no privileges needed
+//   native       the C++ unit tests (CMake developer build in build-dev/)
+//   integration  jest, against real TUN devices. With CAP_NET_ADMIN it runs
+//                under `unshare --net`: a private network namespace that the
+//                kernel deletes when the last process in it exits, so nothing
+//                it creates can outlive the run or touch the host's network.
+//                Without privileges its tests skip with the reason in their
+//                title; with VPN_PROVIDER_REQUIRE_PRIVILEGED=1 (CI) they fail.
+// Usage: node scripts/test.js [--only step[,step]] [--skip step[,step]]
+// Ends with one line "N passed, N failed[, N skipped]" over all steps.
+const { spawnSync } = require('node:child_process');
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
+
+const root = path.join(__dirname, '..');
+const argv = process.argv.slice(2);
+const listArg = (flag) => {
+  const i = argv.indexOf(flag);
+  return i >= 0 ? argv[i + 1].split(',') : null;
+};
+const only = listArg('--only');
+const skip = listArg('--skip') ?? [];
+const strict = process.env.VPN_PROVIDER_REQUIRE_PRIVILEGED === '1';
+const wanted = (step) => (!only || only.includes(step)) && !skip.includes(step);
+
+const totals = { passed: 0, failed: 0, skipped: 0 };
+let failedSteps = [];
+
+function run(step, cmd, args, opts = {}) {
+  console.log(`\n> [${step}] ${cmd} ${args.join(' ')}`);
+  const r = spawnSync(cmd, args, { cwd: root, stdio: 'inherit', ...opts });
+  if (r.error) {
+    console.error(`[${step}] cannot run ${cmd}: ${r.error.message}`);
+    return 127;
+  }
+  return r.status ?? 1;
+}
+
+function step(name, fn) {
+  if (!wanted(name)) return;
+  const ok = fn();
+  if (!ok) failedSteps.push(name);
+}
+
+function which(cmd) {
+  return spawnSync('sh', ['-c', 'command -v "$1"', 'sh', cmd]).status === 0;
+}
+
+const bin = (name) => path.join(root, 'node_modules', '.bin', name);
+
+function nativeFiles() {
+  const out = [];
+  const walk = (dir) => {
+    for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
+      const p = path.join(dir, e.name);
+      if (e.isDirectory()) walk(p);
+      else if (/\.(cc|h)$/.test(e.name)) out.push(path.relative(root, p));
+    }
+  };
+  walk(path.join(root, 'native'));
+  return out;
+}
+
+function jest(project, extra = [], wrap = null) {
+  const outFile = path.join(os.tmpdir(), `vpn-provider-jest-${project}-${process.pid}.json`);
+  const args = [
+    bin('jest'),
+    '--selectProjects',
+    project,
+    '--json',
+    '--outputFile',
+    outFile,
+    ...extra,
+  ];
+  const code = wrap
+    ? run(project, wrap[0], [...wrap.slice(1), process.execPath, ...args])
+    : run(project, process.execPath, args);
+  try {
+    const r = JSON.parse(fs.readFileSync(outFile, 'utf8'));
+    fs.unlinkSync(outFile);
+    totals.passed += r.numPassedTests;
+    totals.failed += r.numFailedTests;
+    totals.skipped += r.numPendingTests + r.numTodoTests;
+    if (r.numTotalTests === 0) {
+      console.error(`[${project}] ran no test`);
+      return false;
+    }
+  } catch {
+    totals.failed += 1;
+  }
+  return code === 0;
+}
+
+step('lint', () => {
+  let ok = run('lint', process.execPath, [bin('tsc'), '--noEmit', '-p', 'tsconfig.json']) === 0;
+  ok = run('lint', process.execPath, [bin('eslint'), '--max-warnings=0', '.']) === 0 && ok;
+  ok = run('lint', process.execPath, [bin('prettier'), '--check', '.']) === 0 && ok;
+  if (which('clang-format')) {
+    ok = run('lint', 'clang-format', ['--dry-run', '--Werror', ...nativeFiles()]) === 0 && ok;
+  } else if (strict) {
+    console.error('[lint] clang-format is not installed (apt-get install clang-format)');
+    ok = false;
+  } else {
+    console.log('[lint] clang-format not installed: C++ format check skipped');
+  }
+  return ok;
+});
+
+step(
+  'build',
+  () => run('build', process.execPath, [bin('tsc'), '-p', 'tsconfig.build.json']) === 0,
+);
+
+step('unit', () => jest('unit'));
+
+step('native', () => {
+  if (!which('cmake')) {
+    console.log('[native] cmake is not installed: C++ unit tests skipped');
+    return !strict;
+  }
+  const dir = path.join(root, 'build-dev');
+  let ok =
+    run(
+      'native',
+      'cmake',
+      ['-S', '.', '-B', dir, '-DCMAKE_BUILD_TYPE=RelWithDebInfo', '-DVPN_WERROR=ON'],
+      {
+        stdio: ['ignore', 'ignore', 'inherit'],
+      },
+    ) === 0;
+  ok =
+    ok &&
+    run('native', 'cmake', [
+      '--build',
+      dir,
+      '-j',
+      String(Math.max(2, os.availableParallelism())),
+    ]) === 0;
+  if (!ok) return false;
+  const r = spawnSync('ctest', ['--test-dir', dir, '--output-on-failure'], {
+    cwd: root,
+    encoding: 'utf8',
+  });
+  process.stdout.write(r.stdout);
+  process.stderr.write(r.stderr);
+  const m = /(\d+)% tests passed, (\d+) tests failed out of (\d+)/.exec(r.stdout);
+  if (m) {
+    totals.passed += Number(m[3]) - Number(m[2]);
+    totals.failed += Number(m[2]);
+  } else {
+    totals.failed += 1;
+  }
+  return r.status === 0;
+});
+
+step('integration', () => {
+  const isRoot = process.getuid && process.getuid() === 0;
+  if (isRoot && which('unshare')) {
+    // --runInBand: the test files share this one namespace.
+    process.env.VPN_PROVIDER_OUTER_NETNS = fs.readlinkSync('/proc/self/ns/net');
+    return jest('integration', ['--runInBand'], ['unshare', '--net', '--']);
+  }
+  return jest('integration', ['--runInBand']);
+});
+
+console.log('');
+if (failedSteps.length) console.log(`failed steps: ${failedSteps.join(', ')}`);
+console.log(
+  `${totals.passed} passed, ${totals.failed} failed` +
+    (totals.skipped ? `, ${totals.skipped} skipped` : ''),
+);
+process.exit(failedSteps.length || totals.failed ? 1 : 0);

@@ -1,0 +1,53 @@
+// Guards for tests that create TUN devices, addresses and routes. They run
+// only inside a private network namespace (npm test starts the integration
+// project under `unshare --net`), never in the host's. Without privileges, or
+// outside such a namespace, they skip with the reason in the title; with
+// VPN_PROVIDER_REQUIRE_PRIVILEGED=1 (set by CI) they fail instead.
+import * as fs from 'node:fs';
+
+function capNetAdmin(): boolean {
+  try {
+    const status = fs.readFileSync('/proc/self/status', 'utf8');
+    const m = /^CapEff:\s*([0-9a-f]+)$/m.exec(status);
+    return m !== null && (BigInt('0x' + m[1]) & (1n << 12n)) !== 0n;
+  } catch {
+    return false;
+  }
+}
+
+// scripts/test.js records the namespace it was started in, then runs the
+// integration project under `unshare --net`: we must be in another one.
+function inPrivateNetns(): boolean {
+  const outer = process.env.VPN_PROVIDER_OUTER_NETNS;
+  try {
+    return outer !== undefined && fs.readlinkSync('/proc/self/ns/net') !== outer;
+  } catch {
+    return false;
+  }
+}
+
+function reason(): string | null {
+  if (!capNetAdmin()) return 'needs CAP_NET_ADMIN (run npm test as root)';
+  if (!fs.existsSync('/dev/net/tun')) return 'needs /dev/net/tun';
+  if (!inPrivateNetns())
+    return 'not inside a private network namespace: run them with npm test (it uses unshare --net)';
+  return null;
+}
+
+export const netnsSkipReason = reason();
+export const strict = process.env.VPN_PROVIDER_REQUIRE_PRIVILEGED === '1';
+
+/** describe() for tests that need a TUN device in a private namespace. */
+export function describeNetns(title: string, body: () => void): void {
+  if (netnsSkipReason === null) {
+    describe(title, body);
+  } else if (strict) {
+    describe(title, () => {
+      test(`cannot run: ${netnsSkipReason}`, () => {
+        throw new Error(`${title}: ${netnsSkipReason} (VPN_PROVIDER_REQUIRE_PRIVILEGED=1)`);
+      });
+    });
+  } else {
+    describe.skip(`${title} [skipped: ${netnsSkipReason}]`, body);
+  }
+}
