@@ -52,8 +52,8 @@ std::string Quote(const char* s, size_t n) {
 [[noreturn]] void ThrowCidr(Napi::Env env, ParseStatus st, bool v6,
                             const std::string& quoted,
                             const std::string& where) {
-  std::string msg = "Invalid CIDR " + quoted + where + ": " +
-                    route::ParseStatusText(st, v6);
+  std::string msg =
+      "Invalid CIDR " + quoted + where + ": " + route::ParseStatusText(st, v6);
   Napi::Error e = st == ParseStatus::kLengthRange
                       ? CodedRangeError(env, "ERR_INVALID_CIDR", msg)
                       : CodedTypeError(env, "ERR_INVALID_CIDR", msg);
@@ -125,8 +125,7 @@ Address ArgAddress(const Napi::CallbackInfo& info, size_t i) {
   char buf[kMaxText];
   size_t n = ReadShortString(env, info[i], buf);
   route::ParsedAddress pa;
-  if (n == kMaxText ||
-      route::ParseAddress(buf, n, &pa) != ParseStatus::kOk) {
+  if (n == kMaxText || route::ParseAddress(buf, n, &pa) != ParseStatus::kOk) {
     throw CodedTypeError(env, "ERR_INVALID_IP",
                          "Invalid IP address " +
                              Quote(buf, n == kMaxText ? std::strlen(buf) : n));
@@ -178,11 +177,10 @@ BulkInput ArgBulk(const Napi::CallbackInfo& info) {
   auto values = ArgTyped<Napi::Int32Array>(info, 2, napi_int32_array,
                                            "values must be an Int32Array");
   if (values.ElementLength() != in.count) {
-    throw CodedRangeError(env, "ERR_OUT_OF_RANGE",
-                          "values has " +
-                              std::to_string(values.ElementLength()) +
-                              " entries for " + std::to_string(in.count) +
-                              " prefixes");
+    throw CodedRangeError(
+        env, "ERR_OUT_OF_RANGE",
+        "values has " + std::to_string(values.ElementLength()) +
+            " entries for " + std::to_string(in.count) + " prefixes");
   }
   in.values.assign(values.Data(), values.Data() + in.count);
   for (size_t i = 0; i < in.count; ++i) {
@@ -313,8 +311,8 @@ class RouteTableWrap : public Napi::ObjectWrap<RouteTableWrap> {
 
   Napi::Value Delete(const Napi::CallbackInfo& info) {
     route::ParsedPrefix p = ArgPrefix(info, 0);
-    bool had = p.v6 ? table_->Erase6(p.addr6, p.len)
-                    : table_->Erase4(p.addr4, p.len);
+    bool had =
+        p.v6 ? table_->Erase6(p.addr6, p.len) : table_->Erase4(p.addr4, p.len);
     return Napi::Boolean::New(info.Env(), had);
   }
 
@@ -421,8 +419,7 @@ class RouteTableWrap : public Napi::ObjectWrap<RouteTableWrap> {
           env, "ERR_OUT_OF_RANGE",
           "Packet " + std::to_string(bad) + " (offset " +
               std::to_string(meta.Data()[2 * bad]) + ", length " +
-              std::to_string(meta.Data()[2 * bad + 1]) +
-              ") lies outside data");
+              std::to_string(meta.Data()[2 * bad + 1]) + ") lies outside data");
       e.Set("index", Napi::Number::New(env, static_cast<double>(bad)));
       throw e;
     }
@@ -474,16 +471,13 @@ class RouteTableWrap : public Napi::ObjectWrap<RouteTableWrap> {
   }
 
   Napi::Value Size(const Napi::CallbackInfo& info) {
-    return Napi::Number::New(info.Env(),
-                             static_cast<double>(table_->size()));
+    return Napi::Number::New(info.Env(), static_cast<double>(table_->size()));
   }
   Napi::Value Size4(const Napi::CallbackInfo& info) {
-    return Napi::Number::New(info.Env(),
-                             static_cast<double>(table_->size4()));
+    return Napi::Number::New(info.Env(), static_cast<double>(table_->size4()));
   }
   Napi::Value Size6(const Napi::CallbackInfo& info) {
-    return Napi::Number::New(info.Env(),
-                             static_cast<double>(table_->size6()));
+    return Napi::Number::New(info.Env(), static_cast<double>(table_->size6()));
   }
   Napi::Value Bytes(const Napi::CallbackInfo& info) {
     Sync();

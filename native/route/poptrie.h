@@ -113,8 +113,7 @@ class Poptrie {
   }
   // Bytes held in free lists (left by patches, reused by later ones).
   size_t free_bytes() const {
-    return free_node_slots_ * sizeof(Node) +
-           free_leaf_slots_ * sizeof(int32_t);
+    return free_node_slots_ * sizeof(Node) + free_leaf_slots_ * sizeof(int32_t);
   }
   // Nodes in use.
   size_t node_count() const {
@@ -187,8 +186,8 @@ class Poptrie {
       if (len <= dd + 6) break;
       uint64_t bit = uint64_t{1} << Bits(key, dd, 6);
       if ((n.vector & bit) == 0) break;
-      ni = n.base1 + static_cast<uint32_t>(__builtin_popcountll(n.vector &
-                                                                (bit - 1)));
+      ni = n.base1 +
+           static_cast<uint32_t>(__builtin_popcountll(n.vector & (bit - 1)));
       d = dd + 6;
     }
     // Rebuild path[np-1]; if nothing is left below it, its parent instead
@@ -277,16 +276,15 @@ class Poptrie {
         }
         uint64_t bit = uint64_t{1} << Bits(k[l], dd, 6);
         if (n.vector & bit) {
-          ni[l] = n.base1 +
-                  static_cast<uint32_t>(__builtin_popcountll(n.vector &
-                                                             (bit - 1)));
+          ni[l] = n.base1 + static_cast<uint32_t>(
+                                __builtin_popcountll(n.vector & (bit - 1)));
           d[l] = dd + 6;
           __builtin_prefetch(&nodes_[ni[l]]);
           next |= 1u << l;
         } else {
-          int32_t r = leaves_[n.base0 + __builtin_popcountll(
-                                            n.leafvec & ((bit << 1) - 1)) -
-                              1];
+          int32_t r =
+              leaves_[n.base0 +
+                      __builtin_popcountll(n.leafvec & ((bit << 1) - 1)) - 1];
           out[l] = r >= 0 ? r : tv[l];
         }
       }
@@ -333,9 +331,8 @@ class Poptrie {
     int32_t base = -1;
     cp.Match(key, &base, -1, len);
     PaintTop(key, len, base);
-    cp.ForEachIn(key, len, len, S, [&](const Entry<K>& e) {
-      PaintTop(e.key, e.len, e.value);
-    });
+    cp.ForEachIn(key, len, len, S,
+                 [&](const Entry<K>& e) { PaintTop(e.key, e.len, e.value); });
   }
 
   void RebuildRoot(const Patricia<K>& cp, uint64_t slot, K key) {
@@ -354,7 +351,8 @@ class Poptrie {
     Node hdr{};
     if constexpr (PC) {
       int minlen = W;
-      for (size_t i = 0; i < n; ++i) minlen = e[i].len < minlen ? e[i].len : minlen;
+      for (size_t i = 0; i < n; ++i)
+        minlen = e[i].len < minlen ? e[i].len : minlen;
       int cpl = CommonPrefix(e[0].key, e[n - 1].key);
       int room = (cpl < minlen - 1 ? cpl : minlen - 1) - d;
       int sk = room > 0 ? (room / 6) * 6 : 0;

@@ -180,8 +180,8 @@ bool RouteTable::InsertMany(const char* text, size_t len, size_t count,
       error->kind = BulkError::kCount;
       return false;
     }
-    const char* nl =
-        static_cast<const char*>(std::memchr(p, '\n', static_cast<size_t>(end - p)));
+    const char* nl = static_cast<const char*>(
+        std::memchr(p, '\n', static_cast<size_t>(end - p)));
     const char* stop = nl ? nl : end;
     if (i + 1 < count && nl == nullptr) {
       error->kind = BulkError::kCount;

@@ -249,8 +249,8 @@ class RouteTable {
   // shorter than its fixed header or of another IP version. Returns -1, or
   // the index of the first (offset, length) pair outside data (then nothing
   // is written).
-  ptrdiff_t Classify(const uint8_t* data, size_t data_len,
-                     const int32_t* meta, size_t count, int32_t* out);
+  ptrdiff_t Classify(const uint8_t* data, size_t data_len, const int32_t* meta,
+                     size_t count, int32_t* out);
 
   // Parses `count` entries separated by '\n' in text[0..len) and adds them
   // (values[i], or `value` for all when values is null). All or nothing:
@@ -269,9 +269,7 @@ class RouteTable {
   size_t size6() const { return f6_.size(); }
   // Of the lookup structure as last synced.
   size_t lookup_bytes() const { return f4_.fib.bytes() + f6_.fib.bytes(); }
-  size_t control_bytes() const {
-    return f4_.cp.bytes() + f6_.cp.bytes();
-  }
+  size_t control_bytes() const { return f4_.cp.bytes() + f6_.cp.bytes(); }
 
   // For tests and benchmarks.
   Family4& family4() { return f4_; }

@@ -266,7 +266,8 @@ TEST(LookupAfterInsertIsSynchronous) {
 }
 
 TEST(Differential4) {
-  for (uint64_t seed = 1; seed <= 6; ++seed) Differential<uint32_t>(seed, 3000, 20);
+  for (uint64_t seed = 1; seed <= 6; ++seed)
+    Differential<uint32_t>(seed, 3000, 20);
 }
 
 TEST(Differential6) {
