@@ -1,9 +1,10 @@
 // The lookup structure of the route table: a Poptrie (Asai and Ohara,
 // SIGCOMM 2015), written from the paper's description.
 //
-//  - A direct-indexed top level of 2^S slots (S = 18 for IPv4, 16 for IPv6).
-//    Each slot holds the value of the longest prefix of length <= S that
-//    covers it, and the index of a subtree root when longer prefixes exist.
+//  - A direct-indexed top level of 2^S slots of 4 bytes (S = 18 for IPv4,
+//    16 for IPv6). A slot holds the value of the longest prefix of length
+//    <= S that covers it or, when longer prefixes exist, the index of a
+//    subtree root, which then keeps that value in a hidden leaf.
 //  - Subtrees of 64-ary nodes, one 6-bit stride each. A node has two 64-bit
 //    vectors: `vector` marks the slots that are internal (a child node) and
 //    `leafvec` the slots where a new run of equal leaves begins, so that a
@@ -13,7 +14,8 @@
 //        leaf  = base0 + popcount(leafvec & upto(slot)) - 1
 //  - Leaves hold the value of the longest prefix longer than S that covers
 //    them, or -1: "no such prefix, use the top slot's value". That way a
-//    short prefix (even 0.0.0.0/0) changes only top slots, never a subtree.
+//    short prefix (even 0.0.0.0/0) changes only top slots (and the hidden
+//    leaves of roots), never a subtree.
 //  - For IPv6 (PC = true) a node can skip strides: when every prefix below a
 //    node shares the next 6k bits and none ends there, the k single-child
 //    nodes are replaced by a compare of those bits; a mismatch means the
@@ -60,10 +62,14 @@ class Poptrie {
   static constexpr int W = sizeof(K) * 8;
   static constexpr int kTopBits = S;
 
-  struct Top {
-    uint32_t node;  // subtree root, 0 when none
-    int32_t val;    // longest prefix of length <= S, -1 when none
-  };
+  // A top slot is an int32_t: >= 0 the value of the longest prefix of
+  // length <= S covering the slot, -1 none, <= -2 the subtree root -2 - e.
+  // A root keeps that short value in a hidden leaf just before its leaves,
+  // leaves_[base0 - 1], read only when its subtree has no match.
+  using Top = int32_t;
+  static bool IsRoot(Top e) { return e <= -2; }
+  static uint32_t RootOf(Top e) { return static_cast<uint32_t>(-2 - e); }
+  static Top TopOf(uint32_t root) { return -2 - static_cast<int32_t>(root); }
   struct NodeBase {
     uint64_t vector;
     uint64_t leafvec;
@@ -84,7 +90,7 @@ class Poptrie {
   Poptrie() { Reset(); }
 
   // Back to empty, with no memory held (an empty table costs nothing; the
-  // top level, 2^S slots of 8 bytes, is allocated by the first prefix).
+  // top level, 2^S slots of 4 bytes, is allocated by the first prefix).
   void Reset() {
     Vec<Top>().swap(top_);
     Vec<Node>().swap(nodes_);
@@ -98,7 +104,7 @@ class Poptrie {
   bool allocated() const { return !top_.empty(); }
 
   void Clear() {
-    top_.assign(size_t{1} << S, Top{0, -1});
+    top_.assign(size_t{1} << S, Top{-1});
     nodes_.assign(1, Node{});
     leaves_.assign(1, 0);
     std::memset(free_nodes_, 0, sizeof free_nodes_);
@@ -144,8 +150,9 @@ class Poptrie {
       size_t j = i + 1;
       while (j < w && Bits(e[j].key, 0, S) == slot) ++j;
       uint32_t root = AllocNodes(1);
-      top_[slot].node = root;
-      BuildNode(root, e + i, j - i, S, -1);
+      int32_t short_value = top_[slot];
+      BuildNode(root, e + i, j - i, S, -1, &short_value);
+      top_[slot] = TopOf(root);
       i = j;
     }
     nodes_.shrink_to_fit();
@@ -161,11 +168,11 @@ class Poptrie {
       return;
     }
     uint64_t slot = Bits(key, 0, S);
-    uint32_t ni = top_[slot].node;
-    if (ni == 0) {
+    if (!IsRoot(top_[slot])) {
       RebuildRoot(cp, slot, key);
       return;
     }
+    uint32_t ni = RootOf(top_[slot]);
     // Walk down to the smallest subtree whose shape can change.
     struct Step {
       uint32_t ni;
@@ -202,24 +209,29 @@ class Poptrie {
       --np;
     }
     const Step& s = path[np - 1];
-    if (np == 1 && es.empty()) {
-      FreeSubtree(s.ni);
-      FreeNodes(s.ni, 1);
-      top_[slot].node = 0;
+    if (np == 1) {
+      int32_t short_value = ShortOf(s.ni);
+      FreeSubtree(s.ni, true);
+      if (es.empty()) {
+        FreeNodes(s.ni, 1);
+        top_[slot] = short_value;
+      } else {
+        BuildNode(s.ni, es.data(), es.size(), S, -1, &short_value);
+      }
       return;
     }
     int32_t inherit = -1;
-    if (s.d > S) cp.Match(key & Mask<K>(s.d), &inherit, S, s.d);
-    FreeSubtree(s.ni);
-    BuildNode(s.ni, es.data(), es.size(), s.d, inherit);
+    cp.Match(key & Mask<K>(s.d), &inherit, S, s.d);
+    FreeSubtree(s.ni, false);
+    BuildNode(s.ni, es.data(), es.size(), s.d, inherit, nullptr);
   }
 
   // Value of the longest prefix containing k, or -1. Needs allocated().
   int32_t Lookup(K k) const {
     const Top t = top_[Bits(k, 0, S)];
-    if (t.node == 0) return t.val;
-    int32_t r = Walk(t.node, k);
-    return r >= 0 ? r : t.val;
+    if (!IsRoot(t)) return t;
+    int32_t r = Walk(RootOf(t), k);
+    return r >= 0 ? r : ShortOf(RootOf(t));
   }
 
   // out[i] = Lookup(keys[i]). Lanes of kLanes lookups advance one level at a
@@ -240,7 +252,7 @@ class Poptrie {
   // kLanes lookups at once (see LookupBatch). Needs allocated().
   void LookupLanes(const K* k, int32_t* out) const {
     uint32_t ni[kLanes];
-    int32_t tv[kLanes];
+    uint32_t rt[kLanes];
     uint64_t slot[kLanes];
     for (size_t l = 0; l < kLanes; ++l) {
       slot[l] = Bits(k[l], 0, S);
@@ -249,12 +261,11 @@ class Poptrie {
     unsigned live = 0;
     for (size_t l = 0; l < kLanes; ++l) {
       const Top t = top_[slot[l]];
-      tv[l] = t.val;
-      ni[l] = t.node;
-      out[l] = t.val;
-      if (t.node != 0) {
+      out[l] = t;
+      if (IsRoot(t)) {
+        rt[l] = ni[l] = RootOf(t);
         live |= 1u << l;
-        __builtin_prefetch(&nodes_[t.node]);
+        __builtin_prefetch(&nodes_[ni[l]]);
       }
     }
     int d[kLanes];
@@ -269,7 +280,7 @@ class Poptrie {
           int sk = SkipOf(n);
           if (Bits(k[l], dd, sk) != SkipBitsOf(n)) {
             int32_t r = FailOf(n);
-            out[l] = r >= 0 ? r : tv[l];
+            out[l] = r >= 0 ? r : ShortOf(rt[l]);
             continue;
           }
           dd += sk;
@@ -285,7 +296,7 @@ class Poptrie {
           int32_t r =
               leaves_[n.base0 +
                       __builtin_popcountll(n.leafvec & ((bit << 1) - 1)) - 1];
-          out[l] = r >= 0 ? r : tv[l];
+          out[l] = r >= 0 ? r : ShortOf(rt[l]);
         }
       }
       live = next;
@@ -293,6 +304,10 @@ class Poptrie {
   }
 
  private:
+  int32_t ShortOf(uint32_t root) const {
+    return leaves_[nodes_[root].base0 - 1];
+  }
+
   static int SkipOf(const NodeBase&) { return 0; }
   static int SkipOf(const NodePC& n) { return static_cast<int>(n.skip); }
   static uint64_t SkipBitsOf(const NodeBase&) { return 0; }
@@ -324,7 +339,13 @@ class Poptrie {
   void PaintTop(K key, int len, int32_t value) {
     uint64_t first = len == 0 ? 0 : Bits(key, 0, S);
     uint64_t span = uint64_t{1} << (S - len);
-    for (uint64_t s = first; s < first + span; ++s) top_[s].val = value;
+    for (uint64_t s = first; s < first + span; ++s) {
+      if (IsRoot(top_[s])) {
+        leaves_[nodes_[RootOf(top_[s])].base0 - 1] = value;
+      } else {
+        top_[s] = value;
+      }
+    }
   }
 
   void UpdateShort(const Patricia<K>& cp, K key, int len) {
@@ -340,14 +361,17 @@ class Poptrie {
     cp.CollectBelow(key & Mask<K>(S), S, &es);
     if (es.empty()) return;
     uint32_t root = AllocNodes(1);
-    top_[slot].node = root;
-    BuildNode(root, es.data(), es.size(), S, -1);
+    int32_t short_value = top_[slot];
+    BuildNode(root, es.data(), es.size(), S, -1, &short_value);
+    top_[slot] = TopOf(root);
   }
 
   // Builds node ni for the region of depth d that holds e[0..n) (all longer
   // than d, sorted). `inherit` is the value of the longest prefix of length
-  // in (S, d] covering the region, or -1. e is reordered.
-  void BuildNode(uint32_t ni, Entry<K>* e, size_t n, int d, int32_t inherit) {
+  // in (S, d] covering the region, or -1. e is reordered. A subtree root
+  // gets root_short (its top slot's value) as its hidden leaf.
+  void BuildNode(uint32_t ni, Entry<K>* e, size_t n, int d, int32_t inherit,
+                 const int32_t* root_short) {
     Node hdr{};
     if constexpr (PC) {
       int minlen = W;
@@ -394,7 +418,13 @@ class Poptrie {
       }
     }
     unsigned nchildren = static_cast<unsigned>(__builtin_popcountll(vector));
-    uint32_t base0 = nruns ? AllocLeaves(nruns) : 0;
+    uint32_t base0 = 0;
+    if (root_short != nullptr) {
+      base0 = AllocLeaves(nruns + 1) + 1;
+      leaves_[base0 - 1] = *root_short;
+    } else if (nruns) {
+      base0 = AllocLeaves(nruns);
+    }
     if (nruns) std::memcpy(&leaves_[base0], runs, nruns * sizeof(int32_t));
     uint32_t base1 = nchildren ? AllocNodes(nchildren) : 0;
     hdr.vector = vector;
@@ -406,23 +436,29 @@ class Poptrie {
     uint32_t c = 0;
     for (uint64_t m = vector; m != 0; m &= m - 1) {
       unsigned j = static_cast<unsigned>(__builtin_ctzll(m));
-      BuildNode(base1 + c, e + pos, count[j], d + 6, leaf[j]);
+      BuildNode(base1 + c, e + pos, count[j], d + 6, leaf[j], nullptr);
       pos += count[j];
       ++c;
     }
   }
 
-  // Frees the arrays below node ni (its leaves and children), not ni.
-  void FreeSubtree(uint32_t ni) {
+  // Frees the arrays below node ni (its leaves, with the hidden one of a
+  // root, and its children), not ni.
+  void FreeSubtree(uint32_t ni, bool root) {
     const Node n = nodes_[ni];
     unsigned nl = static_cast<unsigned>(__builtin_popcountll(n.leafvec));
     unsigned nc = static_cast<unsigned>(__builtin_popcountll(n.vector));
-    for (unsigned c = 0; c < nc; ++c) FreeSubtree(n.base1 + c);
-    if (nl) FreeLeaves(n.base0, nl);
+    for (unsigned c = 0; c < nc; ++c) FreeSubtree(n.base1 + c, false);
+    if (root) {
+      FreeLeaves(n.base0 - 1, nl + 1);
+    } else if (nl) {
+      FreeLeaves(n.base0, nl);
+    }
     if (nc) FreeNodes(n.base1, nc);
   }
 
-  // Free blocks of nodes and of leaves, one list per block size (1..64),
+  // Free blocks of nodes and of leaves, one list per block size (1..64, and
+  // 65 for the leaves of a root with 64 runs),
   // linked through their first element; a bit per non-empty list. A request
   // takes the smallest block that fits and returns the rest to its list.
   uint32_t AllocNodes(unsigned cnt) {
@@ -448,6 +484,18 @@ class Poptrie {
     free_node_slots_ += cnt;
   }
   uint32_t AllocLeaves(unsigned cnt) {
+    if (cnt == 65) {
+      // A full root: 64 runs and the hidden leaf; its own list, no splits.
+      uint32_t head = free_leaves_[65];
+      if (head != 0) {
+        free_leaves_[65] = static_cast<uint32_t>(leaves_[head]);
+        free_leaf_slots_ -= 65;
+        return head;
+      }
+      uint32_t i = static_cast<uint32_t>(leaves_.size());
+      leaves_.resize(leaves_.size() + 65);
+      return i;
+    }
     uint64_t fit = leaf_lists_ & (~uint64_t{0} << (cnt - 1));
     if (fit != 0) {
       unsigned size = static_cast<unsigned>(__builtin_ctzll(fit)) + 1;
@@ -465,7 +513,7 @@ class Poptrie {
   void FreeLeaves(uint32_t i, unsigned cnt) {
     leaves_[i] = static_cast<int32_t>(free_leaves_[cnt]);
     free_leaves_[cnt] = i;
-    leaf_lists_ |= uint64_t{1} << (cnt - 1);
+    if (cnt <= 64) leaf_lists_ |= uint64_t{1} << (cnt - 1);
     free_leaf_slots_ += cnt;
   }
 
@@ -475,7 +523,7 @@ class Poptrie {
   Vec<Node> nodes_;
   Vec<int32_t> leaves_;
   uint32_t free_nodes_[65];
-  uint32_t free_leaves_[65];
+  uint32_t free_leaves_[66];  // blocks of 1..65 (65: a root's)
   uint64_t node_lists_ = 0;
   uint64_t leaf_lists_ = 0;
   size_t free_node_slots_ = 0;

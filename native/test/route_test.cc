@@ -89,7 +89,8 @@ void Differential(uint64_t seed, int ops, int lookups_per_check) {
     if (kind < 6 || live.empty()) {
       int len = static_cast<int>(rng() % (W + 1));
       K k = RandomKey<K>(rng, hot) & Mask<K>(len);
-      int32_t v = static_cast<int32_t>(rng() % 5);  // few values: runs
+      // Few values (runs merge) or many (every leaf its own run).
+      int32_t v = static_cast<int32_t>(rng() % (seed % 2 ? 5 : 1000));
       ref.Insert(k, len, v);
       fam.Insert(k, len, v);
       live.push_back({k, len});
@@ -263,6 +264,30 @@ TEST(LookupAfterInsertIsSynchronous) {
   CHECK_EQ(t.Lookup6(Make6(0x20010db800000000ull, 5)), 2);
   CHECK_EQ(t.Lookup6(Make6(0x20010db900000000ull, 5)), -1);
   CHECK_EQ(t.size(), size_t{3});
+}
+
+TEST(RootWithSixtyFourRuns) {
+  // Distinct values in every /24 of a /18: the subtree root has 64 runs
+  // plus its hidden leaf (a block of 65), patched one insert at a time.
+  RouteTable t;
+  for (uint32_t i = 0; i < 2000; ++i) {
+    uint32_t k = (10u << 24) | ((i >> 8) << 16) | ((i & 255) << 8);
+    t.Insert4(k, 24, static_cast<int32_t>(i));
+    CHECK_EQ(t.Lookup4(k | 7), static_cast<int32_t>(i));
+  }
+  t.Insert4(0, 0, 7);
+  CHECK_EQ(t.Lookup4(0xc0000201u), 7);
+  CHECK_EQ(t.Lookup4(0x0a000501u), 5);
+  t.Insert4(0x0a000000u, 16, 9);
+  t.Erase4(0x0a000500u, 24);
+  CHECK_EQ(t.Lookup4(0x0a000501u), 9);
+  for (uint32_t i = 0; i < 2000; i += 3) {
+    t.Erase4((10u << 24) | ((i >> 8) << 16) | ((i & 255) << 8), 24);
+  }
+  CHECK_EQ(t.Lookup4(0x0a000007u), 9);
+  CHECK_EQ(t.Lookup4(0x0a000107u), 1);
+  t.Erase4(0x0a000000u, 16);
+  CHECK_EQ(t.Lookup4(0x0a000007u), 7);
 }
 
 TEST(Differential4) {

@@ -148,7 +148,8 @@ const V6: Family = { bits: 128, words: 4, text: (a, len, r) => `${fmt6(a, r)}/${
 /**
  * A prefix set that stresses the structure: a few hot bases with prefixes of
  * every length nested under them (so runs, defaults and path compression
- * all change), plus random ones; few distinct values so leaf runs merge.
+ * all change), plus random ones; values from a small set (leaf runs merge)
+ * and from a large one (a run per leaf).
  */
 function adversarial(fam: Family, seed: number, n: number) {
   const r = rng(seed);
@@ -158,7 +159,8 @@ function adversarial(fam: Family, seed: number, n: number) {
     const len = r() % (fam.bits + 1);
     const noise = randomWords(r, fam.words);
     const base = r() % 5 === 0 ? noise : mix(hot[r() % hot.length], noise, r() % (fam.bits + 1));
-    out.push([maskWords(base, len), len, r() % 7]);
+    // Few values (runs merge) and many (a run per leaf), mixed.
+    out.push([maskWords(base, len), len, i % 2 ? r() % 7 : r() % 100000]);
   }
   return { r, hot, prefixes: out };
 }
