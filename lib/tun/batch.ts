@@ -35,7 +35,7 @@ export class PacketBatch {
   /** Packet i copied into its own ArrayBuffer. */
   copy(i: number): ArrayBuffer {
     const off = this.offset(i);
-    return this.buffer.slice(off, off + this.meta[2 * i + 1]);
+    return this.data.slice(off, off + this.meta[2 * i + 1]).buffer;
   }
 
   private outOfRange(i: number): never {

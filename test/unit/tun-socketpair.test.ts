@@ -172,9 +172,7 @@ describe('TunDevice over a socketpair', () => {
     const got = collect(b, n);
     await Promise.all([first, second]);
     const recv = await got;
-    expect(recv.map((p) => new DataView(p.buffer).getUint32(4))).toEqual(
-      packets.map((_, i) => i),
-    );
+    expect(recv.map((p) => new DataView(p.buffer).getUint32(4))).toEqual(packets.map((_, i) => i));
     expect(a.counters().txPackets).toBe(n);
   });
 

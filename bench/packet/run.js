@@ -1,0 +1,231 @@
+#!/usr/bin/env node
+'use strict';
+// Packet-path benchmark: packets/s into JS and out of JS, for 64- and
+// 1400-byte UDP payloads, against (a) a plain C read()/write() loop on a TUN
+// fd, (b) plain Node fs.readSync/writeSync on the fd, (c) the npm peer
+// appium-ios-tuntap. Each trial runs in a fresh process inside its own
+// network namespace (`unshare --net`, deleted by the kernel when the trial
+// exits). Repetitions are interleaved and every figure is also given as the
+// median of per-repetition ratios to the C loop of the same repetition, since
+// absolute numbers on shared 2-core machines move by 30-50% between runs.
+//
+//   node bench/packet/run.js [--reps N] [--quick] [--no-peer] [--json FILE]
+// Needs root (CAP_NET_ADMIN, unshare) and a C compiler; says so if not.
+const { spawnSync, execFileSync } = require('node:child_process');
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
+
+const root = path.join(__dirname, '..', '..');
+const argv = process.argv.slice(2);
+const flag = (name) => argv.includes(name);
+const opt = (name, dflt) => {
+  const i = argv.indexOf(name);
+  return i >= 0 ? argv[i + 1] : dflt;
+};
+const quick = flag('--quick');
+const reps = Number(opt('--reps', quick ? 3 : 5));
+const PEER = 'appium-ios-tuntap@2.0.5';
+const peerRoot = path.join(root, 'bench', '.cache', 'peers');
+
+if (process.getuid() !== 0) {
+  console.error(
+    'bench/packet: needs root (it creates TUN devices inside its own network namespaces).',
+  );
+  process.exit(2);
+}
+
+function buildC() {
+  const out = path.join(root, 'bench', 'bin', 'tunbench');
+  fs.mkdirSync(path.dirname(out), { recursive: true });
+  execFileSync('cc', ['-O2', '-Wall', '-o', out, path.join(__dirname, 'tunbench.c')], {
+    stdio: 'inherit',
+  });
+}
+
+function ensurePeer() {
+  if (flag('--no-peer')) return false;
+  const dir = path.join(peerRoot, 'node_modules', 'appium-ios-tuntap');
+  if (!fs.existsSync(dir)) {
+    console.error(`installing the npm peer ${PEER} into bench/.cache/peers ...`);
+    fs.mkdirSync(peerRoot, { recursive: true });
+    const r = spawnSync(
+      'npm',
+      ['install', '--no-save', '--no-audit', '--no-fund', '--prefix', peerRoot, PEER],
+      {
+        stdio: ['ignore', 'ignore', 'inherit'],
+      },
+    );
+    if (r.status !== 0) {
+      console.error(`could not install ${PEER}: peer column left out`);
+      return false;
+    }
+  }
+  const probe = spawnSync(process.execPath, ['-e', `require(${JSON.stringify(dir)})`], {
+    encoding: 'utf8',
+  });
+  if (probe.status !== 0) {
+    console.error(
+      `${PEER} does not load here: ${probe.stderr.split('\n').find((l) => /Error/.test(l))}`,
+    );
+    return false;
+  }
+  return true;
+}
+
+function trial(dir, impl, size, count) {
+  const r = spawnSync(
+    'unshare',
+    [
+      '--net',
+      '--',
+      process.execPath,
+      path.join(__dirname, 'trial.js'),
+      dir,
+      impl,
+      String(size),
+      String(count),
+    ],
+    {
+      encoding: 'utf8',
+      timeout: 120000,
+    },
+  );
+  if (r.status !== 0 || !r.stdout.trim()) {
+    return {
+      error: (r.stderr || r.error?.message || `exit ${r.status}`)
+        .trim()
+        .split('\n')
+        .slice(-3)
+        .join(' '),
+    };
+  }
+  const res = JSON.parse(r.stdout.trim().split('\n').pop());
+  res.pps = res.packets / res.seconds;
+  res.cpuPerPacketNs = (res.cpu / Math.max(1, res.packets)) * 1e9;
+  return res;
+}
+
+const median = (xs) => {
+  const s = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
+  if (s.length === 0) return NaN;
+  const m = s.length >> 1;
+  return s.length & 1 ? s[m] : (s[m - 1] + s[m]) / 2;
+};
+
+function progress(done, total, label) {
+  if (!process.stderr.isTTY) return;
+  const w = 30;
+  const f = Math.round((done / total) * w);
+  process.stderr.write(
+    `\r[${'#'.repeat(f)}${'.'.repeat(w - f)}] ${done}/${total} ${label.padEnd(28)}`,
+  );
+  if (done === total) process.stderr.write('\n');
+}
+
+function main() {
+  buildC();
+  const peer = ensurePeer();
+  const sizes = [64, 1400];
+  const counts = {
+    recv: { 64: quick ? 200000 : 400000, 1400: quick ? 100000 : 200000 },
+    send: { 64: quick ? 200000 : 400000, 1400: quick ? 100000 : 200000 },
+  };
+  const impls = {
+    recv: ['c-read', 'vpn-batch', 'vpn-packet', 'node-readsync', ...(peer ? ['appium'] : [])],
+    send: ['c-write', 'vpn-batch', 'vpn-single', 'node-writesync', ...(peer ? ['appium'] : [])],
+  };
+  const plan = [];
+  for (let rep = 0; rep < reps; rep++) {
+    for (const dir of ['recv', 'send']) {
+      for (const size of sizes) {
+        for (const impl of impls[dir]) plan.push({ rep, dir, size, impl });
+      }
+    }
+  }
+  plan.push({ rep: 0, dir: 'idle', size: 0, impl: 'vpn-batch' });
+  const results = [];
+  plan.forEach((p, i) => {
+    progress(i, plan.length, `${p.dir} ${p.impl} ${p.size}B`);
+    const count = p.dir === 'idle' ? 3000 : counts[p.dir][p.size];
+    results.push({ ...p, ...trial(p.dir, p.impl, p.size, count) });
+  });
+  progress(plan.length, plan.length, 'done');
+
+  const rows = [];
+  for (const dir of ['recv', 'send']) {
+    const base = dir === 'recv' ? 'c-read' : 'c-write';
+    for (const size of sizes) {
+      for (const impl of impls[dir]) {
+        const mine = results.filter((r) => r.dir === dir && r.size === size && r.impl === impl);
+        const ratios = (other) =>
+          mine.map((r) => {
+            const b = results.find(
+              (x) => x.dir === dir && x.size === size && x.impl === other && x.rep === r.rep,
+            );
+            return b && b.pps ? r.pps / b.pps : NaN;
+          });
+        rows.push({
+          dir,
+          size,
+          impl,
+          pps: median(mine.map((r) => r.pps)),
+          ppsMin: Math.min(...mine.map((r) => r.pps ?? Infinity)),
+          ppsMax: Math.max(...mine.map((r) => r.pps ?? -Infinity)),
+          vsC: median(ratios(base)),
+          vsPeer: peer ? median(ratios('appium')) : null,
+          cpuPerPacketNs: median(mine.map((r) => r.cpuPerPacketNs)),
+          errors: mine.filter((r) => r.error).map((r) => r.error),
+        });
+      }
+    }
+  }
+  const idle = results.find((r) => r.dir === 'idle');
+  const idleCpuPercent = idle && !idle.error ? (idle.cpu / idle.seconds) * 100 : null;
+
+  const fmt = (x, d = 2) => (x === null || !Number.isFinite(x) ? '-' : x.toFixed(d));
+  console.log(
+    `\npacket path, ${reps} repetitions, medians; ratios are per repetition, to the C loop and to ${PEER}`,
+  );
+  console.log(
+    '| dir  | payload | implementation | packets/s | min..max | × C loop | × peer | CPU ns/packet |',
+  );
+  console.log(
+    '|------|--------:|----------------|----------:|---------:|---------:|-------:|--------------:|',
+  );
+  for (const r of rows) {
+    console.log(
+      `| ${r.dir.padEnd(4)} | ${String(r.size).padStart(6)}B | ${r.impl.padEnd(14)} | ${fmt(r.pps / 1e3, 0).padStart(7)}k | ${fmt(r.ppsMin / 1e3, 0)}..${fmt(r.ppsMax / 1e3, 0)}k | ${fmt(r.vsC).padStart(8)} | ${fmt(r.vsPeer).padStart(6)} | ${fmt(r.cpuPerPacketNs, 0).padStart(13)} |`,
+    );
+    for (const e of r.errors) console.log(`    error: ${e}`);
+  }
+  console.log(
+    `idle device with a listener: ${fmt(idleCpuPercent, 3)}% of a core over ${fmt(idle?.seconds, 1)} s`,
+  );
+
+  const out = {
+    suite: 'packet',
+    date: new Date().toISOString(),
+    machine: {
+      cpus: os.cpus().length,
+      model: os.cpus()[0]?.model,
+      kernel: os.release(),
+      node: process.version,
+    },
+    method:
+      'recv: the device queue is filled first, then drained by the implementation (reader alone); send: writes delivered to a UDP socket that never reads. Fresh process and network namespace per trial.',
+    reps,
+    rows,
+    idleCpuPercent,
+    trials: results,
+  };
+  const file = opt(
+    '--json',
+    path.join(root, 'bench', 'results', `packet-${out.date.replace(/[:.]/g, '-')}.json`),
+  );
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  fs.writeFileSync(file, JSON.stringify(out, null, 2) + '\n');
+  console.log(`\nwrote ${path.relative(process.cwd(), file)}`);
+}
+
+main();

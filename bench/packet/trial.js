@@ -1,0 +1,266 @@
+'use strict';
+// One trial of the packet-path benchmark, in a fresh process, inside the
+// private network namespace that bench/packet/run.js starts it in.
+//
+//   node bench/packet/trial.js recv <impl> <payload bytes> <packets>
+//   node bench/packet/trial.js send <impl> <payload bytes> <packets>
+//   node bench/packet/trial.js idle vpn-batch 0 <milliseconds>
+//
+// recv: the device's queue is filled first (txqueuelen raised, nobody
+// reading), then the implementation drains it and is timed: this measures the
+// reader alone, without a load generator competing for the second core.
+// send: UDP packets are written into the device and delivered by the kernel
+// to a socket that never reads (its tiny buffer drops them).
+// Prints one JSON line.
+const { spawn, execFileSync } = require('node:child_process');
+const fs = require('node:fs');
+const path = require('node:path');
+const readline = require('node:readline');
+
+const root = path.join(__dirname, '..', '..');
+const { TunDevice } = require(path.join(root, 'dist'));
+const { native } = require(path.join(root, 'dist', 'native'));
+const tunbench = path.join(root, 'bench', 'bin', 'tunbench');
+const peerDir = path.join(root, 'bench', '.cache', 'peers', 'node_modules', 'appium-ios-tuntap');
+
+const [dir, impl, sizeArg, countArg] = process.argv.slice(2);
+const size = Number(sizeArg);
+const count = Number(countArg);
+const ADDRESS = '198.18.0.1/24';
+
+function child(args) {
+  const c = spawn(tunbench, args, { stdio: ['pipe', 'pipe', 'inherit'] });
+  const lines = readline.createInterface({ input: c.stdout });
+  const queue = [];
+  const waiters = [];
+  let exited = null;
+  lines.on('line', (l) =>
+    waiters.length ? waiters.shift().resolve(JSON.parse(l)) : queue.push(JSON.parse(l)),
+  );
+  c.on('exit', (code) => {
+    exited = new Error(`tunbench ${args.join(' ')} exited with ${code}`);
+    // Lines still buffered in readline are delivered before 'close'.
+    lines.once('close', () => waiters.splice(0).forEach((w) => w.reject(exited)));
+  });
+  return {
+    proc: c,
+    next: () => {
+      if (queue.length) return Promise.resolve(queue.shift());
+      if (exited && lines.closed) return Promise.reject(exited);
+      return new Promise((resolve, reject) => waiters.push({ resolve, reject }));
+    },
+    send: (s) => c.stdin.write(s + '\n'),
+  };
+}
+
+async function run(args) {
+  const c = child(args);
+  const r = await c.next();
+  await new Promise((res) => c.proc.once('exit', res));
+  return r;
+}
+
+function cpuSeconds(since) {
+  const u = process.cpuUsage(since);
+  return (u.user + u.system) / 1e6;
+}
+
+async function openPeer() {
+  const { TunTap } = require(peerDir);
+  const t = new TunTap();
+  if (!t.open()) throw new Error('appium-ios-tuntap: open failed');
+  const ifindex = native.linkIndex(t.name);
+  await native.addAddress({ ifindex, address: '198.18.0.1', prefixLength: 24 });
+  await native.setLink({ ifindex, up: true, txQueueLen: count + 1000 });
+  return { t, name: t.name, ifindex };
+}
+
+async function recv() {
+  let dev = null;
+  let peer = null;
+  let cProc = null;
+  let ifindex;
+  if (impl === 'c-read') {
+    cProc = child(['read', String(count + 1000)]);
+    const ready = await cProc.next();
+    ifindex = native.linkIndex(ready.ready);
+  } else if (impl === 'appium') {
+    peer = await openPeer();
+    ifindex = peer.ifindex;
+  } else {
+    dev = await TunDevice.open({
+      addresses: [ADDRESS],
+      txQueueLen: count + 1000,
+      batchSize: Number(process.env.BENCH_BATCH) || undefined,
+    });
+    ifindex = dev.ifindex;
+  }
+  await run(['flood', String(count), String(size)]);
+  const drops = (await native.linkInfo(ifindex)).stats.txDropped;
+  const expected = count - drops;
+
+  if (cProc) {
+    cProc.send('go');
+    const r = await cProc.next();
+    return { packets: r.packets, bytes: r.bytes, seconds: r.seconds, cpu: r.cpu, drops };
+  }
+
+  const cpu0 = process.cpuUsage();
+  const t0 = process.hrtime.bigint();
+  let n = 0;
+  let bytes = 0;
+  const elapsed = () => Number(process.hrtime.bigint() - t0) / 1e9;
+
+  if (impl === 'node-readsync' || impl === 'appium') {
+    const buf = Buffer.allocUnsafe(65536);
+    const fd = dev ? dev.fd : -1;
+    while (n < expected) {
+      let r;
+      if (peer) {
+        r = peer.t.read(65535).length;
+      } else {
+        try {
+          r = fs.readSync(fd, buf, 0, 65536, null);
+        } catch (err) {
+          if (err.code !== 'EAGAIN') throw err;
+          r = 0;
+        }
+      }
+      if (r > 0) {
+        n++;
+        bytes += r;
+      } else if (elapsed() > 20) {
+        break;
+      }
+    }
+    const seconds = elapsed();
+    const cpu = cpuSeconds(cpu0);
+    if (peer) peer.t.close();
+    if (dev) dev.close();
+    return { packets: n, bytes, seconds, cpu, drops };
+  }
+
+  return new Promise((resolve) => {
+    const done = () => {
+      const seconds = elapsed();
+      const cpu = cpuSeconds(cpu0);
+      dev.close();
+      resolve({ packets: n, bytes, seconds, cpu, drops });
+    };
+    const guard = setTimeout(done, 20000);
+    if (impl === 'vpn-batch') {
+      dev.onPacketsReceived.addListener((batch) => {
+        const meta = batch.meta;
+        for (let i = 0; i < batch.count; i++) bytes += meta[2 * i + 1];
+        n += batch.count;
+        if (n >= expected) {
+          clearTimeout(guard);
+          done();
+        }
+      });
+    } else if (impl === 'vpn-packet') {
+      dev.onPacketReceived.addListener((ab) => {
+        bytes += ab.byteLength;
+        if (++n >= expected) {
+          clearTimeout(guard);
+          done();
+        }
+      });
+    } else {
+      throw new Error(`unknown recv impl ${impl}`);
+    }
+  });
+}
+
+async function send() {
+  // The device (with 198.18.0.1) comes first, then the sink bound to it.
+  let sink = null;
+  const startSink = async () => {
+    sink = child(['sink']);
+    await sink.next();
+  };
+  try {
+    if (impl === 'c-write') {
+      const c = child(['write', String(count), String(size)]);
+      await c.next();
+      await startSink();
+      c.send('go');
+      const r = await c.next();
+      return { packets: r.packets, bytes: r.bytes, seconds: r.seconds, cpu: r.cpu };
+    }
+    const pkt = new Uint8Array(execFileSync(tunbench, ['packet', String(size)]));
+    let write;
+    let finish = async () => {};
+    let close;
+    if (impl === 'appium') {
+      const peer = await openPeer();
+      const b = Buffer.from(pkt);
+      write = (n) => {
+        for (let i = 0; i < n; i++)
+          if (peer.t.write(b) !== b.length) throw new Error('short write');
+      };
+      close = () => peer.t.close();
+    } else {
+      const dev = await TunDevice.open({ addresses: [ADDRESS] });
+      close = () => dev.close();
+      if (impl === 'vpn-batch') {
+        const batch = new Array(64).fill(pkt);
+        write = (n) => {
+          for (let i = 0; i < n; i += 64) {
+            if (dev.trySendPackets(batch) !== 64) throw new Error('short batch');
+          }
+        };
+      } else if (impl === 'vpn-single') {
+        let last = Promise.resolve();
+        write = (n) => {
+          for (let i = 0; i < n; i++) last = dev.sendPacket(pkt);
+        };
+        finish = () => last;
+      } else if (impl === 'node-writesync') {
+        write = (n) => {
+          for (let i = 0; i < n; i++) fs.writeSync(dev.fd, pkt);
+        };
+      } else {
+        throw new Error(`unknown send impl ${impl}`);
+      }
+    }
+    await startSink();
+    write(Math.min(count, 10000)); // warm-up
+    await finish();
+    const cpu0 = process.cpuUsage();
+    const t0 = process.hrtime.bigint();
+    write(count);
+    await finish();
+    const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+    const cpu = cpuSeconds(cpu0);
+    close();
+    return { packets: count, bytes: count * pkt.length, seconds, cpu };
+  } finally {
+    if (sink) sink.proc.kill();
+  }
+}
+
+async function idle() {
+  const dev = await TunDevice.open({ addresses: [ADDRESS] });
+  dev.ref();
+  dev.onPacketsReceived.addListener(() => {});
+  const cpu0 = process.cpuUsage();
+  const t0 = process.hrtime.bigint();
+  await new Promise((r) => setTimeout(r, count));
+  const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+  const cpu = cpuSeconds(cpu0);
+  dev.close();
+  return { packets: 0, bytes: 0, seconds, cpu };
+}
+
+(async () => {
+  await native.setLink({ ifindex: native.linkIndex('lo'), up: true });
+  const fn = { recv, send, idle }[dir];
+  if (!fn) throw new Error(`unknown direction ${dir}`);
+  const r = await fn();
+  process.stdout.write(JSON.stringify({ dir, impl, size, ...r }) + '\n');
+  process.exit(0);
+})().catch((err) => {
+  process.stderr.write(`trial ${dir} ${impl} ${size}: ${err && err.stack}\n`);
+  process.exit(1);
+});
