@@ -16,8 +16,13 @@ export interface OpenTunOptions {
 export interface TunReaderOptions {
   /** Most packets delivered to JS in one batch. */
   batchSize: number;
-  /** Bytes of the receive slab (at least batchSize small packets + one 64 KiB packet). */
+  /** Bytes of a receive slab (at least batchSize small packets + one 64 KiB packet). */
   slabSize: number;
+  /**
+   * "poll" (default): uv_poll on the loop's own thread reads one slab.
+   * "thread": a reader thread fills a pool of 4 slabs and wakes the loop.
+   */
+  reader?: 'poll' | 'thread';
 }
 
 /** What `openTun` resolves with: an open, non-blocking, close-on-exec TUN fd. */
@@ -33,13 +38,16 @@ export interface OpenedTun {
  */
 export interface NativeTun {
   readonly fd: number;
-  /** Receive slab: packets of the current batch are views into it. */
-  readonly slab: ArrayBuffer;
-  /** meta[2i] = offset, meta[2i+1] = length of packet i of the current batch. */
-  readonly meta: Int32Array;
+  /** Receive slabs (one, or the thread reader's pool): packets are views into them. */
+  readonly slabs: ArrayBuffer[];
+  /** metas[s][2i] = offset, metas[s][2i+1] = length of packet i of a batch in slab s. */
+  readonly metas: Int32Array[];
   readonly batchSize: number;
-  /** Start reading: `dispatch(count)` once per batch; `onError` once, then reading stops. */
-  start(dispatch: (count: number) => void, onError: (err: NativeError) => void): void;
+  /**
+   * Start reading: `dispatch(count, slab)` once per batch; `onError` once,
+   * then reading stops.
+   */
+  start(dispatch: (count: number, slab: number) => void, onError: (err: NativeError) => void): void;
   pause(): void;
   resume(): void;
   ref(): void;

@@ -132,7 +132,14 @@ function main() {
     send: { 64: quick ? 200000 : 400000, 1400: quick ? 100000 : 200000 },
   };
   const impls = {
-    recv: ['c-read', 'vpn-batch', 'vpn-packet', 'node-readsync', ...(peer ? ['appium'] : [])],
+    recv: [
+      'c-read',
+      'vpn-batch',
+      'vpn-thread',
+      'vpn-packet',
+      'node-readsync',
+      ...(peer ? ['appium'] : []),
+    ],
     send: ['c-write', 'vpn-batch', 'vpn-single', 'node-writesync', ...(peer ? ['appium'] : [])],
   };
   const plan = [];

@@ -92,6 +92,7 @@ async function recv() {
       addresses: [ADDRESS],
       txQueueLen: count + 1000,
       batchSize: Number(process.env.BENCH_BATCH) || undefined,
+      reader: impl === 'vpn-thread' ? 'thread' : 'poll',
     });
     ifindex = dev.ifindex;
   }
@@ -109,6 +110,7 @@ async function recv() {
   const t0 = process.hrtime.bigint();
   let n = 0;
   let bytes = 0;
+  let sum = 0;
   const elapsed = () => Number(process.hrtime.bigint() - t0) / 1e9;
 
   if (impl === 'node-readsync' || impl === 'appium') {
@@ -145,13 +147,23 @@ async function recv() {
       const seconds = elapsed();
       const cpu = cpuSeconds(cpu0);
       dev.close();
-      resolve({ packets: n, bytes, seconds, cpu, drops });
+      resolve({ packets: n, bytes, seconds, cpu, drops, sum });
     };
     const guard = setTimeout(done, 20000);
-    if (impl === 'vpn-batch') {
+    // BENCH_WORK=touch: the listener reads every byte (a stand-in for the
+    // per-byte work a VPN does, such as encryption).
+    const touch = process.env.BENCH_WORK === 'touch';
+    if (impl === 'vpn-batch' || impl === 'vpn-thread') {
       dev.onPacketsReceived.addListener((batch) => {
         const meta = batch.meta;
-        for (let i = 0; i < batch.count; i++) bytes += meta[2 * i + 1];
+        const data = batch.data;
+        for (let i = 0; i < batch.count; i++) {
+          const len = meta[2 * i + 1];
+          bytes += len;
+          if (touch) {
+            for (let j = meta[2 * i], end = j + len; j < end; j++) sum += data[j];
+          }
+        }
         n += batch.count;
         if (n >= expected) {
           clearTimeout(guard);

@@ -40,6 +40,12 @@ export interface TunDeviceOptions {
   slabSize?: number;
   /** Keep the process alive while the device is open (default false). */
   ref?: boolean;
+  /**
+   * How packets are read: "poll" (default), a uv_poll handle on the loop's own
+   * thread; or "thread", a reader thread of ours feeding a pool of slabs.
+   * bench/packet measures both.
+   */
+  reader?: 'poll' | 'thread';
 }
 
 export type TunCounters = Record<CounterName, number> & { meanBatch: number };
@@ -83,7 +89,7 @@ export class TunDevice {
   readonly onError: ChromeEvent<[Error]>;
 
   private readonly handle: NativeTun;
-  private readonly batch: PacketBatch;
+  private readonly batches: PacketBatch[];
   private readonly counterBuf = new Float64Array(COUNTER_NAMES.length);
   private readonly pending: PendingSend[] = [];
   private started = false;
@@ -134,13 +140,14 @@ export class TunDevice {
       this.handle = new native.Tun(fd, {
         batchSize: options.batchSize ?? DEFAULT_BATCH,
         slabSize: options.slabSize ?? DEFAULT_SLAB,
+        reader: options.reader,
       });
     } catch (err) {
       native.closeFd(fd);
       throw fromNative(err);
     }
     if (options.ref) this.handle.ref();
-    this.batch = new PacketBatch(this.handle.slab, this.handle.meta);
+    this.batches = this.handle.slabs.map((slab, i) => new PacketBatch(slab, this.handle.metas[i]));
     const watch = () => this.updateReading();
     this.onPacketsReceived = new ChromeEvent('TunDevice.onPacketsReceived', watch);
     this.onPacketReceived = new ChromeEvent('TunDevice.onPacketReceived', watch);
@@ -296,7 +303,7 @@ export class TunDevice {
     if (want && !this.started) {
       this.started = true;
       this.handle.start(
-        (count) => this.dispatch(count),
+        (count, slab) => this.dispatch(count, slab),
         (err) => this.fail(err),
       );
     } else if (this.started) {
@@ -305,8 +312,8 @@ export class TunDevice {
     }
   }
 
-  private dispatch(count: number): void {
-    const batch = this.batch;
+  private dispatch(count: number, slab: number): void {
+    const batch = this.batches[slab];
     batch.count = count;
     try {
       if (this.onPacketsReceived.hasListeners()) this.onPacketsReceived.dispatch(batch);

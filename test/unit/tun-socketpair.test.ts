@@ -1,10 +1,10 @@
 // The packet path over a SOCK_SEQPACKET socketpair, which keeps packet
 // boundaries like a TUN fd: no privileges needed.
 import { native } from '../../lib/native';
-import { TunDevice, PacketBatch, ChromeEvent } from '../../lib';
+import { TunDevice, PacketBatch, ChromeEvent, type TunDeviceOptions } from '../../lib';
 import { fakeIp } from '../helpers/packets';
 
-function pair(opts = {}): [TunDevice, TunDevice] {
+function pair(opts: TunDeviceOptions = {}): [TunDevice, TunDevice] {
   const [a, b] = native.socketpair();
   return [TunDevice.fromFd(a, opts), TunDevice.fromFd(b, opts)];
 }
@@ -23,14 +23,14 @@ function collect(dev: TunDevice, n: number): Promise<Uint8Array[]> {
   });
 }
 
-describe('TunDevice over a socketpair', () => {
+describe.each(['poll', 'thread'] as const)('TunDevice over a socketpair, reader %s', (reader) => {
   let devs: TunDevice[] = [];
   afterEach(() => {
     devs.forEach((d) => d.close());
     devs = [];
   });
-  const open = (opts = {}) => {
-    const p = pair(opts);
+  const open = (opts: TunDeviceOptions = {}) => {
+    const p = pair({ reader, ...opts });
     devs.push(...p);
     return p;
   };
@@ -64,7 +64,8 @@ describe('TunDevice over a socketpair', () => {
     });
     await a.sendPackets(Array.from({ length: 40 }, (_, i) => fakeIp(37 + i, i)));
     await done;
-    expect(buffers.size).toBe(1);
+    // One slab, recycled; the thread reader cycles through a pool of 4.
+    expect(buffers.size).toBe(reader === 'poll' ? 1 : Math.min(4, b.counters().rxBatches));
     expect(offsets.every((o) => o % 8 === 0)).toBe(true);
     const c = b.counters();
     expect(c.rxPackets).toBe(40);
@@ -147,7 +148,7 @@ describe('TunDevice over a socketpair', () => {
     const sab = new SharedArrayBuffer(64);
     new Uint8Array(sab).set(fakeIp(64, 4));
     const sent = [big.subarray(100, 180), new DataView(big.buffer, 10, 50), new Uint8Array(sab)];
-    sent[0][0] = 0x60;
+    (sent[0] as Uint8Array)[0] = 0x60;
     new Uint8Array(big.buffer, 10, 1)[0] = 0x45;
     const got = collect(b, 3);
     await a.sendPackets(sent);
@@ -250,5 +251,9 @@ describe('TunDevice over a socketpair', () => {
     // The fds were closed on failure.
     expect(() => native.closeFd(x)).toThrow(/EBADF/);
     expect(() => native.closeFd(y)).toThrow(/EBADF/);
+    const [z, w] = native.socketpair();
+    native.closeFd(w);
+    expect(() => TunDevice.fromFd(z, { reader: 'fast' as 'poll' })).toThrow(/reader must be/);
+    expect(() => native.closeFd(z)).toThrow(/EBADF/);
   });
 });
