@@ -30,9 +30,8 @@ struct HugeAlloc {
       size_t rounded = (bytes + kHuge - 1) & ~(kHuge - 1);
       if (posix_memalign(&p, kHuge, rounded) != 0) throw std::bad_alloc();
       madvise(p, rounded, MADV_HUGEPAGE);
-    } else {
-      p = std::malloc(bytes ? bytes : 1);
-      if (p == nullptr) throw std::bad_alloc();
+    } else if (posix_memalign(&p, 64, bytes ? bytes : 1) != 0) {
+      throw std::bad_alloc();  // cache-line aligned: nodes never straddle
     }
     return static_cast<T*>(p);
   }

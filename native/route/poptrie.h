@@ -76,15 +76,18 @@ class Poptrie {
     uint32_t base0;
     uint32_t base1;
   };
+  // 32 bytes, so that a node never straddles two cache lines.
   struct NodePC {
     uint64_t vector;
     uint64_t leafvec;
     uint32_t base0;
     uint32_t base1;
-    uint64_t skip_bits;
-    int32_t fail;
-    uint32_t skip;  // bits compared before the stride: 0, 6, ..., 60
+    // Path compression: bits 24..31 the number of bits compared before the
+    // stride (0, 6, ..., 24), bits 0..23 their expected value.
+    uint32_t skip;
+    int32_t fail;  // the result when they differ (-1: the top slot's value)
   };
+  static constexpr int kMaxSkip = 24;
   using Node = typename std::conditional<PC, NodePC, NodeBase>::type;
 
   Poptrie() { Reset(); }
@@ -309,9 +312,9 @@ class Poptrie {
   }
 
   static int SkipOf(const NodeBase&) { return 0; }
-  static int SkipOf(const NodePC& n) { return static_cast<int>(n.skip); }
+  static int SkipOf(const NodePC& n) { return static_cast<int>(n.skip >> 24); }
   static uint64_t SkipBitsOf(const NodeBase&) { return 0; }
-  static uint64_t SkipBitsOf(const NodePC& n) { return n.skip_bits; }
+  static uint64_t SkipBitsOf(const NodePC& n) { return n.skip & 0xffffff; }
   static int32_t FailOf(const NodeBase&) { return -1; }
   static int32_t FailOf(const NodePC& n) { return n.fail; }
 
@@ -380,10 +383,10 @@ class Poptrie {
       int cpl = CommonPrefix(e[0].key, e[n - 1].key);
       int room = (cpl < minlen - 1 ? cpl : minlen - 1) - d;
       int sk = room > 0 ? (room / 6) * 6 : 0;
-      if (sk > 60) sk = 60;
+      if (sk > kMaxSkip) sk = kMaxSkip;
       if (sk > 0) {
-        hdr.skip = static_cast<uint32_t>(sk);
-        hdr.skip_bits = Bits(e[0].key, d, sk);
+        hdr.skip = (static_cast<uint32_t>(sk) << 24) |
+                   static_cast<uint32_t>(Bits(e[0].key, d, sk));
         hdr.fail = inherit;
         d += sk;
       }
