@@ -1,0 +1,271 @@
+'use strict';
+// Route-table benchmark: RouteTable against the npm peers, every trial in a
+// fresh process, a table of figures with ratios to the fastest peer, and
+// JSON in bench/results/. Also runs the C++ benchmark of the core and its
+// alternatives (bench/route/native_bench.cc) when g++ is there.
+//
+//   node bench/route/run.js [--sets=syn4_1m,real4,...] [--no-native] [--quick]
+//
+// Needs: the release addon (node-gyp rebuild), the peers as devDependencies
+// (longest-prefix-match, arkime-iptrie, cidr-matcher). Data comes from the
+// registry (npm pack, into bench/.cache/, git-ignored) and a generator; see
+// data.js.
+const fs = require('node:fs');
+const path = require('node:path');
+const { execFileSync, spawnSync } = require('node:child_process');
+
+const ROOT = path.join(__dirname, '..', '..');
+const CACHE = path.join(ROOT, 'bench', '.cache');
+const args = process.argv.slice(2);
+const opt = (name, dflt) => {
+  const a = args.find((x) => x.startsWith(`--${name}=`));
+  return a ? a.slice(name.length + 3) : dflt;
+};
+const quick = args.includes('--quick');
+const SETS = opt('sets', 'syn4_10k,real4,syn4_1m,real6,syn6_700k').split(',');
+const PEERS = ['longest-prefix-match', 'arkime-iptrie', 'cidr-matcher'];
+// cidr-matcher scans linearly: past this many prefixes a run takes minutes.
+const CIDR_MATCHER_MAX = 200000;
+
+function step(msg) {
+  process.stderr.write(`${msg}\n`);
+}
+
+// --- prerequisites ----------------------------------------------------------
+
+function ensureData() {
+  if (!fs.existsSync(path.join(CACHE, 'route', 'index.json'))) {
+    step('generating prefix sets (bench/route/data.js)...');
+    require('./data').writeAll();
+  }
+}
+
+function ensureCompiledLib() {
+  const out = path.join(CACHE, 'dist');
+  step('compiling lib/ for the trials...');
+  spawnSync(
+    process.execPath,
+    [require.resolve('typescript/bin/tsc'), '-p', 'tsconfig.build.json', '--outDir', out],
+    { cwd: ROOT, stdio: 'ignore' },
+  );
+  if (!fs.existsSync(path.join(out, 'route', 'index.js'))) {
+    throw new Error('could not compile lib/route (tsc)');
+  }
+  return out;
+}
+
+// arkime-iptrie is a native addon that the install skipped (--ignore-scripts):
+// build a copy of it in the cache with npm's own node-gyp.
+function ensureArkime() {
+  const src = path.dirname(require.resolve('arkime-iptrie/package.json'));
+  const dst = path.join(CACHE, 'arkime-iptrie');
+  if (fs.existsSync(path.join(dst, 'build', 'Release', 'iptrie.node'))) return dst;
+  fs.cpSync(src, dst, { recursive: true });
+  const npmDir = path.dirname(
+    path.dirname(fs.realpathSync(execFileSync('which', ['npm'], { encoding: 'utf8' }).trim())),
+  );
+  const gyp = path.join(npmDir, 'node_modules', 'node-gyp', 'bin', 'node-gyp.js');
+  step('building arkime-iptrie (node-gyp)...');
+  execFileSync(
+    process.execPath,
+    [gyp, 'rebuild', `--nodedir=${path.dirname(path.dirname(process.execPath))}`],
+    {
+      cwd: dst,
+      stdio: 'ignore',
+    },
+  );
+  return dst;
+}
+
+function addonPath() {
+  const p = path.join(ROOT, 'build', 'Release', 'vpn_provider.node');
+  if (!fs.existsSync(p))
+    throw new Error('no build/Release/vpn_provider.node: run node-gyp rebuild');
+  return p;
+}
+
+// --- trials -----------------------------------------------------------------
+
+function trial(impl, set, env) {
+  const r = spawnSync(
+    process.execPath,
+    ['--expose-gc', path.join(__dirname, 'trial.js'), impl, set],
+    {
+      cwd: ROOT,
+      env: { ...process.env, ...env },
+      encoding: 'utf8',
+      maxBuffer: 1 << 24,
+      timeout: 15 * 60 * 1000,
+    },
+  );
+  const line = (r.stdout || '').trim().split('\n').pop();
+  try {
+    return JSON.parse(line);
+  } catch {
+    return {
+      impl,
+      set,
+      error: (r.stderr || r.error || 'no output').toString().trim().split('\n').slice(-3).join(' '),
+    };
+  }
+}
+
+function nativeBench(sets) {
+  const bin = path.join(ROOT, 'bench', 'bin', 'route');
+  try {
+    fs.mkdirSync(path.dirname(bin), { recursive: true });
+    step('compiling the C++ benchmark (g++ -O3)...');
+    execFileSync(
+      'g++',
+      [
+        '-O3',
+        '-std=c++17',
+        '-Inative',
+        'bench/route/native_bench.cc',
+        'native/route/cidr.cc',
+        'native/route/route_table.cc',
+        '-o',
+        bin,
+      ],
+      { cwd: ROOT, stdio: 'ignore' },
+    );
+  } catch {
+    step('no g++: skipping the C++ benchmark');
+    return [];
+  }
+  const rows = [];
+  for (const s of sets) {
+    step(`C++ benchmark: ${s}`);
+    const r = spawnSync(bin, [s], { cwd: ROOT, encoding: 'utf8', maxBuffer: 1 << 24 });
+    for (const line of r.stdout.split('\n')) if (line.startsWith('{')) rows.push(JSON.parse(line));
+  }
+  return rows;
+}
+
+// --- report -----------------------------------------------------------------
+
+const fmtNs = (x) =>
+  x === undefined ? '-' : x >= 1000 ? `${(x / 1000).toFixed(2)} µs` : `${x.toFixed(1)} ns`;
+const fmtRate = (ns) => (ns === undefined ? '-' : `${(1e3 / ns).toFixed(ns < 100 ? 0 : 1)} M/s`);
+const ratio = (peer, ours) =>
+  peer && ours ? `${(peer / ours).toFixed(peer / ours >= 100 ? 0 : 1)}x` : '-';
+
+function table(results) {
+  const lines = [];
+  for (const set of [...new Set(results.map((r) => r.set))]) {
+    const rs = results.filter((r) => r.set === set);
+    const ours = rs.find((r) => r.impl === 'ours');
+    const peers = rs.filter((r) => r.impl !== 'ours' && !r.error);
+    const fastest = peers.reduce(
+      (a, b) => (!a || b.lookupString.ns < a.lookupString.ns ? b : a),
+      null,
+    );
+    const fastestBuild = peers.reduce((a, b) => (!a || b.buildMs < a.buildMs ? b : a), null);
+    lines.push('');
+    lines.push(`### ${set}: ${rs[0].prefixes} IPv${rs[0].family} prefixes`);
+    lines.push('');
+    lines.push(
+      '| implementation | per address | lookups/s | vs fastest peer | build | bytes/prefix |',
+    );
+    lines.push('|---|---:|---:|---:|---:|---:|');
+    if (ours && !ours.error) {
+      const row = (what, m) =>
+        lines.push(
+          `| RouteTable ${what} | ${fmtNs(m.ns)} | ${fmtRate(m.ns)} | ${ratio(fastest?.lookupString.ns, m.ns)} | | |`,
+        );
+      for (const n of [1, 16, 256, 4096])
+        row(`lookupBatch${ours.family} (${n}/call)`, ours.batch[n]);
+      row('classify (256 packets/call)', ours.classify256);
+      if (ours.lookupNumber) row('lookup(number)', ours.lookupNumber);
+      row('lookup(string)', ours.lookupString);
+      lines.push(
+        `| RouteTable build: from() / fromAsync() (max loop stall) | | | ${ratio(fastestBuild?.buildMs, ours.buildMs)} | ${ours.buildMs.toFixed(0)} ms / ${ours.buildAsyncMs.toFixed(0)} ms (${ours.buildAsyncMaxLoopStallMs.toFixed(1)} ms) | ${ours.bytesPerPrefix.toFixed(2)} (+${ours.controlBytesPerPrefix.toFixed(0)} control) |`,
+      );
+    } else if (ours) {
+      lines.push(`| RouteTable | error: ${ours.error} | | | | |`);
+    }
+    for (const p of rs.filter((r) => r.impl !== 'ours')) {
+      if (p.error || p.skipped) {
+        lines.push(`| ${p.impl} | ${p.skipped || `error: ${p.error}`} | | | | |`);
+        continue;
+      }
+      lines.push(
+        `| ${p.impl} lookup(string) | ${fmtNs(p.lookupString.ns)} | ${fmtRate(p.lookupString.ns)} | ${ratio(fastest.lookupString.ns, p.lookupString.ns)} | ${p.buildMs.toFixed(0)} ms | ~${p.heapBytesPerPrefix.toFixed(0)} (JS heap) |`,
+      );
+    }
+  }
+  return lines.join('\n');
+}
+
+function main() {
+  ensureData();
+  const index = JSON.parse(fs.readFileSync(path.join(CACHE, 'route', 'index.json'), 'utf8'));
+  const dist = ensureCompiledLib();
+  const env = { VPN_PROVIDER_ADDON: addonPath(), BENCH_MAX_TIME: quick ? '0.2' : '0.6' };
+  let arkime = null;
+  try {
+    arkime = ensureArkime();
+  } catch (e) {
+    step(`arkime-iptrie unavailable: ${e.message}`);
+  }
+  const results = [];
+  for (const set of SETS) {
+    if (!index[set]) throw new Error(`unknown set ${set}`);
+    for (const impl of ['ours', ...PEERS]) {
+      if (impl === 'cidr-matcher' && index[set].count > CIDR_MATCHER_MAX) {
+        results.push({
+          impl,
+          set,
+          skipped: `skipped: linear scan, > ${CIDR_MATCHER_MAX} prefixes`,
+        });
+        continue;
+      }
+      if (impl === 'arkime-iptrie' && !arkime) continue;
+      step(`trial: ${impl} on ${set}`);
+      const r = trial(impl, set, { ...env, ARKIME_IPTRIE: arkime || '', ROUTE_DIST: dist });
+      r.prefixes ??= index[set].count;
+      r.family ??= index[set].family;
+      results.push(r);
+    }
+  }
+  const native = args.includes('--no-native') ? [] : nativeBench(SETS);
+  const report = table(results);
+  console.log(report);
+  if (native.length) {
+    console.log('\nC++ core and alternatives (ns per lookup, build ms, bytes/prefix):\n');
+    console.log(
+      '| set | structure | single | batch 16 | batch 256 | batch 4096 | build | bytes/prefix |',
+    );
+    console.log('|---|---|---:|---:|---:|---:|---:|---:|');
+    const key = (r) => `${r.set}|${r.structure}`;
+    const groups = new Map();
+    for (const r of native.filter((x) => x.what)) {
+      if (!groups.has(key(r))) groups.set(key(r), {});
+      groups.get(key(r))[r.what] = r;
+    }
+    for (const [k, g] of groups) {
+      const [set, structure] = k.split('|');
+      const any = Object.values(g)[0];
+      const f = (w) => (g[w] ? g[w].ns.toFixed(1) : '-');
+      console.log(
+        `| ${set} | ${structure} | ${f('single')} | ${f('batch16')} | ${f('batch256')} | ${f('batch4096')} | ${any.buildMs.toFixed(0)} ms | ${any.bytesPerPrefix.toFixed(2)} |`,
+      );
+    }
+    for (const r of native.filter((x) => x.structure === 'build-parts')) {
+      console.log(
+        `\n${r.set}: insertMany ${r.insertManyMs.toFixed(0)} ms = parse ${r.parseMs.toFixed(0)} + sort ${r.sortMs.toFixed(0)} + control-plane trie ${r.patriciaMs.toFixed(0)} + Poptrie ${r.poptrieMs.toFixed(0)} ms (+ copies)`,
+      );
+    }
+  }
+  const dir = path.join(ROOT, 'bench', 'results');
+  fs.mkdirSync(dir, { recursive: true });
+  const file = path.join(dir, `route-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
+  const cpu = require('node:os').cpus()[0]?.model;
+  fs.writeFileSync(
+    file,
+    JSON.stringify({ node: process.version, cpu, sets: index, results, native }, null, 2),
+  );
+  step(`\nJSON: ${path.relative(ROOT, file)}`);
+}
+
+main();
