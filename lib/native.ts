@@ -199,6 +199,9 @@ export interface Addon {
   deleteAddress(spec: AddressSpec): Promise<void>;
   linkInfo(ifindex: number): Promise<LinkInfo>;
   linkIndex(name: string): number;
+  /** Opens (0600) and flock()s path exclusively, without blocking; throws EAGAIN if held. */
+  lockFile(path: string): number;
+  unlockFile(fd: number): void;
   /** For tests: a non-blocking, close-on-exec SOCK_SEQPACKET pair. */
   socketpair(): [number, number];
   closeFd(fd: number): void;
@@ -209,6 +212,7 @@ export interface Addon {
 function load(): Addon {
   const override = process.env.VPN_PROVIDER_ADDON;
   try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
     if (override) return require(path.resolve(override)) as Addon;
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const build = require('node-gyp-build') as (dir: string) => Addon;

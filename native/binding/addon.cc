@@ -4,13 +4,16 @@
 
 namespace vpn {
 
-AddonData* GetAddonData(Napi::Env env) { return env.GetInstanceData<AddonData>(); }
+AddonData* GetAddonData(Napi::Env env) {
+  return env.GetInstanceData<AddonData>();
+}
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   auto* data = new AddonData();
   env.SetInstanceData(data);  // deleted with the environment
   InitTun(env, exports, data);
   InitNetlink(env, exports, data);
+  InitFs(env, exports, data);
   InitRouteTable(env, exports, data);
   exports.Set("napiVersion", Napi::Number::New(env, NAPI_VERSION));
   return exports;

@@ -18,14 +18,16 @@ class NetlinkWorker : public Napi::AsyncWorker {
   using Work = std::function<int()>;
   using Result = std::function<Napi::Value(Napi::Env)>;
 
-  NetlinkWorker(Napi::Env env, const char* what, Work work, Result result = nullptr)
+  NetlinkWorker(Napi::Env env, const char* what, Work work,
+                Result result = nullptr)
       : Napi::AsyncWorker(env, "vpn-provider:netlink"),
         deferred_(Napi::Promise::Deferred::New(env)),
         what_(what),
         work_(std::move(work)),
         result_(std::move(result)) {}
 
-  static Napi::Promise Run(Napi::Env env, const char* what, Work work, Result result = nullptr) {
+  static Napi::Promise Run(Napi::Env env, const char* what, Work work,
+                           Result result = nullptr) {
     auto* w = new NetlinkWorker(env, what, std::move(work), std::move(result));
     Napi::Promise p = w->deferred_.Promise();
     w->Queue();
@@ -60,39 +62,47 @@ Napi::Object ArgObject(const Napi::CallbackInfo& info, const char* usage) {
 }
 
 // An optional integer property in [lo, hi]; `fallback` when undefined.
-int64_t IntProp(Napi::Env env, Napi::Object o, const char* key, int64_t lo, int64_t hi,
-                int64_t fallback) {
+int64_t IntProp(Napi::Env env, Napi::Object o, const char* key, int64_t lo,
+                int64_t hi, int64_t fallback) {
   Napi::Value v = o.Get(key);
   if (v.IsUndefined()) return fallback;
   if (!v.IsNumber())
-    throw CodedTypeError(env, "ERR_INVALID_ARG_TYPE", std::string(key) + " must be a number");
+    throw CodedTypeError(env, "ERR_INVALID_ARG_TYPE",
+                         std::string(key) + " must be a number");
   double d = v.As<Napi::Number>().DoubleValue();
   if (!(d >= static_cast<double>(lo) && d <= static_cast<double>(hi)) ||
       d != static_cast<double>(static_cast<int64_t>(d)))
     throw CodedRangeError(env, "ERR_OUT_OF_RANGE",
-                          std::string(key) + " must be an integer from " + std::to_string(lo) +
-                              " to " + std::to_string(hi));
+                          std::string(key) + " must be an integer from " +
+                              std::to_string(lo) + " to " + std::to_string(hi));
   return static_cast<int64_t>(d);
 }
 
 int Ifindex(Napi::Env env, Napi::Object o) {
   int64_t i = IntProp(env, o, "ifindex", 1, 0x7fffffff, -1);
-  if (i < 0) throw CodedTypeError(env, "ERR_INVALID_ARG_TYPE", "ifindex is required");
+  if (i < 0)
+    throw CodedTypeError(env, "ERR_INVALID_ARG_TYPE", "ifindex is required");
   return static_cast<int>(i);
 }
 
 // Parses text as an address of `family` (0: either). Returns the family.
-int ParseIp(Napi::Env env, Napi::Value v, const char* key, int family, uint8_t* out) {
+int ParseIp(Napi::Env env, Napi::Value v, const char* key, int family,
+            uint8_t* out) {
   if (!v.IsString())
-    throw CodedTypeError(env, "ERR_INVALID_ARG_TYPE", std::string(key) + " must be a string");
+    throw CodedTypeError(env, "ERR_INVALID_ARG_TYPE",
+                         std::string(key) + " must be a string");
   std::string s = v.As<Napi::String>().Utf8Value();
-  if ((family == 0 || family == AF_INET) && inet_pton(AF_INET, s.c_str(), out) == 1)
+  if ((family == 0 || family == AF_INET) &&
+      inet_pton(AF_INET, s.c_str(), out) == 1)
     return AF_INET;
-  if ((family == 0 || family == AF_INET6) && inet_pton(AF_INET6, s.c_str(), out) == 1)
+  if ((family == 0 || family == AF_INET6) &&
+      inet_pton(AF_INET6, s.c_str(), out) == 1)
     return AF_INET6;
   throw CodedTypeError(env, "ERR_INVALID_IP",
                        std::string(key) + " is not a valid " +
-                           (family == AF_INET ? "IPv4" : family == AF_INET6 ? "IPv6" : "IP") +
+                           (family == AF_INET    ? "IPv4"
+                            : family == AF_INET6 ? "IPv6"
+                                                 : "IP") +
                            " address: \"" + s + "\"");
 }
 
@@ -103,7 +113,8 @@ netlink::Address ParseAddress(Napi::Env env, Napi::Object o) {
   a.prefix_length = static_cast<uint8_t>(
       IntProp(env, o, "prefixLength", 0, a.family == AF_INET ? 32 : 128, -1));
   if (o.Get("prefixLength").IsUndefined())
-    throw CodedTypeError(env, "ERR_INVALID_ARG_TYPE", "prefixLength is required");
+    throw CodedTypeError(env, "ERR_INVALID_ARG_TYPE",
+                         "prefixLength is required");
   Napi::Value peer = o.Get("peer");
   if (!peer.IsUndefined() && !peer.IsNull()) {
     ParseIp(env, peer, "peer", a.family, a.peer);
@@ -112,7 +123,8 @@ netlink::Address ParseAddress(Napi::Env env, Napi::Object o) {
   Napi::Value bcast = o.Get("broadcast");
   if (!bcast.IsUndefined() && !bcast.IsNull()) {
     if (a.family != AF_INET)
-      throw CodedTypeError(env, "ERR_INVALID_ARG_VALUE", "broadcast is for IPv4 addresses only");
+      throw CodedTypeError(env, "ERR_INVALID_ARG_VALUE",
+                           "broadcast is for IPv4 addresses only");
     ParseIp(env, bcast, "broadcast", AF_INET, a.broadcast);
     a.has_broadcast = true;
   }
@@ -121,17 +133,20 @@ netlink::Address ParseAddress(Napi::Env env, Napi::Object o) {
 
 Napi::Value SetLink(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  Napi::Object o = ArgObject(info, "setLink({ ifindex, up?, mtu?, txQueueLen? })");
+  Napi::Object o =
+      ArgObject(info, "setLink({ ifindex, up?, mtu?, txQueueLen? })");
   netlink::LinkChange c;
   c.ifindex = Ifindex(env, o);
   Napi::Value up = o.Get("up");
   if (!up.IsUndefined()) {
-    if (!up.IsBoolean()) throw CodedTypeError(env, "ERR_INVALID_ARG_TYPE", "up must be a boolean");
+    if (!up.IsBoolean())
+      throw CodedTypeError(env, "ERR_INVALID_ARG_TYPE", "up must be a boolean");
     c.up = up.As<Napi::Boolean>().Value() ? 1 : 0;
   }
   c.mtu = IntProp(env, o, "mtu", 68, 65535, -1);
   c.txqlen = IntProp(env, o, "txQueueLen", 0, 0x7fffffff, -1);
-  return NetlinkWorker::Run(env, "cannot change the link", [c] { return netlink::SetLink(c); });
+  return NetlinkWorker::Run(env, "cannot change the link",
+                            [c] { return netlink::SetLink(c); });
 }
 
 Napi::Value DeleteLink(const Napi::CallbackInfo& info) {
@@ -142,15 +157,17 @@ Napi::Value DeleteLink(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value AddAddress(const Napi::CallbackInfo& info) {
-  netlink::Address a =
-      ParseAddress(info.Env(), ArgObject(info, "addAddress({ ifindex, address, prefixLength })"));
+  netlink::Address a = ParseAddress(
+      info.Env(),
+      ArgObject(info, "addAddress({ ifindex, address, prefixLength })"));
   return NetlinkWorker::Run(info.Env(), "cannot add the address",
                             [a] { return netlink::AddAddress(a); });
 }
 
 Napi::Value DeleteAddress(const Napi::CallbackInfo& info) {
   netlink::Address a = ParseAddress(
-      info.Env(), ArgObject(info, "deleteAddress({ ifindex, address, prefixLength })"));
+      info.Env(),
+      ArgObject(info, "deleteAddress({ ifindex, address, prefixLength })"));
   return NetlinkWorker::Run(info.Env(), "cannot delete the address",
                             [a] { return netlink::DeleteAddress(a); });
 }
@@ -162,7 +179,8 @@ Napi::Value LinkInfo(const Napi::CallbackInfo& info) {
   int ifindex = info[0].As<Napi::Number>().Int32Value();
   auto link = std::make_shared<netlink::LinkInfo>();
   return NetlinkWorker::Run(
-      env, "cannot read the link", [ifindex, link] { return netlink::GetLink(ifindex, link.get()); },
+      env, "cannot read the link",
+      [ifindex, link] { return netlink::GetLink(ifindex, link.get()); },
       [link](Napi::Env env) -> Napi::Value {
         Napi::Object o = Napi::Object::New(env);
         o.Set("ifindex", link->ifindex);
@@ -172,7 +190,9 @@ Napi::Value LinkInfo(const Napi::CallbackInfo& info) {
         o.Set("up", (link->flags & IFF_UP) != 0);
         o.Set("txQueueLen", link->txqlen);
         Napi::Object st = Napi::Object::New(env);
-        auto n = [&](const char* k, uint64_t v) { st.Set(k, static_cast<double>(v)); };
+        auto n = [&](const char* k, uint64_t v) {
+          st.Set(k, static_cast<double>(v));
+        };
         n("rxPackets", link->rx_packets);
         n("txPackets", link->tx_packets);
         n("rxBytes", link->rx_bytes);
@@ -192,7 +212,9 @@ Napi::Value LinkIndex(const Napi::CallbackInfo& info) {
     throw CodedTypeError(env, "ERR_INVALID_ARG_TYPE", "linkIndex(name)");
   std::string name = info[0].As<Napi::String>().Utf8Value();
   unsigned i = if_nametoindex(name.c_str());
-  if (i == 0) throw SystemError(env, errno, "if_nametoindex", "no interface \"" + name + "\"");
+  if (i == 0)
+    throw SystemError(env, errno, "if_nametoindex",
+                      "no interface \"" + name + "\"");
   return Napi::Number::New(env, i);
 }
 
@@ -202,7 +224,8 @@ void InitNetlink(Napi::Env env, Napi::Object exports, AddonData*) {
   exports.Set("setLink", Napi::Function::New(env, SetLink, "setLink"));
   exports.Set("deleteLink", Napi::Function::New(env, DeleteLink, "deleteLink"));
   exports.Set("addAddress", Napi::Function::New(env, AddAddress, "addAddress"));
-  exports.Set("deleteAddress", Napi::Function::New(env, DeleteAddress, "deleteAddress"));
+  exports.Set("deleteAddress",
+              Napi::Function::New(env, DeleteAddress, "deleteAddress"));
   exports.Set("linkInfo", Napi::Function::New(env, LinkInfo, "linkInfo"));
   exports.Set("linkIndex", Napi::Function::New(env, LinkIndex, "linkIndex"));
 }

@@ -72,8 +72,8 @@ class Core {
  public:
   // counters and owner_slot belong to the JS object (Tun); Core writes the
   // counters only while open and clears *owner_slot when it is freed.
-  Core(Napi::Env env, int fd, uint32_t batch_size, size_t slab_size, bool threaded,
-       uint64_t* counters, Core** owner_slot)
+  Core(Napi::Env env, int fd, uint32_t batch_size, size_t slab_size,
+       bool threaded, uint64_t* counters, Core** owner_slot)
       : env_(env),
         fd_(fd),
         batch_size_(batch_size),
@@ -84,7 +84,8 @@ class Core {
     // Each slab is one ArrayBuffer: packets, then batch_size (offset,
     // length) pairs. V8 never moves a backing store, so the pointers hold.
     for (int i = 0; i < (threaded ? kThreadSlabs : 1); ++i) {
-      Napi::ArrayBuffer ab = Napi::ArrayBuffer::New(env, slab_size + 8 * batch_size);
+      Napi::ArrayBuffer ab =
+          Napi::ArrayBuffer::New(env, slab_size + 8 * batch_size);
       bases_.push_back(static_cast<uint8_t*>(ab.Data()));
       buffers_.push_back(Napi::Persistent(ab));
     }
@@ -126,8 +127,10 @@ class Core {
     if (wake_fd_ >= 0) ::close(wake_fd_);
     wake_fd_ = -1;
     int handles = open_handles_;
-    if (handles >= 1) uv_close(reinterpret_cast<uv_handle_t*>(&poll_), OnClosed);
-    if (handles >= 2) uv_close(reinterpret_cast<uv_handle_t*>(&async_), OnClosed);
+    if (handles >= 1)
+      uv_close(reinterpret_cast<uv_handle_t*>(&poll_), OnClosed);
+    if (handles >= 2)
+      uv_close(reinterpret_cast<uv_handle_t*>(&async_), OnClosed);
     if (fd_ >= 0) ::close(fd_);
     fd_ = -1;
     if (handles == 0) Free(this);
@@ -174,7 +177,8 @@ class Core {
   }
   void WaitWritable(Napi::Function cb) {
     on_writable_ = Napi::Persistent(cb);
-    if (!context_) context_ = std::make_unique<Napi::AsyncContext>(env_, "vpn-provider:tun");
+    if (!context_)
+      context_ = std::make_unique<Napi::AsyncContext>(env_, "vpn-provider:tun");
     want_write_ = true;
     Update();
   }
@@ -203,7 +207,9 @@ class Core {
     // epoll round trip and a loop iteration per batch and still lets other
     // handles run every few thousand packets.
     for (int i = 0; i < kBatchesPerWake; ++i) {
-      if (!(events & UV_READABLE) || core->closing_ || !core->reading_ || core->paused_) break;
+      if (!(events & UV_READABLE) || core->closing_ || !core->reading_ ||
+          core->paused_)
+        break;
       if (!core->ReadAndDispatch()) break;
     }
   }
@@ -241,17 +247,20 @@ class Core {
   // A listener that threw goes to Node's uncaught-exception handling, as any
   // callback from the loop; if JS cannot run (the environment is going away),
   // the device stops and the cleanup hook finishes the job.
-  void Call(const Napi::FunctionReference& fn, size_t argc, const napi_value* argv) {
+  void Call(const Napi::FunctionReference& fn, size_t argc,
+            const napi_value* argv) {
     napi_value global, result;
     napi_status s = napi_get_global(env_, &global);
     if (s == napi_ok)
-      s = napi_make_callback(env_, *context_, global, fn.Value(), argc, argv, &result);
+      s = napi_make_callback(env_, *context_, global, fn.Value(), argc, argv,
+                             &result);
     if (s == napi_ok) return;
     bool pending = false;
     napi_is_exception_pending(env_, &pending);
     if (pending) {
       napi_value err;
-      if (napi_get_and_clear_last_exception(env_, &err) == napi_ok) napi_fatal_exception(env_, err);
+      if (napi_get_and_clear_last_exception(env_, &err) == napi_ok)
+        napi_fatal_exception(env_, err);
     } else {
       Stop();
     }
@@ -305,7 +314,8 @@ class Core {
     if (SlabDetached(0)) return false;
     uint8_t* base = bases_[0];
     auto* meta = reinterpret_cast<int32_t*>(base + slab_size_);
-    tun::ReadResult r = tun::ReadBatch(fd_, base, slab_size_, meta, batch_size_);
+    tun::ReadResult r =
+        tun::ReadBatch(fd_, base, slab_size_, meta, batch_size_);
     Deliver(0, r);
     return r.full && !r.error;
   }
@@ -325,7 +335,9 @@ class Core {
       int slab;
       {
         std::unique_lock<std::mutex> lock(mu_);
-        cv_.wait(lock, [this] { return stop_ || (!thread_paused_ && !free_.empty()); });
+        cv_.wait(lock, [this] {
+          return stop_ || (!thread_paused_ && !free_.empty());
+        });
         if (stop_) return;
         slab = free_.front();
         free_.pop_front();
@@ -473,15 +485,17 @@ Slice GetBytes(Napi::Env env, napi_value v) {
     size_t offset;
     napi_get_dataview_info(env, v, &len, &data, &ab, &offset);
   } else {
-    throw CodedTypeError(env, "ERR_INVALID_ARG_TYPE",
-                         "A packet must be an ArrayBuffer, a typed array or a DataView.");
+    throw CodedTypeError(
+        env, "ERR_INVALID_ARG_TYPE",
+        "A packet must be an ArrayBuffer, a typed array or a DataView.");
   }
   if (len == 0 && ab != nullptr) {
     bool detached = false;
     napi_is_detached_arraybuffer(env, ab, &detached);
     if (detached)
-      throw CodedTypeError(env, "ERR_BUFFER_DETACHED",
-                           "The packet's ArrayBuffer is detached (it was transferred).");
+      throw CodedTypeError(
+          env, "ERR_BUFFER_DETACHED",
+          "The packet's ArrayBuffer is detached (it was transferred).");
   }
   return {static_cast<const uint8_t*>(data), len};
 }
@@ -492,7 +506,8 @@ void CheckOrThrow(Napi::Env env, const Slice& s, int64_t index) {
   if (!why) return;
   Napi::Error e = s.len > tun::kMaxPacket ? CodedRangeError(env, code, why)
                                           : CodedError(env, code, why);
-  if (index >= 0) e.Set("index", Napi::Number::New(env, static_cast<double>(index)));
+  if (index >= 0)
+    e.Set("index", Napi::Number::New(env, static_cast<double>(index)));
   throw e;
 }
 
@@ -541,7 +556,8 @@ uint32_t Core::WriteBatch(Napi::Env env, Napi::Array packets, uint32_t start) {
       return i;
     }
     counters_[kWriteErrors] += 1;
-    Napi::Error e = SystemError(env, -r, "write", "writing a packet to the device failed");
+    Napi::Error e =
+        SystemError(env, -r, "write", "writing a packet to the device failed");
     e.Set("index", Napi::Number::New(env, i));
     throw e;
   }
@@ -578,27 +594,35 @@ class Tun : public Napi::ObjectWrap<Tun> {
   explicit Tun(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Tun>(info) {
     Napi::Env env = info.Env();
     if (info.Length() < 2 || !info[0].IsNumber() || !info[1].IsObject())
-      throw CodedTypeError(env, "ERR_INVALID_ARG_TYPE", "new Tun(fd, { batchSize, slabSize })");
+      throw CodedTypeError(env, "ERR_INVALID_ARG_TYPE",
+                           "new Tun(fd, { batchSize, slabSize })");
     int fd = info[0].As<Napi::Number>().Int32Value();
     Napi::Object o = info[1].As<Napi::Object>();
     double batch = o.Get("batchSize").ToNumber().DoubleValue();
     double slab = o.Get("slabSize").ToNumber().DoubleValue();
-    if (fd < 0) throw CodedRangeError(env, "ERR_OUT_OF_RANGE", "fd must be >= 0");
+    if (fd < 0)
+      throw CodedRangeError(env, "ERR_OUT_OF_RANGE", "fd must be >= 0");
     if (!(batch >= 1 && batch <= 4096) || batch != static_cast<uint32_t>(batch))
-      throw CodedRangeError(env, "ERR_OUT_OF_RANGE", "batchSize must be an integer from 1 to 4096");
-    if (!(slab >= tun::kMaxPacket + 8 && slab <= (64 << 20)) || slab != static_cast<uint32_t>(slab))
       throw CodedRangeError(env, "ERR_OUT_OF_RANGE",
-                            "slabSize must be an integer from 65543 to 67108864");
+                            "batchSize must be an integer from 1 to 4096");
+    if (!(slab >= tun::kMaxPacket + 8 && slab <= (64 << 20)) ||
+        slab != static_cast<uint32_t>(slab))
+      throw CodedRangeError(
+          env, "ERR_OUT_OF_RANGE",
+          "slabSize must be an integer from 65543 to 67108864");
     Napi::Value reader = o.Get("reader");
     bool threaded = false;
     if (!reader.IsUndefined()) {
-      std::string r = reader.IsString() ? reader.As<Napi::String>().Utf8Value() : "";
+      std::string r =
+          reader.IsString() ? reader.As<Napi::String>().Utf8Value() : "";
       if (r != "poll" && r != "thread")
-        throw CodedTypeError(env, "ERR_INVALID_ARG_VALUE", "reader must be \"poll\" or \"thread\"");
+        throw CodedTypeError(env, "ERR_INVALID_ARG_VALUE",
+                             "reader must be \"poll\" or \"thread\"");
       threaded = r == "thread";
     }
     batch_size_ = static_cast<uint32_t>(batch);
-    core_ = new Core(env, fd, batch_size_, static_cast<size_t>(slab), threaded, counters_, &core_);
+    core_ = new Core(env, fd, batch_size_, static_cast<size_t>(slab), threaded,
+                     counters_, &core_);
     if (int err = core_->init_error()) {
       core_->Close();  // frees it and clears core_
       throw SystemError(env, err, "uv_poll_init", "cannot poll this fd");
@@ -608,7 +632,8 @@ class Tun : public Napi::ObjectWrap<Tun> {
     for (int i = 0; i < core_->slabs(); ++i) {
       Napi::ArrayBuffer ab = core_->buffer(i);
       slabs.Set(i, ab);
-      metas.Set(i, Napi::Int32Array::New(env, 2 * batch_size_, ab, static_cast<size_t>(slab)));
+      metas.Set(i, Napi::Int32Array::New(env, 2 * batch_size_, ab,
+                                         static_cast<size_t>(slab)));
     }
     slabs_ = Napi::Persistent(slabs);
     metas_ = Napi::Persistent(metas);
@@ -629,7 +654,8 @@ class Tun : public Napi::ObjectWrap<Tun> {
   }
 
   Napi::Value Fd(const Napi::CallbackInfo& info) {
-    return Napi::Number::New(info.Env(), core_ && !core_->closing() ? core_->fd() : -1);
+    return Napi::Number::New(info.Env(),
+                             core_ && !core_->closing() ? core_->fd() : -1);
   }
   Napi::Value Slabs(const Napi::CallbackInfo&) { return slabs_.Value(); }
   Napi::Value Metas(const Napi::CallbackInfo&) { return metas_.Value(); }
@@ -643,13 +669,20 @@ class Tun : public Napi::ObjectWrap<Tun> {
   void Start(const Napi::CallbackInfo& info) {
     Core* c = Live(info.Env());
     if (info.Length() < 2 || !info[0].IsFunction() || !info[1].IsFunction())
-      throw CodedTypeError(info.Env(), "ERR_INVALID_ARG_TYPE", "start(dispatch, onError)");
+      throw CodedTypeError(info.Env(), "ERR_INVALID_ARG_TYPE",
+                           "start(dispatch, onError)");
     c->Start(info[0].As<Napi::Function>(), info[1].As<Napi::Function>());
   }
-  void Pause(const Napi::CallbackInfo& info) { Live(info.Env())->SetPaused(true); }
-  void Resume(const Napi::CallbackInfo& info) { Live(info.Env())->SetPaused(false); }
+  void Pause(const Napi::CallbackInfo& info) {
+    Live(info.Env())->SetPaused(true);
+  }
+  void Resume(const Napi::CallbackInfo& info) {
+    Live(info.Env())->SetPaused(false);
+  }
   void Ref(const Napi::CallbackInfo& info) { Live(info.Env())->SetRef(true); }
-  void Unref(const Napi::CallbackInfo& info) { Live(info.Env())->SetRef(false); }
+  void Unref(const Napi::CallbackInfo& info) {
+    Live(info.Env())->SetRef(false);
+  }
 
   Napi::Value Write(const Napi::CallbackInfo& info) {
     Core* c = Live(info.Env());
@@ -662,18 +695,23 @@ class Tun : public Napi::ObjectWrap<Tun> {
     Napi::Env env = info.Env();
     Core* c = Live(env);
     if (info.Length() < 2 || !info[0].IsArray() || !info[1].IsNumber())
-      throw CodedTypeError(env, "ERR_INVALID_ARG_TYPE", "writeBatch(packets: array, start: number)");
+      throw CodedTypeError(env, "ERR_INVALID_ARG_TYPE",
+                           "writeBatch(packets: array, start: number)");
     Napi::Array packets = info[0].As<Napi::Array>();
     double start = info[1].As<Napi::Number>().DoubleValue();
-    if (!(start >= 0 && start <= packets.Length()) || start != static_cast<uint32_t>(start))
-      throw CodedRangeError(env, "ERR_OUT_OF_RANGE", "start is not an index of packets");
-    return Napi::Number::New(env, c->WriteBatch(env, packets, static_cast<uint32_t>(start)));
+    if (!(start >= 0 && start <= packets.Length()) ||
+        start != static_cast<uint32_t>(start))
+      throw CodedRangeError(env, "ERR_OUT_OF_RANGE",
+                            "start is not an index of packets");
+    return Napi::Number::New(
+        env, c->WriteBatch(env, packets, static_cast<uint32_t>(start)));
   }
 
   void WaitWritable(const Napi::CallbackInfo& info) {
     Core* c = Live(info.Env());
     if (info.Length() < 1 || !info[0].IsFunction())
-      throw CodedTypeError(info.Env(), "ERR_INVALID_ARG_TYPE", "waitWritable(callback)");
+      throw CodedTypeError(info.Env(), "ERR_INVALID_ARG_TYPE",
+                           "waitWritable(callback)");
     c->WaitWritable(info[0].As<Napi::Function>());
   }
 
@@ -682,9 +720,11 @@ class Tun : public Napi::ObjectWrap<Tun> {
     if (info.Length() < 1 || !info[0].IsTypedArray() ||
         info[0].As<Napi::TypedArray>().TypedArrayType() != napi_float64_array ||
         info[0].As<Napi::TypedArray>().ElementLength() < kCounterCount)
-      throw CodedTypeError(env, "ERR_INVALID_ARG_TYPE", "counters(out: Float64Array of 10)");
+      throw CodedTypeError(env, "ERR_INVALID_ARG_TYPE",
+                           "counters(out: Float64Array of 10)");
     Napi::Float64Array out = info[0].As<Napi::Float64Array>();
-    for (int i = 0; i < kCounterCount; ++i) out[i] = static_cast<double>(counters_[i]);
+    for (int i = 0; i < kCounterCount; ++i)
+      out[i] = static_cast<double>(counters_[i]);
   }
 
   void Close(const Napi::CallbackInfo&) {
@@ -745,11 +785,13 @@ Napi::Value OpenTun(const Napi::CallbackInfo& info) {
     Napi::Value name = o.Get("name");
     if (!name.IsUndefined() && !name.IsNull()) {
       if (!name.IsString())
-        throw CodedTypeError(env, "ERR_INVALID_ARG_TYPE", "name must be a string");
+        throw CodedTypeError(env, "ERR_INVALID_ARG_TYPE",
+                             "name must be a string");
       options.name = name.As<Napi::String>().Utf8Value();
       if (!options.name.empty()) {
         if (const char* why = tun::CheckInterfaceName(options.name))
-          throw CodedTypeError(env, "ERR_INVALID_INTERFACE_NAME", std::string(why) + ": \"" + options.name + "\"");
+          throw CodedTypeError(env, "ERR_INVALID_INTERFACE_NAME",
+                               std::string(why) + ": \"" + options.name + "\"");
       }
     }
     options.multi_queue = o.Get("multiQueue").ToBoolean().Value();
@@ -762,8 +804,10 @@ Napi::Value OpenTun(const Napi::CallbackInfo& info) {
 
 Napi::Value SocketPair(const Napi::CallbackInfo& info) {
   int fds[2];
-  if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, fds) < 0)
-    throw SystemError(info.Env(), errno, "socketpair", "cannot make a socket pair");
+  if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0,
+                 fds) < 0)
+    throw SystemError(info.Env(), errno, "socketpair",
+                      "cannot make a socket pair");
   Napi::Array a = Napi::Array::New(info.Env(), 2);
   a.Set(0u, fds[0]);
   a.Set(1u, fds[1]);
@@ -775,7 +819,8 @@ void CloseFd(const Napi::CallbackInfo& info) {
     throw CodedTypeError(info.Env(), "ERR_INVALID_ARG_TYPE", "closeFd(fd)");
   int fd = info[0].As<Napi::Number>().Int32Value();
   if (fd >= 0 && ::close(fd) < 0)
-    throw SystemError(info.Env(), errno, "close", "cannot close fd " + std::to_string(fd));
+    throw SystemError(info.Env(), errno, "close",
+                      "cannot close fd " + std::to_string(fd));
 }
 
 }  // namespace

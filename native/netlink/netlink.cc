@@ -1,18 +1,19 @@
 #include "netlink/netlink.h"
 
 #include <errno.h>
+#include <linux/if_addr.h>
 #include <linux/if_link.h>
 #include <net/if.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <linux/if_addr.h>
-
 namespace vpn::netlink {
 
 namespace {
-constexpr size_t Align(size_t n) { return (n + NLMSG_ALIGNTO - 1) & ~(NLMSG_ALIGNTO - 1); }
+constexpr size_t Align(size_t n) {
+  return (n + NLMSG_ALIGNTO - 1) & ~(NLMSG_ALIGNTO - 1);
+}
 }  // namespace
 
 Message::Message(uint16_t type, uint16_t flags) {
@@ -128,22 +129,23 @@ int Socket::Receive(uint32_t seq, bool dump,
     }
     bool done = false;
     int result = 0;
-    bool ok = ForEachMessage(rx_.data(), static_cast<size_t>(n), [&](const nlmsghdr* h) {
-      if (done || h->nlmsg_seq != seq) return;
-      if (h->nlmsg_type == NLMSG_ERROR) {
-        if (h->nlmsg_len >= NLMSG_LENGTH(sizeof(nlmsgerr))) {
-          const auto* e = static_cast<const nlmsgerr*>(NLMSG_DATA(h));
-          result = e->error;
-        } else {
-          result = -EPROTO;
-        }
-        done = true;
-      } else if (h->nlmsg_type == NLMSG_DONE) {
-        done = true;
-      } else if (on_reply) {
-        on_reply(h);
-      }
-    });
+    bool ok = ForEachMessage(
+        rx_.data(), static_cast<size_t>(n), [&](const nlmsghdr* h) {
+          if (done || h->nlmsg_seq != seq) return;
+          if (h->nlmsg_type == NLMSG_ERROR) {
+            if (h->nlmsg_len >= NLMSG_LENGTH(sizeof(nlmsgerr))) {
+              const auto* e = static_cast<const nlmsgerr*>(NLMSG_DATA(h));
+              result = e->error;
+            } else {
+              result = -EPROTO;
+            }
+            done = true;
+          } else if (h->nlmsg_type == NLMSG_DONE) {
+            done = true;
+          } else if (on_reply) {
+            on_reply(h);
+          }
+        });
     if (!ok) return -EPROTO;
     if (done) return result;
     (void)dump;
@@ -180,7 +182,8 @@ int SetLink(const LinkChange& change) {
   }
   m.Put(ifi);
   if (change.mtu >= 0) m.AttrU32(IFLA_MTU, static_cast<uint32_t>(change.mtu));
-  if (change.txqlen >= 0) m.AttrU32(IFLA_TXQLEN, static_cast<uint32_t>(change.txqlen));
+  if (change.txqlen >= 0)
+    m.AttrU32(IFLA_TXQLEN, static_cast<uint32_t>(change.txqlen));
   return s.Request(m);
 }
 
@@ -211,7 +214,8 @@ int ChangeAddress(const Address& a, uint16_t type, uint16_t flags) {
   size_t len = a.family == AF_INET ? 4 : 16;
   m.Attr(IFA_LOCAL, a.local, len);
   m.Attr(IFA_ADDRESS, a.has_peer ? a.peer : a.local, len);
-  if (a.family == AF_INET && a.has_broadcast) m.Attr(IFA_BROADCAST, a.broadcast, 4);
+  if (a.family == AF_INET && a.has_broadcast)
+    m.Attr(IFA_BROADCAST, a.broadcast, 4);
   if (a.family == AF_INET6) m.AttrU32(IFA_FLAGS, IFA_F_NODAD);
   return s.Request(m);
 }
@@ -226,17 +230,20 @@ int DeleteAddress(const Address& address) {
 }
 
 bool ParseLink(const nlmsghdr* h, LinkInfo* out) {
-  if (h->nlmsg_type != RTM_NEWLINK || h->nlmsg_len < NLMSG_LENGTH(sizeof(ifinfomsg)))
+  if (h->nlmsg_type != RTM_NEWLINK ||
+      h->nlmsg_len < NLMSG_LENGTH(sizeof(ifinfomsg)))
     return false;
   const auto* ifi = static_cast<const ifinfomsg*>(NLMSG_DATA(h));
   out->ifindex = ifi->ifi_index;
   out->flags = ifi->ifi_flags;
   const rtattr* tb[IFLA_MAX + 1];
-  const uint8_t* attrs = reinterpret_cast<const uint8_t*>(ifi) + NLMSG_ALIGN(sizeof(ifinfomsg));
+  const uint8_t* attrs =
+      reinterpret_cast<const uint8_t*>(ifi) + NLMSG_ALIGN(sizeof(ifinfomsg));
   size_t len = h->nlmsg_len - NLMSG_LENGTH(sizeof(ifinfomsg));
   if (!ParseAttrs(attrs, len, tb, IFLA_MAX)) return false;
   auto u32 = [&](int type, uint32_t* v) {
-    if (tb[type] && RTA_PAYLOAD(tb[type]) >= 4) memcpy(v, RTA_DATA(tb[type]), 4);
+    if (tb[type] && RTA_PAYLOAD(tb[type]) >= 4)
+      memcpy(v, RTA_DATA(tb[type]), 4);
   };
   if (tb[IFLA_IFNAME]) {
     const char* s = static_cast<const char*>(RTA_DATA(tb[IFLA_IFNAME]));
@@ -247,7 +254,9 @@ bool ParseLink(const nlmsghdr* h, LinkInfo* out) {
   if (tb[IFLA_STATS64] && RTA_PAYLOAD(tb[IFLA_STATS64]) >= 8 * 8) {
     rtnl_link_stats64 st{};
     memcpy(&st, RTA_DATA(tb[IFLA_STATS64]),
-           RTA_PAYLOAD(tb[IFLA_STATS64]) < sizeof st ? RTA_PAYLOAD(tb[IFLA_STATS64]) : sizeof st);
+           RTA_PAYLOAD(tb[IFLA_STATS64]) < sizeof st
+               ? RTA_PAYLOAD(tb[IFLA_STATS64])
+               : sizeof st);
     out->rx_packets = st.rx_packets;
     out->tx_packets = st.tx_packets;
     out->rx_bytes = st.rx_bytes;
@@ -272,7 +281,10 @@ int GetLink(int ifindex, LinkInfo* out) {
   bool parsed = false, bad = false;
   r = s.Request(m, [&](const nlmsghdr* h) {
     if (h->nlmsg_type != RTM_NEWLINK) return;
-    if (ParseLink(h, out)) parsed = true; else bad = true;
+    if (ParseLink(h, out))
+      parsed = true;
+    else
+      bad = true;
   });
   if (r < 0) return r;
   if (bad || !parsed) return -EPROTO;

@@ -30,7 +30,9 @@ class Message {
     return reinterpret_cast<T*>(buf_.data() + offset);
   }
   void Attr(uint16_t type, const void* data, size_t len);
-  void AttrU32(uint16_t type, uint32_t value) { Attr(type, &value, sizeof value); }
+  void AttrU32(uint16_t type, uint32_t value) {
+    Attr(type, &value, sizeof value);
+  }
   void AttrString(uint16_t type, const std::string& s) {
     Attr(type, s.c_str(), s.size() + 1);
   }

@@ -63,17 +63,17 @@ inline int RunAll() {
 
 #define CHECK_CAT2(a, b) a##b
 #define CHECK_CAT(a, b) CHECK_CAT2(a, b)
-#define TEST(name)                                                        \
-  static void name();                                                     \
-  static check::Register CHECK_CAT(reg_, name)(#name, name);              \
+#define TEST(name)                                           \
+  static void name();                                        \
+  static check::Register CHECK_CAT(reg_, name)(#name, name); \
   static void name()
-#define CHECK(cond)                                                        \
-  do {                                                                     \
-    if (!(cond)) {                                                         \
+#define CHECK(cond)                                                         \
+  do {                                                                      \
+    if (!(cond)) {                                                          \
       std::fprintf(stderr, "%s:%d: CHECK(%s) failed\n", __FILE__, __LINE__, \
-                   #cond);                                                 \
-      ++check::Failures();                                                 \
-    }                                                                      \
+                   #cond);                                                  \
+      ++check::Failures();                                                  \
+    }                                                                       \
   } while (0)
 #define CHECK_EQ(a, b) check::ExpectEq((a), (b), #a, #b, __FILE__, __LINE__)
 #define TEST_MAIN() \

@@ -16,7 +16,8 @@ const char* CheckInterfaceName(const std::string& name) {
   if (name == "." || name == "..") return "interface name may not be . or ..";
   for (unsigned char c : name) {
     if (c <= ' ' || c == '/' || c == ':' || c >= 0x7f)
-      return "interface name may not hold '/', ':', spaces or control characters";
+      return "interface name may not hold '/', ':', spaces or control "
+             "characters";
   }
   return nullptr;
 }
