@@ -1,0 +1,50 @@
+// Small file-system helpers Node lacks: an advisory lock (flock) that the
+// configuration store holds while it reads, changes and rewrites its file,
+// so that two processes on one state directory cannot corrupt it.
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include "binding/addon.h"
+#include "binding/errors.h"
+
+namespace vpn {
+namespace {
+
+// lockFile(path): opens (creating, 0600) and locks path exclusively without
+// blocking. Returns the fd, to be passed to unlockFile. Throws EAGAIN (code
+// "EAGAIN") while another process holds the lock.
+Napi::Value LockFile(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsString())
+    throw CodedTypeError(env, "ERR_INVALID_ARG_TYPE", "lockFile(path)");
+  std::string path = info[0].As<Napi::String>().Utf8Value();
+  int fd =
+      ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (fd < 0)
+    throw SystemError(env, errno, "open", "cannot open the lock file " + path);
+  while (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+    if (errno == EINTR) continue;
+    int err = errno == EWOULDBLOCK ? EAGAIN : errno;
+    ::close(fd);
+    throw SystemError(env, err, "flock", "the lock file " + path + " is held");
+  }
+  return Napi::Number::New(env, fd);
+}
+
+void UnlockFile(const Napi::CallbackInfo& info) {
+  if (info.Length() < 1 || !info[0].IsNumber())
+    throw CodedTypeError(info.Env(), "ERR_INVALID_ARG_TYPE", "unlockFile(fd)");
+  int fd = info[0].As<Napi::Number>().Int32Value();
+  if (fd >= 0) ::close(fd);  // closing the fd releases the lock
+}
+
+}  // namespace
+
+void InitFs(Napi::Env env, Napi::Object exports, AddonData*) {
+  exports.Set("lockFile", Napi::Function::New(env, LockFile, "lockFile"));
+  exports.Set("unlockFile", Napi::Function::New(env, UnlockFile, "unlockFile"));
+}
+
+}  // namespace vpn
