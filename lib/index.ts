@@ -1,7 +1,41 @@
 // vpn-provider: chrome.vpnProvider for Node.js on Linux.
+import { createPlatform, type Platform } from './platform/platform';
+import type { VpnProvider } from './provider/provider';
+
+export { createPlatform, Platform } from './platform/platform';
+export type { PlatformOptions, ConfigInfo } from './platform/platform';
+export type { SessionInfo, SessionState } from './platform/session';
+export { VpnProvider } from './provider/provider';
+export type {
+  PlatformMessage,
+  UIEvent,
+  VpnConnectionState,
+  SetParametersResult,
+} from './provider/provider';
+export type { Parameters } from './provider/validate';
+export { ChromeError } from './provider/errors';
+export { runtime } from './provider/callback';
+export { RouteTable } from './route';
 export { TunDevice, parseAddress } from './tun/device';
 export type { TunDeviceOptions, TunCounters, TunStats, AddressOptions } from './tun/device';
 export { PacketBatch } from './tun/batch';
 export { ChromeEvent } from './events';
 export { VpnError, SystemError } from './errors';
 export type { PacketData } from './native';
+
+let defaultPlatform: Platform | null = null;
+
+/** The platform behind `vpnProvider`, created on first use with default options. */
+export function getDefaultPlatform(): Platform {
+  defaultPlatform ??= createPlatform();
+  return defaultPlatform;
+}
+
+/** The surface of the default provider ("default") on the default platform. */
+export const vpnProvider: VpnProvider = new Proxy({} as VpnProvider, {
+  get(_target, key) {
+    const p = getDefaultPlatform().provider('default');
+    const v = Reflect.get(p, key, p) as unknown;
+    return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(p) : v;
+  },
+});

@@ -1,0 +1,344 @@
+// The platform: what ChromeOS does for a vpnProvider extension. It keeps the
+// configurations, connects and disconnects ("the user clicks"), creates the
+// TUN device, applies what setParameters gives, and tears it all down. It
+// runs in the provider's process, which must own the TUN fd.
+import { VpnError } from '../errors';
+import { ChromeError, chromeErrorFor } from '../provider/errors';
+import {
+  VpnProvider,
+  type PlatformMessage,
+  type ProviderHost,
+  type SetParametersResult,
+  type UIEvent,
+} from '../provider/provider';
+import { checkTypes, sanityError, validate } from '../provider/validate';
+import type { PacketData } from '../native';
+import { ConfigStore, defaultStateDir, type StoredConfig } from './store';
+import { Session, type SessionInfo } from './session';
+
+export interface PlatformOptions {
+  /** Where configurations live (default: /var/lib/vpn-provider as root, else under XDG_STATE_HOME). */
+  stateDir?: string;
+  /** How long after "connected" setParameters may take (default 5 minutes). */
+  connectTimeoutMs?: number;
+  /** Name pattern of the session's TUN device (default "vpn%d"). */
+  interfaceName?: string;
+  /** Where warnings go (default console.warn). */
+  log?: (line: string) => void;
+}
+
+export interface ConfigInfo {
+  providerId: string;
+  id: string;
+  name: string;
+}
+
+const DEFAULT_CONNECT_TIMEOUT_MS = 5 * 60 * 1000;
+
+function argError(message: string): TypeError {
+  return Object.assign(new TypeError(message), { code: 'ERR_INVALID_ARG_TYPE' });
+}
+
+export class Platform implements ProviderHost {
+  readonly stateDir: string;
+  private readonly store: ConfigStore;
+  private readonly connectTimeoutMs: number;
+  private readonly interfaceName: string;
+  private readonly log: (line: string) => void;
+  /** providerId -> id -> config: the in-process view, kept in step with the store. */
+  private readonly known = new Map<string, Map<string, StoredConfig>>();
+  /** providerId -> names whose create is still being written. */
+  private readonly pending = new Map<string, Set<string>>();
+  private readonly providers = new Map<string, VpnProvider>();
+  private active: Session | null = null;
+  /** connect/disconnect/close run one at a time, in call order. */
+  private lifecycle: Promise<unknown> = Promise.resolve();
+  private closed = false;
+
+  constructor(options: PlatformOptions = {}) {
+    this.stateDir = options.stateDir ?? defaultStateDir();
+    this.connectTimeoutMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
+    if (!(this.connectTimeoutMs > 0)) throw argError('connectTimeoutMs must be a positive number');
+    this.interfaceName = options.interfaceName ?? 'vpn%d';
+    this.log = options.log ?? ((line) => console.warn(line));
+    this.store = new ConfigStore(this.stateDir);
+    for (const c of this.store.load()) this.byProvider(c.providerId).set(c.id, c);
+  }
+
+  /** The vpnProvider surface of one provider (Chrome: one extension). */
+  provider(providerId: string): VpnProvider {
+    if (typeof providerId !== 'string' || providerId === '')
+      throw argError('providerId must be a non-empty string');
+    let p = this.providers.get(providerId);
+    if (!p) {
+      p = new VpnProvider(providerId, this);
+      this.providers.set(providerId, p);
+    }
+    return p;
+  }
+
+  /** Every persisted configuration. */
+  configs(): ConfigInfo[] {
+    const out: ConfigInfo[] = [];
+    for (const [providerId, m] of this.known) {
+      for (const c of m.values()) out.push({ providerId, id: c.id, name: c.name });
+    }
+    return out;
+  }
+
+  get session(): SessionInfo | null {
+    return this.active ? this.active.info() : null;
+  }
+
+  // ------------------------------------------------------ the user's side
+
+  /** "The user clicks connect": one session at a time; the current one ends first. */
+  connect(providerId: string, configId: string): Promise<void> {
+    return this.serialize(async () => {
+      this.checkOpen();
+      if (!this.byProvider(providerId).has(configId)) {
+        throw new VpnError(
+          `No configuration "${configId}" for provider "${providerId}".`,
+          'ERR_NO_SUCH_CONFIG',
+        );
+      }
+      await this.endSession();
+      const session = await Session.open({
+        providerId,
+        configId,
+        interfaceName: this.interfaceName,
+        connectTimeoutMs: this.connectTimeoutMs,
+        onTimeout: () =>
+          void this.endSession(
+            session,
+            `Connect timeout: setParameters did not succeed within ${this.connectTimeoutMs} ms.`,
+          ),
+        onDeviceError: (err) =>
+          void this.endSession(session, `The tunnel device failed: ${err.message}`),
+      });
+      this.active = session;
+      const provider = this.provider(providerId);
+      provider.attachDevice(session.device);
+      this.send(providerId, configId, 'connected');
+    });
+  }
+
+  /** "The user clicks disconnect". */
+  disconnect(): Promise<void> {
+    return this.serialize(() => this.endSession());
+  }
+
+  /** "The user forgets it": removed from the store; the provider gets onConfigRemoved. */
+  async removeConfig(providerId: string, configId: string): Promise<void> {
+    this.checkOpen();
+    const m = this.byProvider(providerId);
+    if (!m.has(configId)) {
+      throw new VpnError(
+        `No configuration "${configId}" for provider "${providerId}".`,
+        'ERR_NO_SUCH_CONFIG',
+      );
+    }
+    if (this.active?.providerId === providerId && this.active.configId === configId) {
+      await this.serialize(() => this.endSession());
+    }
+    m.delete(configId);
+    await this.store.update((cs) =>
+      cs.filter((c) => !(c.providerId === providerId && c.id === configId)),
+    );
+    this.providers.get(providerId)?.onConfigRemoved.dispatch(configId);
+  }
+
+  /** The platform creates a configuration (the CLI's `create`): onConfigCreated. */
+  async createConfigFor(providerId: string, name: string, data: object = {}): Promise<string> {
+    const id = await this.createConfig(providerId, name);
+    this.provider(providerId).onConfigCreated.dispatch(id, name, data);
+    return id;
+  }
+
+  showAddDialog(providerId: string): void {
+    this.checkOpen();
+    this.uiEvent(providerId, 'showAddDialog', '');
+  }
+
+  showConfigureDialog(providerId: string, configId: string): void {
+    this.checkOpen();
+    if (!this.byProvider(providerId).has(configId)) {
+      throw new VpnError(
+        `No configuration "${configId}" for provider "${providerId}".`,
+        'ERR_NO_SUCH_CONFIG',
+      );
+    }
+    this.uiEvent(providerId, 'showConfigureDialog', configId);
+  }
+
+  /** Ends the session and releases everything; the process can then exit. */
+  close(): Promise<void> {
+    return this.serialize(async () => {
+      if (this.closed) return;
+      await this.endSession();
+      this.closed = true;
+    });
+  }
+
+  // ------------------------------------------------- the provider's side
+
+  async createConfig(providerId: string, name: unknown): Promise<string> {
+    this.checkOpen();
+    if (typeof name !== 'string') throw argError('createConfig: name must be a string');
+    if (name === '') throw new ChromeError('ERR_EMPTY_NAME');
+    const m = this.byProvider(providerId);
+    const pending = this.pendingFor(providerId);
+    if (m.has(name) || pending.has(name)) throw new ChromeError('ERR_NAME_NOT_UNIQUE');
+    pending.add(name);
+    try {
+      const config: StoredConfig = { providerId, id: name, name };
+      await this.store.update((cs) => {
+        // Another process may have created it meanwhile.
+        if (cs.some((c) => c.providerId === providerId && c.id === name))
+          throw new ChromeError('ERR_NAME_NOT_UNIQUE');
+        return [...cs, config];
+      });
+      m.set(name, config);
+      return name;
+    } finally {
+      pending.delete(name);
+    }
+  }
+
+  async destroyConfig(providerId: string, id: unknown): Promise<void> {
+    this.checkOpen();
+    if (typeof id !== 'string') throw argError('destroyConfig: id must be a string');
+    const m = this.byProvider(providerId);
+    if (this.pendingFor(providerId).has(id)) throw new ChromeError('ERR_PENDING_CREATE');
+    if (!m.has(id)) throw new ChromeError('ERR_UNAUTHORIZED');
+    // Gone at once, as in Chrome: a createConfig right after succeeds.
+    m.delete(id);
+    if (this.active?.providerId === providerId && this.active.configId === id) {
+      await this.serialize(() => this.endSession());
+    }
+    await this.store.update((cs) =>
+      cs.filter((c) => !(c.providerId === providerId && c.id === id)),
+    );
+  }
+
+  async setParameters(providerId: string, parameters: unknown): Promise<SetParametersResult> {
+    this.checkOpen();
+    checkTypes(parameters);
+    const sanity = sanityError(parameters);
+    if (sanity) throw chromeErrorFor(sanity);
+    const session = this.owned(providerId);
+    const { errors, value } = validate(parameters);
+    if (!value) throw new VpnError(errors, 'ERR_INVALID_PARAMETERS');
+    for (const w of value.warnings) this.log(`vpn-provider: setParameters: ${w}`);
+    await session.apply(value);
+    return { warnings: value.warnings };
+  }
+
+  async sendPackets(
+    providerId: string,
+    packets: readonly PacketData[],
+    single: boolean,
+  ): Promise<void> {
+    this.checkOpen();
+    const session = this.owned(providerId);
+    if (single) {
+      const p = packets[0];
+      const len =
+        p instanceof ArrayBuffer ? p.byteLength : ArrayBuffer.isView(p) ? p.byteLength : -1;
+      if (len === 0) throw new ChromeError('ERR_EMPTY_PACKET');
+    }
+    try {
+      await session.device.sendPackets(packets);
+    } catch (err) {
+      // A failed write (not a refused packet) ends the session, as ChromeOS's error does.
+      if ((err as { errno?: number }).errno !== undefined && this.active === session) {
+        void this.endSession(
+          session,
+          `Writing to the tunnel device failed: ${(err as Error).message}`,
+        );
+      }
+      throw err;
+    }
+  }
+
+  async notifyConnectionStateChanged(providerId: string, state: unknown): Promise<void> {
+    this.checkOpen();
+    if (state !== 'connected' && state !== 'failure') {
+      throw Object.assign(
+        new TypeError('notifyConnectionStateChanged: state must be "connected" or "failure"'),
+        {
+          code: 'ERR_INVALID_ARG_VALUE',
+        },
+      );
+    }
+    const session = this.owned(providerId);
+    if (state === 'connected') {
+      session.markConnected();
+    } else {
+      await this.serialize(() => this.endSession(session));
+    }
+  }
+
+  // --------------------------------------------------------------- inside
+
+  private owned(providerId: string): Session {
+    const s = this.active;
+    if (!s || s.providerId !== providerId) throw new ChromeError('ERR_UNAUTHORIZED');
+    return s;
+  }
+
+  /**
+   * Ends `session` (default: the active one). Ownership ends at once; the
+   * provider gets "error" (if a reason is given), then "disconnected"; the
+   * device and what was applied with it are removed.
+   */
+  private async endSession(session: Session | null = this.active, error?: string): Promise<void> {
+    if (!session || session !== this.active) return;
+    this.active = null;
+    const provider = this.provider(session.providerId);
+    provider.attachDevice(null);
+    await session.close();
+    if (error !== undefined) this.send(session.providerId, session.configId, 'error', error);
+    this.send(session.providerId, session.configId, 'disconnected');
+  }
+
+  private send(providerId: string, configId: string, message: PlatformMessage, error = ''): void {
+    this.providers.get(providerId)?.onPlatformMessage.dispatch(configId, message, error);
+  }
+
+  private uiEvent(providerId: string, event: UIEvent, id: string): void {
+    this.provider(providerId).onUIEvent.dispatch(event, id);
+  }
+
+  private serialize<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.lifecycle.then(fn, fn);
+    this.lifecycle = run.catch(() => undefined);
+    return run;
+  }
+
+  private byProvider(providerId: string): Map<string, StoredConfig> {
+    let m = this.known.get(providerId);
+    if (!m) {
+      m = new Map();
+      this.known.set(providerId, m);
+    }
+    return m;
+  }
+
+  private pendingFor(providerId: string): Set<string> {
+    let s = this.pending.get(providerId);
+    if (!s) {
+      s = new Set();
+      this.pending.set(providerId, s);
+    }
+    return s;
+  }
+
+  private checkOpen(): void {
+    if (this.closed) throw new VpnError('The platform is closed.', 'ERR_PLATFORM_CLOSED');
+  }
+}
+
+export function createPlatform(options: PlatformOptions = {}): Platform {
+  return new Platform(options);
+}

@@ -1,0 +1,111 @@
+// One VPN session: the TUN device created on connect, the connect timer, and
+// what setParameters applied to the device. Closing the device removes the
+// interface and with it its addresses and the routes through it.
+import type { ValidParameters } from '../provider/validate';
+import { TunDevice } from '../tun/device';
+
+export type SessionState = 'connecting' | 'configured' | 'connected';
+
+export interface SessionInfo {
+  providerId: string;
+  configId: string;
+  interfaceName: string;
+  state: SessionState;
+}
+
+export interface SessionOptions {
+  providerId: string;
+  configId: string;
+  interfaceName: string;
+  connectTimeoutMs: number;
+  onTimeout: () => void;
+  onDeviceError: (err: Error) => void;
+}
+
+/** a.b.c.d with every host bit set, for prefixes that have a broadcast. */
+export function defaultBroadcast(address: string, prefixLength: number): string | undefined {
+  if (prefixLength > 30) return undefined;
+  const v = address.split('.').reduce((a, p) => ((a << 8) | Number(p)) >>> 0, 0);
+  const host = prefixLength === 0 ? 0xffffffff : (1 << (32 - prefixLength)) - 1;
+  const b = (v | host) >>> 0;
+  return [b >>> 24, (b >>> 16) & 255, (b >>> 8) & 255, b & 255].join('.');
+}
+
+export class Session {
+  state: SessionState = 'connecting';
+  private applied: ValidParameters | null = null;
+  private timer: NodeJS.Timeout | null = null;
+
+  static async open(options: SessionOptions): Promise<Session> {
+    const device = await TunDevice.open({ name: options.interfaceName, up: false });
+    return new Session(options, device);
+  }
+
+  private constructor(
+    private readonly options: SessionOptions,
+    readonly device: TunDevice,
+  ) {
+    device.onError.addListener((err) => options.onDeviceError(err));
+    this.startTimer();
+  }
+
+  get providerId(): string {
+    return this.options.providerId;
+  }
+
+  get configId(): string {
+    return this.options.configId;
+  }
+
+  info(): SessionInfo {
+    return {
+      providerId: this.providerId,
+      configId: this.configId,
+      interfaceName: this.device.name,
+      state: this.state,
+    };
+  }
+
+  /** (Re)starts the connect timer: setParameters must succeed before it fires. */
+  startTimer(): void {
+    this.stopTimer();
+    this.timer = setTimeout(() => this.options.onTimeout(), this.options.connectTimeoutMs);
+    this.timer.unref();
+  }
+
+  stopTimer(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+  }
+
+  /** Applies validated parameters: address, broadcast, MTU, link up. */
+  async apply(p: ValidParameters): Promise<void> {
+    const old = this.applied;
+    if (old && (old.address !== p.address || old.prefixLength !== p.prefixLength)) {
+      await this.device.deleteAddress({ address: old.address, prefixLength: old.prefixLength });
+    }
+    await this.device.addAddress({
+      address: p.address,
+      prefixLength: p.prefixLength,
+      broadcast:
+        p.family === 4 ? (p.broadcast ?? defaultBroadcast(p.address, p.prefixLength)) : undefined,
+    });
+    await this.device.setLink({ mtu: p.mtu, up: true });
+    this.applied = p;
+    this.stopTimer();
+    if (this.state === 'connecting') this.state = 'configured';
+  }
+
+  markConnected(): void {
+    this.state = 'connected';
+  }
+
+  get parameters(): ValidParameters | null {
+    return this.applied;
+  }
+
+  async close(): Promise<void> {
+    this.stopTimer();
+    this.device.close();
+  }
+}

@@ -1,0 +1,297 @@
+// setParameters validation, in Chrome's order:
+//   1. Chrome's character check (CheckIPCIDRSanity in vpn_provider_api.cc),
+//      bit for bit, on the address, each exclusion, each inclusion, each DNS
+//      server; the first failure is the error. Our one extension: a valid
+//      IPv6 CIDR (or IPv6 address for DNS) passes too.
+//   2. (ownership: checked by the caller)
+//   3. Full validation, as ChromeOS's shill does (third_party_vpn_driver.cc):
+//      every problem is reported, joined; bad or duplicate list entries are
+//      dropped with a warning. Exclusions are read first and both lists share
+//      one set of seen networks, so a network in both lists stays excluded.
+import * as net from 'node:net';
+
+/** Chrome's vpnProvider.Parameters; every value a string, as in Chrome. */
+export interface Parameters {
+  /** "10.10.10.10/24" (or, our extension, "2001:db8::2/64"). */
+  address: string;
+  broadcastAddress?: string;
+  /** Decimal string, 576..65535 (default 1500). */
+  mtu?: string;
+  exclusionList: string[];
+  inclusionList: string[];
+  domainSearch?: string[];
+  dnsServers: string[];
+  /** "true" or "false" (default "false"). */
+  reconnect?: string;
+}
+
+export interface Cidr {
+  family: 4 | 6;
+  /** The network, host bits cleared ("10.1.0.0"). */
+  network: string;
+  prefixLength: number;
+  /** As the provider wrote it. */
+  text: string;
+}
+
+export interface ValidParameters {
+  family: 4 | 6;
+  address: string;
+  prefixLength: number;
+  broadcast?: string;
+  mtu: number;
+  exclusions: Cidr[];
+  inclusions: Cidr[];
+  dnsServers: string[];
+  domainSearch: string[];
+  reconnect: boolean;
+  warnings: string[];
+}
+
+export const MTU_DEFAULT = 1500;
+
+// Chrome's CheckIPCIDRSanity for IPv4 (ipv6 = false): digits, exactly three
+// '.', and with cidr exactly one '/' with a digit on each side. No ranges.
+export function chromeSanity(value: string, cidr: boolean): boolean {
+  let dots = 3;
+  let sep = cidr ? 1 : 0;
+  let counter = 0;
+  for (const ch of value) {
+    if (ch >= '0' && ch <= '9') {
+      counter++;
+      continue;
+    }
+    if (ch === '.') {
+      if (!dots) return false;
+      dots--;
+    } else if (ch === '/') {
+      if (!sep || dots || !counter) return false;
+      sep--;
+      counter = 0;
+    } else {
+      return false;
+    }
+  }
+  return !sep && !dots && counter > 0;
+}
+
+/** Chrome's check, or a syntactically valid IPv6 CIDR / address (our extension). */
+export function sane(value: string, cidr: boolean): boolean {
+  return chromeSanity(value, cidr) || parseIpv6(value, cidr) !== null;
+}
+
+function parseIpv6(value: string, cidr: boolean): { address: string; prefixLength: number } | null {
+  if (!cidr) return net.isIPv6(value) ? { address: value, prefixLength: 128 } : null;
+  const slash = value.indexOf('/');
+  if (slash < 0) return null;
+  const address = value.slice(0, slash);
+  const bits = value.slice(slash + 1);
+  if (!net.isIPv6(address) || !/^\d{1,3}$/.test(bits) || Number(bits) > 128) return null;
+  return { address, prefixLength: Number(bits) };
+}
+
+/** Chrome's first-stage error message, or null when every value passes. */
+export function sanityError(p: Parameters): string | null {
+  if (!sane(p.address, true)) return 'Address CIDR sanity check failed.';
+  for (const e of p.exclusionList)
+    if (!sane(e, true)) return 'Exclusion list CIDR sanity check failed.';
+  for (const e of p.inclusionList)
+    if (!sane(e, true)) return 'Inclusion list CIDR sanity check failed.';
+  for (const d of p.dnsServers) if (!sane(d, false)) return 'DNS server IP sanity check failed.';
+  return null;
+}
+
+/** Throws a TypeError (code ERR_INVALID_ARG_TYPE) for a value of the wrong shape. */
+export function checkTypes(p: unknown): asserts p is Parameters {
+  const fail = (what: string): never => {
+    throw Object.assign(new TypeError(`setParameters: ${what}`), { code: 'ERR_INVALID_ARG_TYPE' });
+  };
+  if (typeof p !== 'object' || p === null || Array.isArray(p)) fail('parameters must be an object');
+  const o = p as Record<string, unknown>;
+  if (typeof o.address !== 'string') fail('address must be a string');
+  for (const k of ['exclusionList', 'inclusionList', 'dnsServers']) {
+    const v = o[k];
+    if (!Array.isArray(v) || !v.every((x) => typeof x === 'string'))
+      fail(`${k} must be an array of strings`);
+    if ((v as string[]).length > 1_000_000) fail(`${k} has more than 1000000 entries`);
+  }
+  for (const k of ['broadcastAddress', 'mtu', 'reconnect']) {
+    if (o[k] !== undefined && typeof o[k] !== 'string') fail(`${k} must be a string`);
+  }
+  if (o.domainSearch !== undefined) {
+    const v = o.domainSearch;
+    if (!Array.isArray(v) || !v.every((x) => typeof x === 'string'))
+      fail('domainSearch must be an array of strings');
+  }
+}
+
+const DECIMAL = /^(0|[1-9]\d{0,9})$/;
+
+/** An IPv4 dotted quad with each part 0..255 (no leading '+', no spaces). */
+function parseIpv4(s: string): number[] | null {
+  const parts = s.split('.');
+  if (parts.length !== 4) return null;
+  const out: number[] = [];
+  for (const p of parts) {
+    if (!/^\d{1,3}$/.test(p) || Number(p) > 255) return null;
+    out.push(Number(p));
+  }
+  return out;
+}
+
+/** Parses a CIDR as shill does (strict), host bits cleared. */
+export function parseCidr(text: string): Cidr | null {
+  const slash = text.indexOf('/');
+  if (slash < 0) return null;
+  const addr = text.slice(0, slash);
+  const bits = text.slice(slash + 1);
+  if (!DECIMAL.test(bits)) return null;
+  const prefixLength = Number(bits);
+  const v4 = parseIpv4(addr);
+  if (v4) {
+    if (prefixLength > 32) return null;
+    const value =
+      prefixLength === 0
+        ? 0
+        : ((((v4[0] << 24) | (v4[1] << 16) | (v4[2] << 8) | v4[3]) >>> 0) &
+            (~0 << (32 - prefixLength))) >>>
+          0;
+    return {
+      family: 4,
+      network: [value >>> 24, (value >>> 16) & 255, (value >>> 8) & 255, value & 255].join('.'),
+      prefixLength,
+      text,
+    };
+  }
+  const v6 = parseIpv6(text, true);
+  if (!v6) return null;
+  return { family: 6, network: maskIpv6(v6.address, prefixLength), prefixLength, text };
+}
+
+function ipv6Bytes(address: string): number[] {
+  const [head, tail] = address.includes('::') ? address.split('::') : [address, undefined];
+  const groups = (s: string | undefined) => (s ? s.split(':') : []);
+  const expand = (gs: string[]) =>
+    gs.flatMap((g) => {
+      if (g.includes('.')) {
+        const v4 = parseIpv4(g)!;
+        return [(v4[0] << 8) | v4[1], (v4[2] << 8) | v4[3]];
+      }
+      return [parseInt(g, 16)];
+    });
+  const hw = expand(groups(head));
+  const tw = expand(groups(tail));
+  const words =
+    tail === undefined ? hw : [...hw, ...Array(8 - hw.length - tw.length).fill(0), ...tw];
+  return words.flatMap((w) => [w >> 8, w & 255]);
+}
+
+function maskIpv6(address: string, prefixLength: number): string {
+  const b = ipv6Bytes(address);
+  for (let i = 0; i < 16; i++) {
+    const keep = Math.max(0, Math.min(8, prefixLength - 8 * i));
+    b[i] &= keep === 8 ? 255 : (0xff00 >> keep) & 255;
+  }
+  const words = Array.from({ length: 8 }, (_, i) => ((b[2 * i] << 8) | b[2 * i + 1]).toString(16));
+  // Canonical text is not needed for keys; keep a stable full form.
+  return words.join(':');
+}
+
+/**
+ * Full validation (after the sanity check and ownership). `errors` is the
+ * joined fragments ("" when valid); warnings never fail the call.
+ */
+export function validate(p: Parameters): { errors: string; value?: ValidParameters } {
+  let errors = '';
+  const warnings: string[] = [];
+
+  const slash = p.address.indexOf('/');
+  const addr = p.address.slice(0, slash);
+  const prefixText = p.address.slice(slash + 1);
+  const family: 4 | 6 = net.isIPv6(addr) ? 6 : 4;
+  const maxPrefix = family === 4 ? 32 : 128;
+  if (!(family === 6 || parseIpv4(addr))) errors += 'address is not a valid IP;';
+  const prefixLength = Number(prefixText);
+  if (!DECIMAL.test(prefixText) || prefixLength > maxPrefix)
+    errors += 'subnet_prefix not in expected range;';
+
+  let broadcast: string | undefined;
+  if (p.broadcastAddress !== undefined) {
+    if (!parseIpv4(p.broadcastAddress)) errors += 'broadcast_address is not a valid IP;';
+    else broadcast = p.broadcastAddress;
+  }
+
+  let mtu = MTU_DEFAULT;
+  if (p.mtu !== undefined) {
+    const m = DECIMAL.test(p.mtu) ? Number(p.mtu) : NaN;
+    if (!(m >= 576 && m <= 65535)) errors += 'mtu not in expected range;';
+    else mtu = m;
+  }
+
+  let domainSearch: string[] = [];
+  if (p.domainSearch !== undefined) {
+    const seen = new Set<string>();
+    for (const d of p.domainSearch.map((x) => x.trim())) {
+      if (d && !seen.has(d)) {
+        seen.add(d);
+        domainSearch.push(d);
+      }
+    }
+    if (domainSearch.length === 0) errors += 'domain_search has no valid values or is empty;';
+  } else {
+    domainSearch = [];
+  }
+
+  const dnsServers: string[] = [];
+  for (const d of p.dnsServers) {
+    if (parseIpv4(d) || net.isIPv6(d)) dnsServers.push(d);
+    else warnings.push(`${d} for dns_servers is invalid;`);
+  }
+
+  const seen = new Set<string>();
+  const readList = (list: string[], key: string): Cidr[] => {
+    const out: Cidr[] = [];
+    for (const text of list) {
+      const c = parseCidr(text);
+      if (!c) {
+        warnings.push(`${text} for ${key} is invalid;`);
+        continue;
+      }
+      const k = `${c.family}|${c.network}/${c.prefixLength}`;
+      if (seen.has(k)) {
+        warnings.push(`Duplicate entry for ${text} in ${key} found;`);
+        continue;
+      }
+      seen.add(k);
+      out.push(c);
+    }
+    return out;
+  };
+  const exclusions = readList(p.exclusionList, 'exclusion_list');
+
+  let reconnect = false;
+  if (p.reconnect !== undefined) {
+    if (p.reconnect === 'true') reconnect = true;
+    else if (p.reconnect !== 'false') errors += 'reconnect not a valid boolean;';
+  }
+
+  const inclusions = readList(p.inclusionList, 'inclusion_list');
+
+  if (errors) return { errors };
+  return {
+    errors,
+    value: {
+      family,
+      address: addr,
+      prefixLength,
+      broadcast,
+      mtu,
+      exclusions,
+      inclusions,
+      dnsServers,
+      domainSearch,
+      reconnect,
+      warnings,
+    },
+  };
+}

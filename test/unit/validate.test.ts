@@ -1,0 +1,129 @@
+// Full validation as ChromeOS's shill does it, with its own test strings.
+import {
+  chromeSanity,
+  parseCidr,
+  sane,
+  sanityError,
+  validate,
+  type Parameters,
+} from '../../lib/provider/validate';
+
+const base: Parameters = {
+  address: '10.10.10.10/24',
+  exclusionList: [],
+  inclusionList: [],
+  dnsServers: [],
+};
+
+test("Chrome's character check, and our IPv6 extension", () => {
+  expect(chromeSanity('1.../0', true)).toBe(true); // no range check at this stage
+  expect(chromeSanity('1.1.1.1/', true)).toBe(false);
+  expect(chromeSanity('1.1.1.1', false)).toBe(true);
+  expect(chromeSanity('1.1.1.1/1', false)).toBe(false);
+  expect(sane('2001:db8::/32', true)).toBe(true);
+  expect(sane('2001:db8::1', false)).toBe(true);
+  expect(sane('2001:db8::/129', true)).toBe(false);
+  expect(sane('::g/8', true)).toBe(false);
+  expect(sanityError({ ...base, dnsServers: ['2001:db8::53'] })).toBeNull();
+});
+
+test("shill's warnings for invalid and duplicate entries, exclusions first", () => {
+  const r = validate({
+    ...base,
+    exclusionList: [
+      '400.400.400.400/12',
+      '1.1.1.1/44',
+      '123.211.21.0/23',
+      '123.211.21.1/23',
+      '10.0.0.0/8',
+    ],
+    inclusionList: ['10.0.0.0/8', '0.0.0.0/0', '123.211.21.1/25'],
+  });
+  expect(r.errors).toBe('');
+  expect(r.value!.warnings).toEqual([
+    '400.400.400.400/12 for exclusion_list is invalid;',
+    '1.1.1.1/44 for exclusion_list is invalid;',
+    'Duplicate entry for 123.211.21.1/23 in exclusion_list found;',
+    'Duplicate entry for 10.0.0.0/8 in inclusion_list found;',
+  ]);
+  // A network in both lists stays excluded; a /25 of the same address is another network.
+  expect(r.value!.exclusions.map((c) => `${c.network}/${c.prefixLength}`)).toEqual([
+    '123.211.20.0/23',
+    '10.0.0.0/8',
+  ]);
+  expect(r.value!.inclusions.map((c) => `${c.network}/${c.prefixLength}`)).toEqual([
+    '0.0.0.0/0',
+    '123.211.21.0/25',
+  ]);
+});
+
+test('every error fragment, joined in order', () => {
+  const r = validate({
+    address: '300.1.1.1/33',
+    broadcastAddress: '1.2.3',
+    mtu: '575',
+    domainSearch: [' ', ''],
+    reconnect: 'yes',
+    exclusionList: [],
+    inclusionList: [],
+    dnsServers: ['1...'],
+  });
+  expect(r.errors).toBe(
+    'address is not a valid IP;subnet_prefix not in expected range;broadcast_address is not a valid IP;' +
+      'mtu not in expected range;domain_search has no valid values or is empty;reconnect not a valid boolean;',
+  );
+  expect(r.value).toBeUndefined();
+});
+
+test("Chrome's VpnSuccess parameters are valid as given", () => {
+  const r = validate({
+    address: '10.10.10.10/24',
+    exclusionList: ['63.145.213.129/32', '63.145.212.0/24'],
+    inclusionList: ['0.0.0.0/0', '63.145.212.128/25'],
+    mtu: '1600',
+    broadcastAddress: '10.10.10.255',
+    domainSearch: ['foo', 'bar'],
+    dnsServers: ['8.8.8.8'],
+    reconnect: 'false',
+  });
+  expect(r.errors).toBe('');
+  expect(r.value).toMatchObject({
+    family: 4,
+    address: '10.10.10.10',
+    prefixLength: 24,
+    mtu: 1600,
+    broadcast: '10.10.10.255',
+    domainSearch: ['foo', 'bar'],
+    dnsServers: ['8.8.8.8'],
+    reconnect: false,
+    warnings: [],
+  });
+});
+
+test('mtu bounds, reconnect, DNS warnings, defaults', () => {
+  expect(validate({ ...base, mtu: '576' }).value!.mtu).toBe(576);
+  expect(validate({ ...base, mtu: '65535' }).value!.mtu).toBe(65535);
+  expect(validate({ ...base, mtu: '65536' }).errors).toBe('mtu not in expected range;');
+  expect(validate({ ...base, mtu: '1e3' }).errors).toBe('mtu not in expected range;');
+  expect(validate(base).value!.mtu).toBe(1500);
+  expect(validate({ ...base, reconnect: 'true' }).value!.reconnect).toBe(true);
+  const r = validate({ ...base, dnsServers: ['1...', '8.8.4.4', '2001:db8::53'] });
+  expect(r.value!.dnsServers).toEqual(['8.8.4.4', '2001:db8::53']);
+  expect(r.value!.warnings).toEqual(['1... for dns_servers is invalid;']);
+  expect(validate({ ...base, address: '2001:db8::2/64' }).value).toMatchObject({
+    family: 6,
+    prefixLength: 64,
+  });
+});
+
+test('CIDRs are masked as the kernel does', () => {
+  expect(parseCidr('10.1.2.3/8')).toMatchObject({ network: '10.0.0.0', prefixLength: 8 });
+  expect(parseCidr('1.2.3.4/0')).toMatchObject({ network: '0.0.0.0', prefixLength: 0 });
+  expect(parseCidr('2001:db8:ffff::1/32')).toMatchObject({
+    family: 6,
+    network: '2001:db8:0:0:0:0:0:0',
+  });
+  expect(parseCidr('1.2.3.4/33')).toBeNull();
+  expect(parseCidr('1.2.3/8')).toBeNull();
+  expect(parseCidr('01.2.3.4/08')).toBeNull();
+});
