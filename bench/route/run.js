@@ -5,6 +5,7 @@
 // alternatives (bench/route/native_bench.cc) when g++ is there.
 //
 //   node bench/route/run.js [--sets=syn4_1m,real4,...] [--no-native] [--quick]
+//   node bench/route/run.js --from=bench/results/route-<date>.json  (print again)
 //
 // Needs: the release addon (node-gyp rebuild), the peers as devDependencies
 // (longest-prefix-match, arkime-iptrie, cidr-matcher). Data comes from the
@@ -155,7 +156,7 @@ function table(results) {
   for (const set of [...new Set(results.map((r) => r.set))]) {
     const rs = results.filter((r) => r.set === set);
     const ours = rs.find((r) => r.impl === 'ours');
-    const peers = rs.filter((r) => r.impl !== 'ours' && !r.error);
+    const peers = rs.filter((r) => r.impl !== 'ours' && !r.error && !r.skipped);
     const fastest = peers.reduce(
       (a, b) => (!a || b.lookupString.ns < a.lookupString.ns ? b : a),
       null,
@@ -197,7 +198,48 @@ function table(results) {
   return lines.join('\n');
 }
 
+function nativeTable(native) {
+  const lines = [];
+  lines.push(
+    '| set | structure | single | batch 16 | batch 256 | batch 4096 | build | bytes/prefix |',
+  );
+  lines.push('|---|---|---:|---:|---:|---:|---:|---:|');
+  const key = (r) => `${r.set}|${r.structure}`;
+  const groups = new Map();
+  for (const r of native.filter((x) => x.what)) {
+    if (!groups.has(key(r))) groups.set(key(r), {});
+    groups.get(key(r))[r.what] = r;
+  }
+  for (const [k, g] of groups) {
+    const [set, structure] = k.split('|');
+    const any = Object.values(g)[0];
+    const f = (w) => (g[w] ? g[w].ns.toFixed(1) : '-');
+    lines.push(
+      `| ${set} | ${structure} | ${f('single')} | ${f('batch16')} | ${f('batch256')} | ${f('batch4096')} | ${any.buildMs.toFixed(0)} ms | ${any.bytesPerPrefix.toFixed(2)} |`,
+    );
+  }
+  for (const r of native.filter((x) => x.structure === 'build-parts')) {
+    lines.push(
+      `\n${r.set}: insertMany ${r.insertManyMs.toFixed(0)} ms = parse ${r.parseMs.toFixed(0)} + sort ${r.sortMs.toFixed(0)} + control-plane trie ${r.patriciaMs.toFixed(0)} + Poptrie ${r.poptrieMs.toFixed(0)} ms (+ copies)`,
+    );
+  }
+  return lines.join('\n');
+}
+
+function print(saved) {
+  console.log(table(saved.results));
+  if (saved.native.length) {
+    console.log('\nC++ core and alternatives (ns per lookup, build ms, bytes/prefix):\n');
+    console.log(nativeTable(saved.native));
+  }
+}
+
 function main() {
+  const from = opt('from', null);
+  if (from) {
+    print(JSON.parse(fs.readFileSync(from, 'utf8')));
+    return;
+  }
   ensureData();
   const index = JSON.parse(fs.readFileSync(path.join(CACHE, 'route', 'index.json'), 'utf8'));
   const dist = ensureCompiledLib();
@@ -229,43 +271,14 @@ function main() {
     }
   }
   const native = args.includes('--no-native') ? [] : nativeBench(SETS);
-  const report = table(results);
-  console.log(report);
-  if (native.length) {
-    console.log('\nC++ core and alternatives (ns per lookup, build ms, bytes/prefix):\n');
-    console.log(
-      '| set | structure | single | batch 16 | batch 256 | batch 4096 | build | bytes/prefix |',
-    );
-    console.log('|---|---|---:|---:|---:|---:|---:|---:|');
-    const key = (r) => `${r.set}|${r.structure}`;
-    const groups = new Map();
-    for (const r of native.filter((x) => x.what)) {
-      if (!groups.has(key(r))) groups.set(key(r), {});
-      groups.get(key(r))[r.what] = r;
-    }
-    for (const [k, g] of groups) {
-      const [set, structure] = k.split('|');
-      const any = Object.values(g)[0];
-      const f = (w) => (g[w] ? g[w].ns.toFixed(1) : '-');
-      console.log(
-        `| ${set} | ${structure} | ${f('single')} | ${f('batch16')} | ${f('batch256')} | ${f('batch4096')} | ${any.buildMs.toFixed(0)} ms | ${any.bytesPerPrefix.toFixed(2)} |`,
-      );
-    }
-    for (const r of native.filter((x) => x.structure === 'build-parts')) {
-      console.log(
-        `\n${r.set}: insertMany ${r.insertManyMs.toFixed(0)} ms = parse ${r.parseMs.toFixed(0)} + sort ${r.sortMs.toFixed(0)} + control-plane trie ${r.patriciaMs.toFixed(0)} + Poptrie ${r.poptrieMs.toFixed(0)} ms (+ copies)`,
-      );
-    }
-  }
   const dir = path.join(ROOT, 'bench', 'results');
   fs.mkdirSync(dir, { recursive: true });
   const file = path.join(dir, `route-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
   const cpu = require('node:os').cpus()[0]?.model;
-  fs.writeFileSync(
-    file,
-    JSON.stringify({ node: process.version, cpu, sets: index, results, native }, null, 2),
-  );
-  step(`\nJSON: ${path.relative(ROOT, file)}`);
+  const saved = { node: process.version, cpu, sets: index, results, native };
+  fs.writeFileSync(file, JSON.stringify(saved, null, 2));
+  print(saved);
+  step(`\nJSON: ${path.relative(ROOT, file)} (print again: --from=<file>)`);
 }
 
 main();

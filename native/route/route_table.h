@@ -10,24 +10,31 @@
 //    lookup structure (poptrie.h) is a Poptrie built from it: 18-bit direct
 //    top level for IPv4, 16-bit plus path-compressed 64-ary nodes for IPv6.
 //
-//  - Synchronous visibility by incremental patching. After an insert or a
-//    delete the control plane is updated, then the lookup structure is
-//    patched at once: a prefix of length <= S repaints its top-level slots
-//    (at most 2^S of them, 0.3 ms for 0.0.0.0/0); a longer one rebuilds the
-//    smallest subtree whose shape can change, from the control plane. That
-//    costs microseconds, so the next lookup always sees the change, and there
-//    is never a window where lookups take a slower path.
+//  - Synchronous visibility by incremental patching. An insert or delete
+//    updates the control plane and notes the prefix; the next lookup (of
+//    any kind) first patches the lookup structure for the noted prefixes:
+//    a prefix of length <= S repaints its top-level slots (at most 2^S of
+//    them: 0.3 ms for 0.0.0.0/0); a longer one rebuilds, from the control
+//    plane, the smallest subtree whose shape can have changed (microseconds
+//    for BGP-like tables). Many changes in a row (over 64 and over 1/32 of
+//    the table, e.g. a loop of inserts) are applied as one rebuild instead,
+//    so a loop of n inserts costs O(n), not n growing patches. So the next
+//    lookup always sees every change, and lookups never take a slow path.
 //    Alternatives considered: (a) lookups fall back to the control-plane trie
-//    while an off-thread rebuild is pending: needs a snapshot of the control
-//    plane for the worker (an O(n) copy on the event loop, 10-20 ms at 1M
-//    prefixes) and makes every lookup ~10x slower for the duration;
-//    (b) rebuild the whole structure on each change: 50-100 ms at 1M.
+//    while an off-thread rebuild is pending: the worker needs a snapshot of
+//    the control plane (an O(n) copy on the event loop, 10-20 ms at 1M
+//    prefixes) and each lookup is 20-50x slower meanwhile (PATRICIA: 500+ ns
+//    at 1M prefixes against ~10-20 ns); (b) rebuild on each change: 50-100
+//    ms at 1M prefixes. The cost of the choice: a change that rebuilds a big
+//    subtree (an IPv6 /17-/28 in a /16 that holds 100k prefixes) takes
+//    milliseconds, on the event loop, at the next lookup.
 //
 //  - Readers never see a half-built table. All lookups run on the thread that
-//    owns the table (the JS thread of its environment), so an in-place patch
-//    finishes before the next lookup starts. A table built off the event loop
-//    (BuildFrom on a worker: the async bulk load) is a separate object that no
-//    reader can reach until it is complete; the binding then swaps it in.
+//    owns the table (the JS thread of its environment), and patches run
+//    inside the lookup call before it reads, so no lookup sees a partial
+//    patch. A table built off the event loop (InsertMany on a fresh table in
+//    an AsyncWorker: RouteTable.fromAsync) is a separate object that no
+//    reader can reach until it is complete; the binding then hands it over.
 //
 //  - Bulk loads parse, sort (LSD radix sort for IPv4), drop duplicates (the
 //    last one wins, as repeated inserts would) and build both structures
