@@ -102,6 +102,28 @@ export interface AddressSpec {
   broadcast?: string;
 }
 
+/** Route types for changeRoutes: through the device, fall through, drop. */
+export const ROUTE_UNICAST = 1;
+export const ROUTE_THROW = 2;
+export const ROUTE_BLACKHOLE = 3;
+
+export interface RouteChange {
+  table: number;
+  add: boolean;
+  /** "10.0.0.0/8", "2001:db8::/32"... */
+  cidrs: readonly string[];
+  /** One of ROUTE_UNICAST, ROUTE_THROW, ROUTE_BLACKHOLE per cidr. */
+  types: Uint8Array;
+  /** The device of unicast routes. */
+  ifindex?: number;
+}
+
+export interface RuleSpec {
+  family: 4 | 6;
+  table: number;
+  priority: number;
+}
+
 export interface LinkInfo {
   ifindex: number;
   name: string;
@@ -199,6 +221,14 @@ export interface Addon {
   deleteAddress(spec: AddressSpec): Promise<void>;
   linkInfo(ifindex: number): Promise<LinkInfo>;
   linkIndex(name: string): number;
+  /** Adds (replacing) or deletes routes, in batched netlink messages. */
+  changeRoutes(change: RouteChange): Promise<void>;
+  /** Deletes every route of a table, both families; resolves how many. */
+  flushTable(spec: { table: number }): Promise<number>;
+  addRule(rule: RuleSpec): Promise<void>;
+  deleteRule(rule: RuleSpec): Promise<void>;
+  /** Deletes every rule that looks up the table; resolves how many. */
+  flushRules(spec: { table: number }): Promise<number>;
   /** Opens (0600) and flock()s path exclusively, without blocking; throws EAGAIN if held. */
   lockFile(path: string): number;
   unlockFile(fd: number): void;

@@ -13,6 +13,9 @@ import {
 } from '../provider/provider';
 import { checkTypes, sanityError, validate } from '../provider/validate';
 import type { PacketData } from '../native';
+import type { RouteTable } from '../route';
+import { Journal } from './journal';
+import { DEFAULT_ROUTING, removeRouting, type RoutingOptions } from './routing';
 import { ConfigStore, defaultStateDir, type StoredConfig } from './store';
 import { Session, type SessionInfo } from './session';
 
@@ -25,6 +28,8 @@ export interface PlatformOptions {
   interfaceName?: string;
   /** Where warnings go (default console.warn). */
   log?: (line: string) => void;
+  /** The session's routing table id and the priority of its rule (default 30100 and 30100). */
+  routing?: Partial<RoutingOptions>;
 }
 
 export interface ConfigInfo {
@@ -45,6 +50,10 @@ export class Platform implements ProviderHost {
   private readonly connectTimeoutMs: number;
   private readonly interfaceName: string;
   private readonly log: (line: string) => void;
+  private readonly routing: RoutingOptions;
+  private readonly journal: Journal;
+  /** Removal of what a killed process left behind; connect waits for it. */
+  private readonly recovered: Promise<void>;
   /** providerId -> id -> config: the in-process view, kept in step with the store. */
   private readonly known = new Map<string, Map<string, StoredConfig>>();
   /** providerId -> names whose create is still being written. */
@@ -61,8 +70,33 @@ export class Platform implements ProviderHost {
     if (!(this.connectTimeoutMs > 0)) throw argError('connectTimeoutMs must be a positive number');
     this.interfaceName = options.interfaceName ?? 'vpn%d';
     this.log = options.log ?? ((line) => console.warn(line));
+    this.routing = { ...DEFAULT_ROUTING, ...options.routing };
     this.store = new ConfigStore(this.stateDir);
     for (const c of this.store.load()) this.byProvider(c.providerId).set(c.id, c);
+    this.journal = new Journal(this.stateDir);
+    this.recovered = this.recover();
+    this.recovered.catch(() => {}); // reported by connect
+  }
+
+  /** Removes what a session of a process that died left in the kernel. */
+  private async recover(): Promise<void> {
+    const e = this.journal.read();
+    if (!e || Journal.alive(e)) return;
+    this.log(
+      `vpn-provider: removing what the session of dead process ${e.pid} left (table ${e.table})`,
+    );
+    await removeRouting(e.table);
+    this.journal.clear();
+  }
+
+  /** Settles once what a killed process left behind has been removed. */
+  get ready(): Promise<void> {
+    return this.recovered;
+  }
+
+  /** The active session's inclusion and exclusion lists as a table (1 in, 0 around), or null. */
+  get routes(): RouteTable | null {
+    return this.active?.routes ?? null;
   }
 
   /** The vpnProvider surface of one provider (Chrome: one extension). */
@@ -103,11 +137,20 @@ export class Platform implements ProviderHost {
         );
       }
       await this.endSession();
+      await this.recovered;
+      const other = this.journal.read();
+      if (other && other.pid !== process.pid && Journal.alive(other)) {
+        throw new VpnError(
+          `Process ${other.pid} has a session on the state directory ${this.stateDir} (routing table ${other.table}).`,
+          'ERR_SESSION_ELSEWHERE',
+        );
+      }
       const session = await Session.open({
         providerId,
         configId,
         interfaceName: this.interfaceName,
         connectTimeoutMs: this.connectTimeoutMs,
+        routing: this.routing,
         onTimeout: () =>
           void this.endSession(
             session,
@@ -116,6 +159,7 @@ export class Platform implements ProviderHost {
         onDeviceError: (err) =>
           void this.endSession(session, `The tunnel device failed: ${err.message}`),
       });
+      this.journal.write({ table: this.routing.table, interfaceName: session.device.name });
       this.active = session;
       const provider = this.provider(providerId);
       provider.attachDevice(session.device);
@@ -297,7 +341,14 @@ export class Platform implements ProviderHost {
     this.active = null;
     const provider = this.provider(session.providerId);
     provider.attachDevice(null);
-    await session.close();
+    try {
+      await session.close();
+      this.journal.clear();
+    } catch (err) {
+      this.log(
+        `vpn-provider: tearing the session down: ${(err as Error).message} (the next start retries)`,
+      );
+    }
     if (error !== undefined) this.send(session.providerId, session.configId, 'error', error);
     this.send(session.providerId, session.configId, 'disconnected');
   }

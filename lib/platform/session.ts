@@ -2,7 +2,9 @@
 // what setParameters applied to the device. Closing the device removes the
 // interface and with it its addresses and the routes through it.
 import type { ValidParameters } from '../provider/validate';
+import type { RouteTable } from '../route';
 import { TunDevice } from '../tun/device';
+import { SessionRouting, type RoutingOptions } from './routing';
 
 export type SessionState = 'connecting' | 'configured' | 'connected';
 
@@ -18,6 +20,7 @@ export interface SessionOptions {
   configId: string;
   interfaceName: string;
   connectTimeoutMs: number;
+  routing: RoutingOptions;
   onTimeout: () => void;
   onDeviceError: (err: Error) => void;
 }
@@ -35,6 +38,9 @@ export class Session {
   state: SessionState = 'connecting';
   private applied: ValidParameters | null = null;
   private timer: NodeJS.Timeout | null = null;
+  private readonly routing: SessionRouting;
+  /** The inclusion and exclusion lists as a table (1 in, 0 around), once applied. */
+  routes: RouteTable | null = null;
 
   static async open(options: SessionOptions): Promise<Session> {
     const device = await TunDevice.open({ name: options.interfaceName, up: false });
@@ -46,6 +52,7 @@ export class Session {
     readonly device: TunDevice,
   ) {
     device.onError.addListener((err) => options.onDeviceError(err));
+    this.routing = new SessionRouting(options.routing, device.ifindex);
     this.startTimer();
   }
 
@@ -78,7 +85,7 @@ export class Session {
     this.timer = null;
   }
 
-  /** Applies validated parameters: address, broadcast, MTU, link up. */
+  /** Applies validated parameters: address, broadcast, MTU, link up, then routes and rules. */
   async apply(p: ValidParameters): Promise<void> {
     const old = this.applied;
     if (old && (old.address !== p.address || old.prefixLength !== p.prefixLength)) {
@@ -91,6 +98,7 @@ export class Session {
         p.family === 4 ? (p.broadcast ?? defaultBroadcast(p.address, p.prefixLength)) : undefined,
     });
     await this.device.setLink({ mtu: p.mtu, up: true });
+    this.routes = await this.routing.apply(p);
     this.applied = p;
     this.stopTimer();
     if (this.state === 'connecting') this.state = 'configured';
@@ -104,8 +112,14 @@ export class Session {
     return this.applied;
   }
 
+  /** Removes the rules and routes, then the device (its addresses go with it). */
   async close(): Promise<void> {
     this.stopTimer();
-    this.device.close();
+    try {
+      await this.routing.remove();
+    } finally {
+      this.device.close();
+      this.routes = null;
+    }
   }
 }

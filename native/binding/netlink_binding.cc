@@ -5,6 +5,8 @@
 #include <net/if.h>
 
 #include <functional>
+#include <memory>
+#include <vector>
 
 #include "binding/addon.h"
 #include "binding/errors.h"
@@ -218,6 +220,144 @@ Napi::Value LinkIndex(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, i);
 }
 
+// Parses "a.b.c.d/n" or "x::y/n" into a route's destination; false if bad.
+bool ParseRouteCidr(const std::string& text, netlink::Route* r) {
+  size_t slash = text.find('/');
+  if (slash == std::string::npos || slash + 1 >= text.size() ||
+      text.size() - slash > 4)
+    return false;
+  std::string addr = text.substr(0, slash);
+  int bits = 0;
+  for (size_t i = slash + 1; i < text.size(); ++i) {
+    if (text[i] < '0' || text[i] > '9') return false;
+    bits = bits * 10 + (text[i] - '0');
+  }
+  if (inet_pton(AF_INET, addr.c_str(), r->dst) == 1) {
+    r->family = AF_INET;
+    if (bits > 32) return false;
+  } else if (inet_pton(AF_INET6, addr.c_str(), r->dst) == 1) {
+    r->family = AF_INET6;
+    if (bits > 128) return false;
+  } else {
+    return false;
+  }
+  r->prefix_length = static_cast<uint8_t>(bits);
+  return true;
+}
+
+// changeRoutes({ table, add, cidrs: string[], types: Uint8Array, ifindex }):
+// types[i] is 1 unicast (through ifindex), 2 throw, 3 blackhole.
+Napi::Value ChangeRoutes(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Object o =
+      ArgObject(info, "changeRoutes({ table, add, cidrs, types, ifindex })");
+  uint32_t table =
+      static_cast<uint32_t>(IntProp(env, o, "table", 1, 0xfffffffe, -1));
+  bool add = o.Get("add").ToBoolean().Value();
+  Napi::Value cv = o.Get("cidrs");
+  Napi::Value tv = o.Get("types");
+  if (!cv.IsArray() || !tv.IsTypedArray() ||
+      tv.As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array)
+    throw CodedTypeError(env, "ERR_INVALID_ARG_TYPE",
+                         "cidrs must be an array and types a Uint8Array");
+  Napi::Array cidrs = cv.As<Napi::Array>();
+  Napi::Uint8Array types = tv.As<Napi::Uint8Array>();
+  if (types.ElementLength() != cidrs.Length())
+    throw CodedRangeError(env, "ERR_OUT_OF_RANGE",
+                          "types must have one entry per cidr");
+  int ifindex = static_cast<int>(IntProp(env, o, "ifindex", 0, 0x7fffffff, 0));
+  auto routes = std::make_shared<std::vector<netlink::Route>>(cidrs.Length());
+  for (uint32_t i = 0; i < cidrs.Length(); ++i) {
+    netlink::Route& r = (*routes)[i];
+    Napi::Value c = cidrs.Get(i);
+    std::string text = c.IsString() ? c.As<Napi::String>().Utf8Value() : "";
+    if (!ParseRouteCidr(text, &r)) {
+      Napi::Error e = CodedTypeError(env, "ERR_INVALID_CIDR",
+                                     "not a CIDR: \"" + text + "\"");
+      e.Set("index", Napi::Number::New(env, i));
+      throw e;
+    }
+    static const uint8_t kTypes[] = {0, RTN_UNICAST, RTN_THROW, RTN_BLACKHOLE};
+    if (types[i] < 1 || types[i] > 3)
+      throw CodedRangeError(env, "ERR_OUT_OF_RANGE",
+                            "types[i] must be 1, 2 or 3");
+    r.type = kTypes[types[i]];
+    if (r.type == RTN_UNICAST && ifindex <= 0)
+      throw CodedTypeError(env, "ERR_INVALID_ARG_TYPE",
+                           "unicast routes need an ifindex");
+    r.oif = ifindex;
+    r.table = table;
+  }
+  auto failed = std::make_shared<size_t>(0);
+  return NetlinkWorker::Run(
+      env, add ? "cannot add the routes" : "cannot delete the routes",
+      [routes, add, failed] {
+        return netlink::ChangeRoutes(*routes, add, failed.get());
+      });
+}
+
+Napi::Value FlushTable(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Object o = ArgObject(info, "flushTable({ table })");
+  uint32_t table =
+      static_cast<uint32_t>(IntProp(env, o, "table", 1, 0xfffffffe, -1));
+  auto count = std::make_shared<int>(0);
+  return NetlinkWorker::Run(
+      env, "cannot flush the routing table",
+      [table, count] {
+        int r = netlink::FlushTable(table);
+        if (r >= 0) *count = r;
+        return r < 0 ? r : 0;
+      },
+      [count](Napi::Env env) -> Napi::Value {
+        return Napi::Number::New(env, *count);
+      });
+}
+
+netlink::Rule ParseRule(Napi::Env env, Napi::Object o) {
+  netlink::Rule r;
+  int64_t family = IntProp(env, o, "family", 4, 6, -1);
+  if (family != 4 && family != 6)
+    throw CodedTypeError(env, "ERR_INVALID_ARG_VALUE", "family must be 4 or 6");
+  r.family = family == 4 ? AF_INET : AF_INET6;
+  r.table = static_cast<uint32_t>(IntProp(env, o, "table", 1, 0xfffffffe, -1));
+  r.priority =
+      static_cast<uint32_t>(IntProp(env, o, "priority", 1, 0xfffffffe, -1));
+  return r;
+}
+
+Napi::Value AddRule(const Napi::CallbackInfo& info) {
+  netlink::Rule r = ParseRule(
+      info.Env(), ArgObject(info, "addRule({ family, table, priority })"));
+  return NetlinkWorker::Run(info.Env(), "cannot add the policy rule",
+                            [r] { return netlink::AddRule(r); });
+}
+
+Napi::Value DeleteRule(const Napi::CallbackInfo& info) {
+  netlink::Rule r = ParseRule(
+      info.Env(), ArgObject(info, "deleteRule({ family, table, priority })"));
+  return NetlinkWorker::Run(info.Env(), "cannot delete the policy rule",
+                            [r] { return netlink::DeleteRule(r); });
+}
+
+Napi::Value FlushRules(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Object o = ArgObject(info, "flushRules({ table })");
+  uint32_t table =
+      static_cast<uint32_t>(IntProp(env, o, "table", 1, 0xfffffffe, -1));
+  auto count = std::make_shared<int>(0);
+  return NetlinkWorker::Run(
+      env, "cannot delete the policy rules",
+      [table, count] {
+        int r = netlink::FlushRules(table);
+        if (r >= 0) *count = r;
+        return r < 0 ? r : 0;
+      },
+      [count](Napi::Env env) -> Napi::Value {
+        return Napi::Number::New(env, *count);
+      });
+}
+
 }  // namespace
 
 void InitNetlink(Napi::Env env, Napi::Object exports, AddonData*) {
@@ -228,6 +368,12 @@ void InitNetlink(Napi::Env env, Napi::Object exports, AddonData*) {
               Napi::Function::New(env, DeleteAddress, "deleteAddress"));
   exports.Set("linkInfo", Napi::Function::New(env, LinkInfo, "linkInfo"));
   exports.Set("linkIndex", Napi::Function::New(env, LinkIndex, "linkIndex"));
+  exports.Set("changeRoutes",
+              Napi::Function::New(env, ChangeRoutes, "changeRoutes"));
+  exports.Set("flushTable", Napi::Function::New(env, FlushTable, "flushTable"));
+  exports.Set("addRule", Napi::Function::New(env, AddRule, "addRule"));
+  exports.Set("deleteRule", Napi::Function::New(env, DeleteRule, "deleteRule"));
+  exports.Set("flushRules", Napi::Function::New(env, FlushRules, "flushRules"));
 }
 
 }  // namespace vpn

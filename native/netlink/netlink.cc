@@ -1,6 +1,7 @@
 #include "netlink/netlink.h"
 
 #include <errno.h>
+#include <linux/fib_rules.h>
 #include <linux/if_addr.h>
 #include <linux/if_link.h>
 #include <net/if.h>
@@ -26,8 +27,9 @@ Message::Message(uint16_t type, uint16_t flags) {
 
 size_t Message::PutBytes(const void* data, size_t len) {
   size_t offset = buf_.size();
+  const auto* p = static_cast<const uint8_t*>(data);
+  buf_.insert(buf_.end(), p, p + len);
   buf_.resize(offset + Align(len), 0);
-  if (len) memcpy(buf_.data() + offset, data, len);
   header()->nlmsg_len = static_cast<uint32_t>(buf_.size());
   return offset;
 }
@@ -150,6 +152,70 @@ int Socket::Receive(uint32_t seq, bool dump,
     if (done) return result;
     (void)dump;
   }
+}
+
+int Socket::RequestMany(std::vector<Message>& msgs, size_t* failed) {
+  // Up to kChunk requests per sendmsg; the acks of a chunk are read before
+  // the next is sent, so the socket's receive buffer cannot overflow.
+  constexpr size_t kChunk = 256;
+  std::vector<uint8_t> out;
+  for (size_t start = 0; start < msgs.size(); start += kChunk) {
+    size_t end = start + kChunk < msgs.size() ? start + kChunk : msgs.size();
+    out.clear();
+    uint32_t first_seq = seq_ + 1;
+    for (size_t i = start; i < end; ++i) {
+      nlmsghdr* h = msgs[i].header();
+      h->nlmsg_flags |= NLM_F_REQUEST | NLM_F_ACK;
+      h->nlmsg_seq = ++seq_;
+      h->nlmsg_pid = 0;
+      out.insert(out.end(), msgs[i].data(), msgs[i].data() + msgs[i].size());
+    }
+    sockaddr_nl sa{};
+    sa.nl_family = AF_NETLINK;
+    ssize_t n;
+    do {
+      n = sendto(fd_, out.data(), out.size(), 0,
+                 reinterpret_cast<sockaddr*>(&sa), sizeof sa);
+    } while (n < 0 && errno == EINTR);
+    if (n < 0) {
+      *failed = start;
+      return -errno;
+    }
+    size_t acked = 0;
+    int result = 0;
+    size_t bad = 0;
+    while (acked < end - start) {
+      ssize_t r = recv(fd_, rx_.data(), rx_.size(), 0);
+      if (r < 0) {
+        if (errno == EINTR) continue;
+        *failed = start + acked;
+        return -errno;
+      }
+      bool ok = ForEachMessage(
+          rx_.data(), static_cast<size_t>(r), [&](const nlmsghdr* h) {
+            if (h->nlmsg_type != NLMSG_ERROR || h->nlmsg_seq < first_seq ||
+                h->nlmsg_seq > seq_)
+              return;
+            ++acked;
+            int err = h->nlmsg_len >= NLMSG_LENGTH(sizeof(nlmsgerr))
+                          ? static_cast<const nlmsgerr*>(NLMSG_DATA(h))->error
+                          : -EPROTO;
+            if (err < 0 && result == 0) {
+              result = err;
+              bad = start + (h->nlmsg_seq - first_seq);
+            }
+          });
+      if (!ok) {
+        *failed = start + acked;
+        return -EPROTO;
+      }
+    }
+    if (result < 0) {
+      *failed = bad;
+      return result;
+    }
+  }
+  return 0;
 }
 
 int Socket::Request(Message& msg,
@@ -289,6 +355,161 @@ int GetLink(int ifindex, LinkInfo* out) {
   if (r < 0) return r;
   if (bad || !parsed) return -EPROTO;
   return 0;
+}
+
+namespace {
+
+Message RouteMessage(const Route& r, bool add) {
+  Message m(add ? RTM_NEWROUTE : RTM_DELROUTE,
+            add ? NLM_F_CREATE | NLM_F_REPLACE : 0);
+  rtmsg rt{};
+  rt.rtm_family = static_cast<uint8_t>(r.family);
+  rt.rtm_dst_len = r.prefix_length;
+  rt.rtm_table =
+      static_cast<uint8_t>(r.table < 256 ? r.table : RT_TABLE_UNSPEC);
+  rt.rtm_protocol = RTPROT_STATIC;
+  rt.rtm_type = r.type;
+  rt.rtm_scope = r.type == RTN_UNICAST ? RT_SCOPE_LINK : RT_SCOPE_UNIVERSE;
+  m.Put(rt);
+  m.Attr(RTA_DST, r.dst, r.family == AF_INET ? 4 : 16);
+  m.AttrU32(RTA_TABLE, r.table);
+  if (r.type == RTN_UNICAST) m.AttrU32(RTA_OIF, static_cast<uint32_t>(r.oif));
+  return m;
+}
+
+// Reads an RTM_NEWROUTE from a dump into a Route (only what deletion needs).
+bool ParseRoute(const nlmsghdr* h, Route* out) {
+  if (h->nlmsg_type != RTM_NEWROUTE ||
+      h->nlmsg_len < NLMSG_LENGTH(sizeof(rtmsg)))
+    return false;
+  const auto* rt = static_cast<const rtmsg*>(NLMSG_DATA(h));
+  const rtattr* tb[RTA_MAX + 1];
+  const uint8_t* attrs =
+      reinterpret_cast<const uint8_t*>(rt) + NLMSG_ALIGN(sizeof(rtmsg));
+  if (!ParseAttrs(attrs, h->nlmsg_len - NLMSG_LENGTH(sizeof(rtmsg)), tb,
+                  RTA_MAX))
+    return false;
+  out->family = rt->rtm_family;
+  out->prefix_length = rt->rtm_dst_len;
+  out->type = rt->rtm_type;
+  out->table = rt->rtm_table;
+  if (tb[RTA_TABLE] && RTA_PAYLOAD(tb[RTA_TABLE]) >= 4)
+    memcpy(&out->table, RTA_DATA(tb[RTA_TABLE]), 4);
+  size_t alen = rt->rtm_family == AF_INET ? 4 : 16;
+  memset(out->dst, 0, sizeof out->dst);
+  if (tb[RTA_DST] && RTA_PAYLOAD(tb[RTA_DST]) >= alen)
+    memcpy(out->dst, RTA_DATA(tb[RTA_DST]), alen);
+  out->oif = 0;
+  if (tb[RTA_OIF] && RTA_PAYLOAD(tb[RTA_OIF]) >= 4)
+    memcpy(&out->oif, RTA_DATA(tb[RTA_OIF]), 4);
+  return true;
+}
+
+Message RuleMessage(const Rule& r, bool add) {
+  Message m(add ? RTM_NEWRULE : RTM_DELRULE,
+            add ? NLM_F_CREATE | NLM_F_EXCL : 0);
+  fib_rule_hdr frh{};
+  frh.family = static_cast<uint8_t>(r.family);
+  frh.action = FR_ACT_TO_TBL;
+  frh.table = static_cast<uint8_t>(r.table < 256 ? r.table : RT_TABLE_UNSPEC);
+  m.Put(frh);
+  m.AttrU32(FRA_TABLE, r.table);
+  m.AttrU32(FRA_PRIORITY, r.priority);
+  return m;
+}
+
+}  // namespace
+
+int ChangeRoutes(const std::vector<Route>& routes, bool add, size_t* failed) {
+  Socket s;
+  int r = s.Open();
+  if (r < 0) return r;
+  std::vector<Message> msgs;
+  msgs.reserve(routes.size());
+  for (const Route& route : routes) msgs.push_back(RouteMessage(route, add));
+  return s.RequestMany(msgs, failed);
+}
+
+int FlushTable(uint32_t table) {
+  Socket s;
+  int r = s.Open();
+  if (r < 0) return r;
+  std::vector<Route> found;
+  for (int family : {AF_INET, AF_INET6}) {
+    Message m(RTM_GETROUTE, 0);
+    rtmsg rt{};
+    rt.rtm_family = static_cast<uint8_t>(family);
+    m.Put(rt);
+    r = s.Dump(m, [&](const nlmsghdr* h) {
+      Route route;
+      if (ParseRoute(h, &route) && route.table == table) found.push_back(route);
+    });
+    if (r < 0) return r;
+  }
+  std::vector<Message> msgs;
+  for (const Route& route : found) {
+    Message m = RouteMessage(route, false);
+    msgs.push_back(std::move(m));
+  }
+  size_t failed = 0;
+  r = s.RequestMany(msgs, &failed);
+  if (r < 0 && r != -ESRCH) return r;
+  return static_cast<int>(found.size());
+}
+
+int AddRule(const Rule& rule) {
+  Socket s;
+  int r = s.Open();
+  if (r < 0) return r;
+  Message m = RuleMessage(rule, true);
+  return s.Request(m);
+}
+
+int DeleteRule(const Rule& rule) {
+  Socket s;
+  int r = s.Open();
+  if (r < 0) return r;
+  Message m = RuleMessage(rule, false);
+  return s.Request(m);
+}
+
+int FlushRules(uint32_t table) {
+  Socket s;
+  int r = s.Open();
+  if (r < 0) return r;
+  std::vector<Rule> found;
+  for (int family : {AF_INET, AF_INET6}) {
+    Message m(RTM_GETRULE, 0);
+    fib_rule_hdr frh{};
+    frh.family = static_cast<uint8_t>(family);
+    m.Put(frh);
+    r = s.Dump(m, [&](const nlmsghdr* h) {
+      if (h->nlmsg_type != RTM_NEWRULE ||
+          h->nlmsg_len < NLMSG_LENGTH(sizeof(fib_rule_hdr)))
+        return;
+      const auto* f = static_cast<const fib_rule_hdr*>(NLMSG_DATA(h));
+      const rtattr* tb[FRA_MAX + 1];
+      const uint8_t* attrs = reinterpret_cast<const uint8_t*>(f) +
+                             NLMSG_ALIGN(sizeof(fib_rule_hdr));
+      if (!ParseAttrs(attrs, h->nlmsg_len - NLMSG_LENGTH(sizeof(fib_rule_hdr)),
+                      tb, FRA_MAX))
+        return;
+      Rule rule;
+      rule.family = f->family;
+      rule.table = f->table;
+      if (tb[FRA_TABLE] && RTA_PAYLOAD(tb[FRA_TABLE]) >= 4)
+        memcpy(&rule.table, RTA_DATA(tb[FRA_TABLE]), 4);
+      if (tb[FRA_PRIORITY] && RTA_PAYLOAD(tb[FRA_PRIORITY]) >= 4)
+        memcpy(&rule.priority, RTA_DATA(tb[FRA_PRIORITY]), 4);
+      if (rule.table == table) found.push_back(rule);
+    });
+    if (r < 0) return r;
+  }
+  for (const Rule& rule : found) {
+    r = DeleteRule(rule);
+    if (r < 0 && r != -ENOENT) return r;
+  }
+  return static_cast<int>(found.size());
 }
 
 }  // namespace vpn::netlink

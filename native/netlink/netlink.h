@@ -61,6 +61,10 @@ bool ParseAttrs(const uint8_t* data, size_t len, const rtattr** table,
 
 class Socket {
  public:
+  // Sends many requests (each with NLM_F_ACK) in few sendmsg calls and reads
+  // their acks; stops at the first failure. Returns 0, or -errno with
+  // *failed set to the index of the request that failed.
+  int RequestMany(std::vector<Message>& msgs, size_t* failed);
   Socket() = default;
   ~Socket();
   Socket(const Socket&) = delete;
@@ -116,6 +120,34 @@ struct LinkInfo {
   uint64_t rx_dropped = 0, tx_dropped = 0, rx_errors = 0, tx_errors = 0;
 };
 int GetLink(int ifindex, LinkInfo* out);
+
+// Routes in a table of the session's own: unicast through the TUN device for
+// inclusions, throw (fall through to the next rule) for exclusions,
+// blackhole (e.g. ::/0 against IPv6 leaks).
+struct Route {
+  int family = 0;  // AF_INET or AF_INET6
+  uint8_t dst[16] = {};
+  uint8_t prefix_length = 0;
+  uint8_t type = 0;  // RTN_UNICAST, RTN_THROW or RTN_BLACKHOLE
+  int oif = 0;       // unicast only
+  uint32_t table = 0;
+};
+// Adds (replacing) or deletes routes in batches. 0, or -errno with *failed.
+int ChangeRoutes(const std::vector<Route>& routes, bool add, size_t* failed);
+// Deletes every route in `table` (both families). Returns how many, or -errno.
+int FlushTable(uint32_t table);
+
+// "from all lookup <table>" at <priority>.
+struct Rule {
+  int family = 0;
+  uint32_t table = 0;
+  uint32_t priority = 0;
+};
+int AddRule(const Rule& rule);
+int DeleteRule(const Rule& rule);
+// Deletes every rule (both families) that looks up `table`. How many, or
+// -errno.
+int FlushRules(uint32_t table);
 // Parses an RTM_NEWLINK message (as GetLink receives it). False if malformed.
 bool ParseLink(const nlmsghdr* h, LinkInfo* out);
 

@@ -1,0 +1,65 @@
+// A small journal in the state directory: what a running session has put
+// into the kernel and the system, so that the next start can remove what a
+// process killed mid-session (kill -9, power loss) left behind. The TUN
+// device goes with its process; routes, rules and DNS settings do not.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+
+export interface JournalEntry {
+  pid: number;
+  /** The process's start time (from /proc), so that a reused pid is not mistaken for it. */
+  startTime: string;
+  table: number;
+  interfaceName: string;
+  /** Set while the resolv.conf backend holds the original: where the copy is. */
+  resolvConfBackup?: string;
+  resolvConfPath?: string;
+}
+
+export function processStartTime(pid: number): string | null {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Field 22 (starttime), counted after the ")" that ends the command name.
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19] ?? null;
+  } catch {
+    return null;
+  }
+}
+
+export class Journal {
+  readonly file: string;
+
+  constructor(dir: string) {
+    this.file = path.join(dir, 'session.json');
+  }
+
+  read(): JournalEntry | null {
+    try {
+      const e = JSON.parse(fs.readFileSync(this.file, 'utf8')) as JournalEntry;
+      if (typeof e.pid !== 'number' || typeof e.table !== 'number') return null;
+      return e;
+    } catch {
+      return null;
+    }
+  }
+
+  /** True if the process that wrote `e` is still running. */
+  static alive(e: JournalEntry): boolean {
+    return processStartTime(e.pid) === e.startTime;
+  }
+
+  write(e: Omit<JournalEntry, 'pid' | 'startTime'>): void {
+    const entry: JournalEntry = {
+      pid: process.pid,
+      startTime: processStartTime(process.pid) ?? '',
+      ...e,
+    };
+    const tmp = `${this.file}.${process.pid}.tmp`;
+    fs.writeFileSync(tmp, JSON.stringify(entry) + '\n', { mode: 0o600 });
+    fs.renameSync(tmp, this.file);
+  }
+
+  clear(): void {
+    fs.rmSync(this.file, { force: true });
+  }
+}

@@ -1,0 +1,112 @@
+// The session's routes, programmed as ChromeOS does it on Linux terms: a
+// routing table of the session's own, with inclusions as routes through the
+// TUN device and exclusions as `throw` routes (the lookup falls through to
+// the next rule, i.e. the main table), consulted by a policy rule placed
+// before the main table's. A destination that matches neither list falls
+// through too: no default route unless 0.0.0.0/0 or ::/0 is included.
+//
+// The same lists become a RouteTable (inclusion 1, exclusion 0) that
+// classifies packets in-process and agrees with the kernel.
+import { fromNative } from '../errors';
+import { native, ROUTE_BLACKHOLE, ROUTE_THROW, ROUTE_UNICAST } from '../native';
+import type { Cidr, ValidParameters } from '../provider/validate';
+import { RouteTable } from '../route';
+
+export const INCLUDED = 1;
+export const EXCLUDED = 0;
+
+export interface RoutingOptions {
+  /** Routing table id of the session (default 30100). */
+  table: number;
+  /** Priority of the rule that consults it (default 30100, before main's 32766). */
+  priority: number;
+}
+
+export const DEFAULT_ROUTING: RoutingOptions = { table: 30100, priority: 30100 };
+
+const key = (c: Cidr) => `${c.network}/${c.prefixLength}`;
+
+/** What the kernel gets for the lists: cidrs and route types, and the rule families. */
+export function plan(p: ValidParameters): {
+  cidrs: string[];
+  types: number[];
+  families: Set<4 | 6>;
+} {
+  const cidrs: string[] = [];
+  const types: number[] = [];
+  for (const c of p.inclusions) {
+    cidrs.push(key(c));
+    types.push(ROUTE_UNICAST);
+  }
+  for (const c of p.exclusions) {
+    cidrs.push(key(c));
+    types.push(ROUTE_THROW);
+  }
+  // A full IPv4 tunnel without IPv6: IPv6 would leak around it, so it is
+  // dropped, as ChromeOS does, except link-local and multicast, which the
+  // local network needs and which never leave it.
+  const fullV4 = p.inclusions.some((c) => c.family === 4 && c.prefixLength === 0);
+  const anyV6Default = p.inclusions.some((c) => c.family === 6 && c.prefixLength === 0);
+  if (p.family === 4 && fullV4 && !anyV6Default) {
+    cidrs.push('::/0', 'fe80::/10', 'ff00::/8');
+    types.push(ROUTE_BLACKHOLE, ROUTE_THROW, ROUTE_THROW);
+  }
+  const families = new Set<4 | 6>();
+  for (const c of cidrs) families.add(c.includes(':') ? 6 : 4);
+  return { cidrs, types, families };
+}
+
+export class SessionRouting {
+  private rules: (4 | 6)[] = [];
+
+  constructor(
+    private readonly options: RoutingOptions,
+    private readonly ifindex: number,
+  ) {}
+
+  /** Programs the kernel for p (replacing what an earlier call set) and returns the in-process table. */
+  async apply(p: ValidParameters): Promise<RouteTable> {
+    const { table, priority } = this.options;
+    const { cidrs, types, families } = plan(p);
+    const routes = RouteTable.from([
+      ...p.inclusions.map((c) => [key(c), INCLUDED] as const),
+      ...p.exclusions.map((c) => [key(c), EXCLUDED] as const),
+    ]);
+    try {
+      await native.flushTable({ table });
+      if (cidrs.length > 0) {
+        await native.changeRoutes({
+          table,
+          add: true,
+          cidrs,
+          types: Uint8Array.from(types),
+          ifindex: this.ifindex,
+        });
+      }
+      for (const family of families) {
+        if (this.rules.includes(family)) continue;
+        await native.addRule({ family, table, priority });
+        this.rules.push(family);
+      }
+    } catch (err) {
+      throw fromNative(err);
+    }
+    return routes;
+  }
+
+  /** Removes the rules and every route of the table. */
+  async remove(): Promise<void> {
+    await removeRouting(this.options.table);
+    this.rules = [];
+  }
+}
+
+/** Removes the rules that consult `table` and its routes (also after a crash). */
+export async function removeRouting(table: number): Promise<void> {
+  try {
+    await native.flushRules({ table });
+    await native.flushTable({ table });
+  } catch (err) {
+    throw fromNative(err);
+  }
+}
