@@ -30,6 +30,9 @@ const strict = process.env.VPN_PROVIDER_REQUIRE_PRIVILEGED === '1';
 const wanted = (step) => (!only || only.includes(step)) && !skip.includes(step);
 
 const totals = { passed: 0, failed: 0, skipped: 0 };
+// The first line of the scratch resolv.conf (test/helpers/netns.ts checks it).
+const SCRATCH_MARK =
+  '# vpn-provider test scratch, bound over /etc/resolv.conf in a private mount namespace';
 let failedSteps = [];
 
 function run(step, cmd, args, opts = {}) {
@@ -162,9 +165,24 @@ step('native', () => {
 step('integration', () => {
   const isRoot = process.getuid && process.getuid() === 0;
   if (isRoot && which('unshare')) {
-    // --runInBand: the test files share this one namespace.
+    // A private network namespace, and a private mount namespace in which a
+    // scratch file is bound over /etc/resolv.conf: the DNS tests write that
+    // file, never the host's. --runInBand: the test files share them.
     process.env.VPN_PROVIDER_OUTER_NETNS = fs.readlinkSync('/proc/self/ns/net');
-    return jest('integration', ['--runInBand'], ['unshare', '--net', '--']);
+    process.env.VPN_PROVIDER_OUTER_MNTNS = fs.readlinkSync('/proc/self/ns/mnt');
+    const scratch = path.join(os.tmpdir(), `vpn-provider-resolv-${process.pid}.conf`);
+    fs.writeFileSync(scratch, `${SCRATCH_MARK}\nnameserver 192.0.2.53\n`);
+    try {
+      const bind =
+        'if [ -e /etc/resolv.conf ]; then mount --bind "$0" /etc/resolv.conf; fi; exec "$@"';
+      return jest(
+        'integration',
+        ['--runInBand'],
+        ['unshare', '--net', '--mount', '--', 'sh', '-c', bind, scratch],
+      );
+    } finally {
+      fs.rmSync(scratch, { force: true });
+    }
   }
   return jest('integration', ['--runInBand']);
 });

@@ -14,6 +14,8 @@ import {
 import { checkTypes, sanityError, validate } from '../provider/validate';
 import type { PacketData } from '../native';
 import type { RouteTable } from '../route';
+import * as fs from 'node:fs';
+import { dnsBackend, ResolvConfBackend, type DnsOption } from './dns';
 import { Journal } from './journal';
 import { DEFAULT_ROUTING, removeRouting, type RoutingOptions } from './routing';
 import { ConfigStore, defaultStateDir, type StoredConfig } from './store';
@@ -30,6 +32,12 @@ export interface PlatformOptions {
   log?: (line: string) => void;
   /** The session's routing table id and the priority of its rule (default 30100 and 30100). */
   routing?: Partial<RoutingOptions>;
+  /**
+   * DNS: "auto" (default) uses systemd-resolved when it runs, else rewrites
+   * /etc/resolv.conf and restores it; { resolvConf: path } uses that file;
+   * false leaves DNS alone.
+   */
+  dns?: DnsOption;
 }
 
 export interface ConfigInfo {
@@ -51,6 +59,7 @@ export class Platform implements ProviderHost {
   private readonly interfaceName: string;
   private readonly log: (line: string) => void;
   private readonly routing: RoutingOptions;
+  private readonly dns: DnsOption;
   private readonly journal: Journal;
   /** Removal of what a killed process left behind; connect waits for it. */
   private readonly recovered: Promise<void>;
@@ -71,6 +80,7 @@ export class Platform implements ProviderHost {
     this.interfaceName = options.interfaceName ?? 'vpn%d';
     this.log = options.log ?? ((line) => console.warn(line));
     this.routing = { ...DEFAULT_ROUTING, ...options.routing };
+    this.dns = options.dns ?? 'auto';
     this.store = new ConfigStore(this.stateDir);
     for (const c of this.store.load()) this.byProvider(c.providerId).set(c.id, c);
     this.journal = new Journal(this.stateDir);
@@ -86,6 +96,10 @@ export class Platform implements ProviderHost {
       `vpn-provider: removing what the session of dead process ${e.pid} left (table ${e.table})`,
     );
     await removeRouting(e.table);
+    if (e.resolvConfBackup && e.resolvConfPath && fs.existsSync(e.resolvConfBackup)) {
+      fs.writeFileSync(e.resolvConfPath, fs.readFileSync(e.resolvConfBackup));
+      fs.rmSync(e.resolvConfBackup);
+    }
     this.journal.clear();
   }
 
@@ -151,6 +165,7 @@ export class Platform implements ProviderHost {
         interfaceName: this.interfaceName,
         connectTimeoutMs: this.connectTimeoutMs,
         routing: this.routing,
+        dns: dnsBackend(this.dns, this.stateDir),
         onTimeout: () =>
           void this.endSession(
             session,
@@ -159,7 +174,14 @@ export class Platform implements ProviderHost {
         onDeviceError: (err) =>
           void this.endSession(session, `The tunnel device failed: ${err.message}`),
       });
-      this.journal.write({ table: this.routing.table, interfaceName: session.device.name });
+      const dns = session.dnsBackend;
+      this.journal.write({
+        table: this.routing.table,
+        interfaceName: session.device.name,
+        ...(dns instanceof ResolvConfBackend
+          ? { resolvConfPath: dns.file, resolvConfBackup: dns.backup }
+          : {}),
+      });
       this.active = session;
       const provider = this.provider(providerId);
       provider.attachDevice(session.device);

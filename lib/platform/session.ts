@@ -4,6 +4,7 @@
 import type { ValidParameters } from '../provider/validate';
 import type { RouteTable } from '../route';
 import { TunDevice } from '../tun/device';
+import type { DnsBackend } from './dns';
 import { SessionRouting, type RoutingOptions } from './routing';
 
 export type SessionState = 'connecting' | 'configured' | 'connected';
@@ -21,6 +22,7 @@ export interface SessionOptions {
   interfaceName: string;
   connectTimeoutMs: number;
   routing: RoutingOptions;
+  dns: DnsBackend | null;
   onTimeout: () => void;
   onDeviceError: (err: Error) => void;
 }
@@ -85,7 +87,7 @@ export class Session {
     this.timer = null;
   }
 
-  /** Applies validated parameters: address, broadcast, MTU, link up, then routes and rules. */
+  /** Applies validated parameters: address, broadcast, MTU, link up, routes and rules, DNS. */
   async apply(p: ValidParameters): Promise<void> {
     const old = this.applied;
     if (old && (old.address !== p.address || old.prefixLength !== p.prefixLength)) {
@@ -99,6 +101,12 @@ export class Session {
     });
     await this.device.setLink({ mtu: p.mtu, up: true });
     this.routes = await this.routing.apply(p);
+    const dns = this.options.dns;
+    if (dns && (p.dnsServers.length > 0 || p.domainSearch.length > 0)) {
+      await dns.apply(this.device.name, p.dnsServers, p.domainSearch);
+    } else if (dns) {
+      await dns.restore();
+    }
     this.applied = p;
     this.stopTimer();
     if (this.state === 'connecting') this.state = 'configured';
@@ -106,6 +114,10 @@ export class Session {
 
   markConnected(): void {
     this.state = 'connected';
+  }
+
+  get dnsBackend(): DnsBackend | null {
+    return this.options.dns;
   }
 
   get parameters(): ValidParameters | null {
@@ -116,6 +128,7 @@ export class Session {
   async close(): Promise<void> {
     this.stopTimer();
     try {
+      await this.options.dns?.restore();
       await this.routing.remove();
     } finally {
       this.device.close();

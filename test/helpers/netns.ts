@@ -51,3 +51,38 @@ export function describeNetns(title: string, body: () => void): void {
     describe.skip(`${title} [skipped: ${netnsSkipReason}]`, body);
   }
 }
+
+export const SCRATCH_MARK =
+  '# vpn-provider test scratch, bound over /etc/resolv.conf in a private mount namespace';
+
+// DNS tests write /etc/resolv.conf: only when it is the runner's scratch file
+// in a private mount namespace.
+function dnsReason(): string | null {
+  const base = reason();
+  if (base) return base;
+  const outer = process.env.VPN_PROVIDER_OUTER_MNTNS;
+  try {
+    if (outer === undefined || fs.readlinkSync('/proc/self/ns/mnt') === outer) {
+      return 'not inside a private mount namespace: run them with npm test';
+    }
+    if (!fs.readFileSync('/etc/resolv.conf', 'utf8').startsWith(SCRATCH_MARK)) {
+      return '/etc/resolv.conf here is not the scratch file npm test binds over it';
+    }
+  } catch (err) {
+    return `cannot check /etc/resolv.conf: ${(err as Error).message}`;
+  }
+  return null;
+}
+
+/** describe() for tests that write /etc/resolv.conf (the scratch copy). */
+export function describeDns(title: string, body: () => void): void {
+  const why = dnsReason();
+  if (why === null) describe(title, body);
+  else if (strict)
+    describe(title, () => {
+      test(`cannot run: ${why}`, () => {
+        throw new Error(`${title}: ${why} (VPN_PROVIDER_REQUIRE_PRIVILEGED=1)`);
+      });
+    });
+  else describe.skip(`${title} [skipped: ${why}]`, body);
+}

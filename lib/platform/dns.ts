@@ -1,0 +1,104 @@
+// DNS for the session: systemd-resolved when it runs (per-link servers and
+// domains through `resolvectl`, with fixed arguments and values checked
+// first; they go when the link goes), else a resolv.conf backend that keeps
+// the original next to the journal and writes it back on disconnect, or on
+// the next start after a crash. `dns: false` leaves DNS alone (servers).
+import { execFile } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as path from 'node:path';
+import { promisify } from 'node:util';
+import { VpnError } from '../errors';
+
+const run = promisify(execFile);
+
+export type DnsOption = false | 'auto' | { resolvConf: string };
+
+export interface DnsBackend {
+  readonly kind: 'resolved' | 'resolv.conf';
+  apply(interfaceName: string, servers: string[], domains: string[]): Promise<void>;
+  restore(): Promise<void>;
+}
+
+/** A search domain as DNS allows it: labels of letters, digits and hyphens. */
+export function validDomain(d: string): boolean {
+  return (
+    d.length > 0 &&
+    d.length <= 253 &&
+    d.split('.').every((l) => /^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/.test(l) || l === '')
+  );
+}
+
+function checkValues(servers: string[], domains: string[]): void {
+  for (const s of servers) {
+    if (!net.isIP(s)) throw new VpnError(`Not a DNS server address: "${s}"`, 'ERR_INVALID_DNS');
+  }
+  for (const d of domains) {
+    if (!validDomain(d)) throw new VpnError(`Not a search domain: "${d}"`, 'ERR_INVALID_DNS');
+  }
+}
+
+export class ResolvConfBackend implements DnsBackend {
+  readonly kind = 'resolv.conf' as const;
+  readonly backup: string;
+
+  constructor(
+    readonly file: string,
+    stateDir: string,
+  ) {
+    this.backup = path.join(stateDir, 'resolv.conf.orig');
+  }
+
+  async apply(interfaceName: string, servers: string[], domains: string[]): Promise<void> {
+    checkValues(servers, domains);
+    // Keep the original once per session (a second setParameters must not
+    // take our own file for it).
+    if (!fs.existsSync(this.backup)) {
+      fs.writeFileSync(this.backup, fs.readFileSync(this.file), { mode: 0o600 });
+    }
+    const lines = [
+      `# Written by vpn-provider for ${interfaceName}; the original comes back on disconnect.`,
+      ...servers.map((s) => `nameserver ${s}`),
+      ...(domains.length ? [`search ${domains.join(' ')}`] : []),
+    ];
+    // In place: /etc/resolv.conf may be a bind mount or a symlink's target.
+    fs.writeFileSync(this.file, lines.join('\n') + '\n');
+  }
+
+  async restore(): Promise<void> {
+    if (!fs.existsSync(this.backup)) return;
+    fs.writeFileSync(this.file, fs.readFileSync(this.backup));
+    fs.rmSync(this.backup);
+  }
+}
+
+export class ResolvedBackend implements DnsBackend {
+  readonly kind = 'resolved' as const;
+  private link: string | null = null;
+
+  async apply(interfaceName: string, servers: string[], domains: string[]): Promise<void> {
+    checkValues(servers, domains);
+    if (!/^[A-Za-z0-9_.%-]{1,15}$/.test(interfaceName)) {
+      throw new VpnError(`Not an interface name: "${interfaceName}"`, 'ERR_INVALID_INTERFACE_NAME');
+    }
+    this.link = interfaceName;
+    await run('resolvectl', ['dns', interfaceName, ...servers]);
+    await run('resolvectl', ['domain', interfaceName, ...domains]);
+  }
+
+  async restore(): Promise<void> {
+    if (!this.link) return;
+    const link = this.link;
+    this.link = null;
+    // The link may already be gone (its settings went with it).
+    await run('resolvectl', ['revert', link]).catch(() => undefined);
+  }
+}
+
+/** The backend for an option: resolved if it runs, else /etc/resolv.conf. */
+export function dnsBackend(option: DnsOption, stateDir: string): DnsBackend | null {
+  if (option === false) return null;
+  if (option !== 'auto') return new ResolvConfBackend(option.resolvConf, stateDir);
+  if (fs.existsSync('/run/systemd/resolve/io.systemd.Resolve')) return new ResolvedBackend();
+  return new ResolvConfBackend('/etc/resolv.conf', stateDir);
+}

@@ -1,0 +1,109 @@
+// DNS through the resolv.conf backend: applied on setParameters, restored on
+// disconnect and after a crash. /etc/resolv.conf here is the scratch file
+// that npm test binds over it in a private mount namespace.
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { createPlatform, type Platform } from '../../lib';
+import { Journal } from '../../lib/platform/journal';
+import { native } from '../../lib/native';
+import { describeDns, SCRATCH_MARK } from '../helpers/netns';
+
+const RESOLV = '/etc/resolv.conf';
+
+describeDns('DNS in a private mount namespace', () => {
+  let dir: string;
+  let platform: Platform;
+  let original: string;
+
+  beforeAll(async () => {
+    await native.setLink({ ifindex: native.linkIndex('lo'), up: true });
+  });
+  beforeEach(async () => {
+    original = fs.readFileSync(RESOLV, 'utf8');
+    expect(original.startsWith(SCRATCH_MARK)).toBe(true);
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vpn-dns-'));
+    platform = createPlatform({ stateDir: dir, log: () => {} });
+    const vpn = platform.provider('p');
+    await vpn.createConfig('c');
+    await platform.connect('p', 'c');
+  });
+  afterEach(async () => {
+    await platform.close();
+    fs.writeFileSync(RESOLV, original);
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('servers and search domains are applied, then the original comes back', async () => {
+    await platform.provider('p').setParameters({
+      address: '10.60.0.2/24',
+      exclusionList: [],
+      inclusionList: ['10.61.0.0/16'],
+      dnsServers: ['198.51.100.53', '2001:db8::53'],
+      domainSearch: ['corp.example', 'example.org'],
+    });
+    const ifname = platform.session!.interfaceName;
+    expect(fs.readFileSync(RESOLV, 'utf8')).toBe(
+      `# Written by vpn-provider for ${ifname}; the original comes back on disconnect.\n` +
+        'nameserver 198.51.100.53\nnameserver 2001:db8::53\nsearch corp.example example.org\n',
+    );
+    const backup = path.join(dir, 'resolv.conf.orig');
+    expect(fs.statSync(backup).mode & 0o777).toBe(0o600);
+    // A second setParameters keeps the true original.
+    await platform.provider('p').setParameters({
+      address: '10.60.0.2/24',
+      exclusionList: [],
+      inclusionList: [],
+      dnsServers: ['198.51.100.54'],
+    });
+    expect(fs.readFileSync(backup, 'utf8')).toBe(original);
+    await platform.disconnect();
+    expect(fs.readFileSync(RESOLV, 'utf8')).toBe(original);
+    expect(fs.existsSync(backup)).toBe(false);
+  });
+
+  test('a bad search domain is refused and changes nothing', async () => {
+    await expect(
+      platform.provider('p').setParameters({
+        address: '10.60.0.2/24',
+        exclusionList: [],
+        inclusionList: [],
+        dnsServers: ['198.51.100.53'],
+        domainSearch: ['ok.example', 'bad;rm -rf /'],
+      }),
+    ).rejects.toMatchObject({ code: 'ERR_INVALID_DNS' });
+    expect(fs.readFileSync(RESOLV, 'utf8')).toBe(original);
+  });
+
+  test('after a crash, the next start puts the original back', async () => {
+    await platform.provider('p').setParameters({
+      address: '10.60.0.2/24',
+      exclusionList: [],
+      inclusionList: [],
+      dnsServers: ['198.51.100.53'],
+    });
+    // Simulate a dead writer: the journal names a pid that is not running.
+    const journal = new Journal(dir);
+    const entry = journal.read()!;
+    expect(entry.resolvConfPath).toBe(RESOLV);
+    fs.writeFileSync(journal.file, JSON.stringify({ ...entry, pid: 999999999, startTime: 'x' }));
+    const next = createPlatform({ stateDir: dir, log: () => {} });
+    await next.ready;
+    expect(fs.readFileSync(RESOLV, 'utf8')).toBe(original);
+    expect(journal.read()).toBeNull();
+    await next.close();
+  });
+
+  test('dns: false leaves DNS alone', async () => {
+    await platform.close();
+    platform = createPlatform({ stateDir: dir, dns: false, log: () => {} });
+    await platform.connect('p', 'c');
+    await platform.provider('p').setParameters({
+      address: '10.60.0.2/24',
+      exclusionList: [],
+      inclusionList: [],
+      dnsServers: ['198.51.100.53'],
+    });
+    expect(fs.readFileSync(RESOLV, 'utf8')).toBe(original);
+  });
+});
