@@ -229,6 +229,12 @@ export interface Addon {
   deleteRule(rule: RuleSpec): Promise<void>;
   /** Deletes every rule that looks up the table; resolves how many. */
   flushRules(spec: { table: number }): Promise<number>;
+  /** Calls onChange() (once per wake-up) when links or routes change; unref'd. */
+  Monitor: new (onChange: () => void) => { close(): void };
+  /** The main table's default route of a family (lowest metric), or null. */
+  defaultRoute(
+    family: 4 | 6,
+  ): Promise<{ ifindex: number; metric: number; gateway?: string } | null>;
   /** Opens (0600) and flock()s path exclusively, without blocking; throws EAGAIN if held. */
   lockFile(path: string): number;
   unlockFile(fd: number): void;

@@ -17,6 +17,7 @@ import type { RouteTable } from '../route';
 import * as fs from 'node:fs';
 import { dnsBackend, ResolvConfBackend, type DnsOption } from './dns';
 import { Journal } from './journal';
+import { NetworkMonitor, watchSleep, type LinkEvent, type SleepEvent } from './monitor';
 import { DEFAULT_ROUTING, removeRouting, type RoutingOptions } from './routing';
 import { ConfigStore, defaultStateDir, type StoredConfig } from './store';
 import { Session, type SessionInfo } from './session';
@@ -69,6 +70,8 @@ export class Platform implements ProviderHost {
   private readonly pending = new Map<string, Set<string>>();
   private readonly providers = new Map<string, VpnProvider>();
   private active: Session | null = null;
+  private readonly monitor = new NetworkMonitor((e) => this.networkEvent(e));
+  private sleepWatch: { stop(): void } | null = null;
   /** connect/disconnect/close run one at a time, in call order. */
   private lifecycle: Promise<unknown> = Promise.resolve();
   private closed = false;
@@ -185,6 +188,8 @@ export class Platform implements ProviderHost {
       this.active = session;
       const provider = this.provider(providerId);
       provider.attachDevice(session.device);
+      await this.monitor.start();
+      this.sleepWatch ??= watchSleep((e) => this.systemEvent(e));
       this.send(providerId, configId, 'connected');
     });
   }
@@ -235,6 +240,40 @@ export class Platform implements ProviderHost {
       );
     }
     this.uiEvent(providerId, 'showConfigureDialog', configId);
+  }
+
+  /**
+   * A change of the physical network (the monitor calls this; tests may too).
+   * With reconnect "true" the provider gets the message and the session
+   * stays (linkUp and linkChanged restart the connect timer); without it,
+   * linkDown and linkChanged end the session, as ChromeOS does.
+   */
+  networkEvent(event: LinkEvent): void {
+    const s = this.active;
+    if (!s) return;
+    const reconnect = s.parameters?.reconnect ?? false;
+    if (reconnect || event === 'linkUp') {
+      if (event !== 'linkDown') s.startTimer();
+      this.send(s.providerId, s.configId, event);
+    } else {
+      void this.serialize(() => this.endSession(s));
+    }
+  }
+
+  /**
+   * The system is about to sleep, or woke (logind's PrepareForSleep, or
+   * injected). With reconnect "true" the provider gets suspend / resume;
+   * without it, suspend ends the session.
+   */
+  systemEvent(event: SleepEvent): void {
+    const s = this.active;
+    if (!s) return;
+    if (s.parameters?.reconnect) {
+      if (event === 'resume') s.startTimer();
+      this.send(s.providerId, s.configId, event);
+    } else if (event === 'suspend') {
+      void this.serialize(() => this.endSession(s));
+    }
   }
 
   /** Ends the session and releases everything; the process can then exit. */
@@ -361,6 +400,9 @@ export class Platform implements ProviderHost {
   private async endSession(session: Session | null = this.active, error?: string): Promise<void> {
     if (!session || session !== this.active) return;
     this.active = null;
+    this.monitor.stop();
+    this.sleepWatch?.stop();
+    this.sleepWatch = null;
     const provider = this.provider(session.providerId);
     provider.attachDevice(null);
     try {

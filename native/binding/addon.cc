@@ -13,6 +13,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   env.SetInstanceData(data);  // deleted with the environment
   InitTun(env, exports, data);
   InitNetlink(env, exports, data);
+  InitMonitor(env, exports, data);
   InitFs(env, exports, data);
   InitRouteTable(env, exports, data);
   exports.Set("napiVersion", Napi::Number::New(env, NAPI_VERSION));

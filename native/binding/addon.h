@@ -17,6 +17,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports);
 // Each part of the native surface adds its functions to `exports`.
 void InitTun(Napi::Env env, Napi::Object exports, AddonData* data);
 void InitNetlink(Napi::Env env, Napi::Object exports, AddonData* data);
+void InitMonitor(Napi::Env env, Napi::Object exports, AddonData* data);
 void InitFs(Napi::Env env, Napi::Object exports, AddonData* data);
 void InitRouteTable(Napi::Env env, Napi::Object exports, AddonData* data);
 

@@ -512,4 +512,83 @@ int FlushRules(uint32_t table) {
   return static_cast<int>(found.size());
 }
 
+int GetDefaultRoute(int family, DefaultRoute* out, bool* found) {
+  *found = false;
+  Socket s;
+  int r = s.Open();
+  if (r < 0) return r;
+  Message m(RTM_GETROUTE, 0);
+  rtmsg rt{};
+  rt.rtm_family = static_cast<uint8_t>(family);
+  m.Put(rt);
+  return s.Dump(m, [&](const nlmsghdr* h) {
+    if (h->nlmsg_type != RTM_NEWROUTE ||
+        h->nlmsg_len < NLMSG_LENGTH(sizeof(rtmsg)))
+      return;
+    const auto* rt = static_cast<const rtmsg*>(NLMSG_DATA(h));
+    if (rt->rtm_dst_len != 0 || rt->rtm_type != RTN_UNICAST) return;
+    const rtattr* tb[RTA_MAX + 1];
+    const uint8_t* attrs =
+        reinterpret_cast<const uint8_t*>(rt) + NLMSG_ALIGN(sizeof(rtmsg));
+    if (!ParseAttrs(attrs, h->nlmsg_len - NLMSG_LENGTH(sizeof(rtmsg)), tb,
+                    RTA_MAX))
+      return;
+    uint32_t table = rt->rtm_table;
+    if (tb[RTA_TABLE] && RTA_PAYLOAD(tb[RTA_TABLE]) >= 4)
+      memcpy(&table, RTA_DATA(tb[RTA_TABLE]), 4);
+    if (table != RT_TABLE_MAIN) return;
+    DefaultRoute d;
+    if (tb[RTA_OIF] && RTA_PAYLOAD(tb[RTA_OIF]) >= 4)
+      memcpy(&d.oif, RTA_DATA(tb[RTA_OIF]), 4);
+    if (tb[RTA_PRIORITY] && RTA_PAYLOAD(tb[RTA_PRIORITY]) >= 4)
+      memcpy(&d.metric, RTA_DATA(tb[RTA_PRIORITY]), 4);
+    size_t alen = family == AF_INET ? 4 : 16;
+    if (tb[RTA_GATEWAY] && RTA_PAYLOAD(tb[RTA_GATEWAY]) >= alen) {
+      memcpy(d.gateway, RTA_DATA(tb[RTA_GATEWAY]), alen);
+      d.has_gateway = true;
+    }
+    if (d.oif <= 0) return;
+    if (!*found || d.metric < out->metric) {
+      *out = d;
+      *found = true;
+    }
+  });
+}
+
+int OpenMonitor(int* fd) {
+  int s = ::socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK,
+                   NETLINK_ROUTE);
+  if (s < 0) return -errno;
+  sockaddr_nl sa{};
+  sa.nl_family = AF_NETLINK;
+  sa.nl_groups = RTMGRP_LINK | RTMGRP_IPV4_ROUTE | RTMGRP_IPV6_ROUTE;
+  if (bind(s, reinterpret_cast<sockaddr*>(&sa), sizeof sa) < 0) {
+    int err = errno;
+    ::close(s);
+    return -err;
+  }
+  *fd = s;
+  return 0;
+}
+
+int DrainMonitor(int fd, std::vector<uint8_t>* buf) {
+  if (buf->size() < 64 * 1024) buf->resize(64 * 1024);
+  int messages = 0;
+  while (true) {
+    ssize_t n = recv(fd, buf->data(), buf->size(), 0);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (errno == ENOBUFS) {  // the kernel dropped some: a change happened
+        ++messages;
+        continue;
+      }
+      if (errno == EAGAIN || errno == EWOULDBLOCK)
+        return messages > 0 ? messages : -EAGAIN;
+      return -errno;
+    }
+    ForEachMessage(buf->data(), static_cast<size_t>(n),
+                   [&](const nlmsghdr*) { ++messages; });
+  }
+}
+
 }  // namespace vpn::netlink

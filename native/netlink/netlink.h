@@ -137,6 +137,22 @@ int ChangeRoutes(const std::vector<Route>& routes, bool add, size_t* failed);
 // Deletes every route in `table` (both families). Returns how many, or -errno.
 int FlushTable(uint32_t table);
 
+// The main table's default route of a family: the one with the lowest
+// metric. 0 with *found false when there is none.
+struct DefaultRoute {
+  int oif = 0;
+  uint32_t metric = 0;
+  uint8_t gateway[16] = {};
+  bool has_gateway = false;
+};
+int GetDefaultRoute(int family, DefaultRoute* out, bool* found);
+
+// A socket subscribed to link and route changes (non-blocking).
+int OpenMonitor(int* fd);
+// Reads what is queued on a monitor socket; returns how many messages, or
+// -errno (-EAGAIN when none). ENOBUFS (overrun) counts as "something changed".
+int DrainMonitor(int fd, std::vector<uint8_t>* buf);
+
 // "from all lookup <table>" at <priority>.
 struct Rule {
   int family = 0;
