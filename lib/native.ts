@@ -192,9 +192,13 @@ export interface NativeRouteTable {
 
 export interface NativeRouteTableClass {
   new (): NativeRouteTable;
-  /** Parses and builds a new table on a worker thread. */
+  /**
+   * Parses and builds a new table on a worker thread. text: the CIDRs joined
+   * by '\n', or that text in UTF-8 pieces (split between entries), kept
+   * alive and unmodified until the promise settles.
+   */
   buildAsync(
-    text: string,
+    text: string | Uint8Array[],
     count: number,
     values: Int32Array | number,
   ): Promise<[NativeRouteTable, NativeBulkReport]>;

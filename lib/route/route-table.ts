@@ -112,6 +112,26 @@ function joined(cidrs: readonly string[]): string {
   return cidrs.join('\n');
 }
 
+// The list as UTF-8, in slices of SLICE entries with a turn of the event
+// loop between slices, so that a list of a million entries never holds the
+// loop for more than a few milliseconds; the worker joins the pieces.
+const SLICE = 32768;
+
+async function encodeInSlices(cidrs: readonly string[]): Promise<Uint8Array[]> {
+  if (!Array.isArray(cidrs)) checkCidrs(cidrs);
+  const pieces: Uint8Array[] = [];
+  for (let i = 0; i < cidrs.length; i += SLICE) {
+    const end = Math.min(cidrs.length, i + SLICE);
+    for (let j = i; j < end; j++) {
+      if (typeof cidrs[j] !== 'string') checkCidrs(cidrs);
+    }
+    const text = cidrs.slice(i, end).join('\n');
+    pieces.push(Buffer.from(end < cidrs.length ? `${text}\n` : text, 'utf8'));
+    if (end < cidrs.length) await new Promise<void>((resolve) => setImmediate(resolve));
+  }
+  return pieces;
+}
+
 function rethrowBulk(err: unknown, cidrs: readonly string[]): never {
   const e = err as Error & { code?: string; index?: number };
   if (e && e.code === 'ERR_INVALID_CIDR' && e.index === undefined) {
@@ -222,11 +242,12 @@ export class RouteTable {
       cidrs = a as readonly string[];
       vals = values;
     }
-    checkCidrs(cidrs);
+    if (!Array.isArray(cidrs)) checkCidrs(cidrs);
     const v = toValues(vals, cidrs.length);
+    const pieces = await encodeInSlices(cidrs);
     let built: [NativeRouteTable, NativeBulkReport];
     try {
-      built = await native.RouteTable.buildAsync(joined(cidrs), cidrs.length, v);
+      built = await native.RouteTable.buildAsync(pieces, cidrs.length, v);
     } catch (err) {
       // Raised on the worker's completion: give it this caller's stack.
       rethrowBulk(local(err), cidrs);
