@@ -239,44 +239,49 @@ class Poptrie {
 
   // out[i] = Lookup(keys[i]). Lanes of kLanes lookups advance one level at a
   // time, with a prefetch for each lane's next node, so that their cache
-  // misses overlap.
+  // misses overlap. IPv6 walks are deeper (5-7 nodes for a /48), so more
+  // lanes pay: measured on a 700k-prefix table, 16 lanes ~42 ns, 32 ~33,
+  // 64 ~23-29 ns per address; IPv4 (1-3 nodes) gains nothing past 16.
   void LookupBatch(const K* keys, int32_t* out, size_t n) const {
     if (!allocated()) {
       for (size_t i = 0; i < n; ++i) out[i] = -1;
       return;
     }
     size_t i = 0;
-    for (; i + kLanes <= n; i += kLanes) LookupLanes(keys + i, out + i);
-    for (; i < n; ++i) out[i] = Lookup(keys[i]);
+    for (; i + kLanes <= n; i += kLanes) LookupLanes(keys + i, out + i, kLanes);
+    if (n - i >= 2) {
+      LookupLanes(keys + i, out + i, n - i);
+    } else if (i < n) {
+      out[i] = Lookup(keys[i]);
+    }
   }
 
-  static constexpr size_t kLanes = 16;
+  static constexpr size_t kLanes = PC ? 64 : 16;
 
   // kLanes lookups at once (see LookupBatch). Needs allocated().
-  void LookupLanes(const K* k, int32_t* out) const {
+  void LookupLanes(const K* k, int32_t* out, size_t lanes) const {
     uint32_t ni[kLanes];
     uint32_t rt[kLanes];
-    uint64_t slot[kLanes];
-    for (size_t l = 0; l < kLanes; ++l) {
-      slot[l] = Bits(k[l], 0, S);
-      __builtin_prefetch(&top_[slot[l]]);
+    uint8_t d[kLanes];
+    uint16_t live[kLanes];
+    size_t nlive = 0;
+    for (size_t l = 0; l < lanes; ++l) {
+      __builtin_prefetch(&top_[Bits(k[l], 0, S)]);
     }
-    unsigned live = 0;
-    for (size_t l = 0; l < kLanes; ++l) {
-      const Top t = top_[slot[l]];
+    for (size_t l = 0; l < lanes; ++l) {
+      const Top t = top_[Bits(k[l], 0, S)];
       out[l] = t;
       if (IsRoot(t)) {
         rt[l] = ni[l] = RootOf(t);
-        live |= 1u << l;
+        d[l] = S;
+        live[nlive++] = static_cast<uint16_t>(l);
         __builtin_prefetch(&nodes_[ni[l]]);
       }
     }
-    int d[kLanes];
-    for (size_t l = 0; l < kLanes; ++l) d[l] = S;
-    while (live != 0) {
-      unsigned next = 0;
-      for (unsigned m = live; m != 0; m &= m - 1) {
-        unsigned l = static_cast<unsigned>(__builtin_ctz(m));
+    while (nlive != 0) {
+      size_t next = 0;
+      for (size_t x = 0; x < nlive; ++x) {
+        unsigned l = live[x];
         const Node& n = nodes_[ni[l]];
         int dd = d[l];
         if (SkipOf(n) != 0) {
@@ -292,9 +297,9 @@ class Poptrie {
         if (n.vector & bit) {
           ni[l] = n.base1 + static_cast<uint32_t>(
                                 __builtin_popcountll(n.vector & (bit - 1)));
-          d[l] = dd + 6;
+          d[l] = static_cast<uint8_t>(dd + 6);
           __builtin_prefetch(&nodes_[ni[l]]);
-          next |= 1u << l;
+          live[next++] = static_cast<uint16_t>(l);
         } else {
           int32_t r =
               leaves_[n.base0 +
@@ -302,7 +307,7 @@ class Poptrie {
           out[l] = r >= 0 ? r : ShortOf(rt[l]);
         }
       }
-      live = next;
+      nlive = next;
     }
   }
 
