@@ -10,7 +10,13 @@ const base = {
 
 module.exports = {
   projects: [
-    { ...base, displayName: 'unit', testMatch: ['<rootDir>/test/unit/**/*.test.ts'] },
+    {
+      ...base,
+      displayName: 'unit',
+      testMatch: ['<rootDir>/test/unit/**/*.test.ts'],
+      // Makes every native call that would change the network throw.
+      setupFiles: ['<rootDir>/test/unit/setup.ts'],
+    },
     {
       ...base,
       displayName: 'integration',

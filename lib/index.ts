@@ -3,7 +3,7 @@ import { createPlatform, type Platform } from './platform/platform';
 import type { VpnProvider } from './provider/provider';
 
 export { createPlatform, Platform } from './platform/platform';
-export type { PlatformOptions, ConfigInfo } from './platform/platform';
+export type { PlatformOptions, ConfigInfo, PlatformStatus } from './platform/platform';
 export type { SessionInfo, SessionState } from './platform/session';
 export { VpnProvider } from './provider/provider';
 export type {

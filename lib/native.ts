@@ -242,6 +242,8 @@ export interface Addon {
   /** Opens (0600) and flock()s path exclusively, without blocking; throws EAGAIN if held. */
   lockFile(path: string): number;
   unlockFile(fd: number): void;
+  /** The credentials of a connected Unix socket's peer (SO_PEERCRED). */
+  peerCredentials(fd: number): { pid: number; uid: number; gid: number };
   /** For tests: a non-blocking, close-on-exec SOCK_SEQPACKET pair. */
   socketpair(): [number, number];
   closeFd(fd: number): void;

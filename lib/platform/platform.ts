@@ -16,6 +16,7 @@ import type { PacketData } from '../native';
 import type { RouteTable } from '../route';
 import * as fs from 'node:fs';
 import { dnsBackend, ResolvConfBackend, type DnsOption } from './dns';
+import { ControlServer } from './control';
 import { Journal } from './journal';
 import { NetworkMonitor, watchSleep, type LinkEvent, type SleepEvent } from './monitor';
 import { DEFAULT_ROUTING, removeRouting, type RoutingOptions } from './routing';
@@ -39,6 +40,27 @@ export interface PlatformOptions {
    * false leaves DNS alone.
    */
   dns?: DnsOption;
+  /** Serve the control socket in the state directory for the CLI (default true). */
+  controlSocket?: boolean;
+}
+
+/** The platform's state, as `vpn-provider status` shows it. */
+export interface PlatformStatus {
+  state: 'disconnected' | SessionInfo['state'];
+  providerId?: string;
+  configId?: string;
+  interfaceName?: string;
+  connectedAt?: string;
+  address?: string;
+  mtu?: number;
+  dnsServers?: string[];
+  domainSearch?: string[];
+  inclusions?: string[];
+  exclusions?: string[];
+  /** Packets and bytes into the tunnel (read from the device) and out of it (written). */
+  counters?: { inPackets: number; inBytes: number; outPackets: number; outBytes: number };
+  /** Per second, over the last second. */
+  rates?: { inPackets: number; inBytes: number; outPackets: number; outBytes: number } | null;
 }
 
 export interface ConfigInfo {
@@ -72,6 +94,12 @@ export class Platform implements ProviderHost {
   private active: Session | null = null;
   private readonly monitor = new NetworkMonitor((e) => this.networkEvent(e));
   private sleepWatch: { stop(): void } | null = null;
+  private readonly control: ControlServer | null;
+  private controlStarted: Promise<boolean> = Promise.resolve(false);
+  private sampler: NodeJS.Timeout | null = null;
+  private lastSample: { t: number; c: NonNullable<PlatformStatus['counters']> } | null = null;
+  private rates: PlatformStatus['rates'] = null;
+  private connectedAt: Date | null = null;
   /** connect/disconnect/close run one at a time, in call order. */
   private lifecycle: Promise<unknown> = Promise.resolve();
   private closed = false;
@@ -89,6 +117,88 @@ export class Platform implements ProviderHost {
     this.journal = new Journal(this.stateDir);
     this.recovered = this.recover();
     this.recovered.catch(() => {}); // reported by connect
+    this.control =
+      options.controlSocket === false ? null : new ControlServer(this, this.stateDir, this.log);
+    if (this.control) {
+      this.controlStarted = this.control.start().catch((err) => {
+        this.log(`vpn-provider: no control socket: ${(err as Error).message}`);
+        return false;
+      });
+    }
+  }
+
+  /** Settles when the control socket listens (true) or will not (false). */
+  get controlReady(): Promise<boolean> {
+    return this.controlStarted;
+  }
+
+  /** Ids of the providers this platform has handed out. */
+  providerIds(): string[] {
+    return [...this.providers.keys()];
+  }
+
+  /** State, addresses, routes, counters and rates of the session. */
+  status(): PlatformStatus {
+    const s = this.active;
+    if (!s) return { state: 'disconnected' };
+    const p = s.parameters;
+    return {
+      state: s.state,
+      providerId: s.providerId,
+      configId: s.configId,
+      interfaceName: s.device.name,
+      connectedAt: this.connectedAt?.toISOString(),
+      ...(p
+        ? {
+            address: `${p.address}/${p.prefixLength}`,
+            mtu: p.mtu,
+            dnsServers: p.dnsServers,
+            domainSearch: p.domainSearch,
+            inclusions: p.inclusions.map((c) => `${c.network}/${c.prefixLength}`),
+            exclusions: p.exclusions.map((c) => `${c.network}/${c.prefixLength}`),
+          }
+        : {}),
+      counters: this.sample(s),
+      rates: this.rates,
+    };
+  }
+
+  private sample(s: Session): NonNullable<PlatformStatus['counters']> {
+    const c = s.device.counters();
+    return {
+      inPackets: c.rxPackets,
+      inBytes: c.rxBytes,
+      outPackets: c.txPackets,
+      outBytes: c.txBytes,
+    };
+  }
+
+  private startSampler(): void {
+    this.stopSampler();
+    this.sampler = setInterval(() => {
+      const s = this.active;
+      if (!s) return;
+      const now = { t: Date.now(), c: this.sample(s) };
+      const prev = this.lastSample;
+      if (prev) {
+        const dt = (now.t - prev.t) / 1000;
+        this.rates = {
+          inPackets: (now.c.inPackets - prev.c.inPackets) / dt,
+          inBytes: (now.c.inBytes - prev.c.inBytes) / dt,
+          outPackets: (now.c.outPackets - prev.c.outPackets) / dt,
+          outBytes: (now.c.outBytes - prev.c.outBytes) / dt,
+        };
+      }
+      this.lastSample = now;
+    }, 1000);
+    this.sampler.unref();
+  }
+
+  private stopSampler(): void {
+    if (this.sampler) clearInterval(this.sampler);
+    this.sampler = null;
+    this.lastSample = null;
+    this.rates = null;
   }
 
   /** Removes what a session of a process that died left in the kernel. */
@@ -189,6 +299,8 @@ export class Platform implements ProviderHost {
       const provider = this.provider(providerId);
       provider.attachDevice(session.device);
       await this.monitor.start();
+      this.connectedAt = new Date();
+      this.startSampler();
       this.sleepWatch ??= watchSleep((e) => this.systemEvent(e));
       this.send(providerId, configId, 'connected');
     });
@@ -281,6 +393,8 @@ export class Platform implements ProviderHost {
     return this.serialize(async () => {
       if (this.closed) return;
       await this.endSession();
+      await this.controlStarted;
+      this.control?.close();
       this.closed = true;
     });
   }
@@ -401,6 +515,8 @@ export class Platform implements ProviderHost {
     if (!session || session !== this.active) return;
     this.active = null;
     this.monitor.stop();
+    this.stopSampler();
+    this.connectedAt = null;
     this.sleepWatch?.stop();
     this.sleepWatch = null;
     const provider = this.provider(session.providerId);

@@ -1,9 +1,12 @@
-// Small file-system helpers Node lacks: an advisory lock (flock) that the
+// Small system helpers Node lacks: an advisory lock (flock) that the
 // configuration store holds while it reads, changes and rewrites its file,
-// so that two processes on one state directory cannot corrupt it.
+// so that two processes on one state directory cannot corrupt it; and the
+// credentials of a Unix socket's peer (SO_PEERCRED), which the control
+// socket checks before it answers.
 #include <errno.h>
 #include <fcntl.h>
 #include <sys/file.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "binding/addon.h"
@@ -40,11 +43,32 @@ void UnlockFile(const Napi::CallbackInfo& info) {
   if (fd >= 0) ::close(fd);  // closing the fd releases the lock
 }
 
+// peerCredentials(fd): { pid, uid, gid } of the process at the other end of
+// a connected Unix socket, as the kernel recorded them at connect().
+Napi::Value PeerCredentials(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsNumber())
+    throw CodedTypeError(env, "ERR_INVALID_ARG_TYPE", "peerCredentials(fd)");
+  int fd = info[0].As<Napi::Number>().Int32Value();
+  struct ucred cred;
+  socklen_t len = sizeof cred;
+  if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
+    throw SystemError(env, errno, "getsockopt",
+                      "cannot read the peer's credentials");
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("pid", cred.pid);
+  o.Set("uid", cred.uid);
+  o.Set("gid", cred.gid);
+  return o;
+}
+
 }  // namespace
 
 void InitFs(Napi::Env env, Napi::Object exports, AddonData*) {
   exports.Set("lockFile", Napi::Function::New(env, LockFile, "lockFile"));
   exports.Set("unlockFile", Napi::Function::New(env, UnlockFile, "unlockFile"));
+  exports.Set("peerCredentials",
+              Napi::Function::New(env, PeerCredentials, "peerCredentials"));
 }
 
 }  // namespace vpn

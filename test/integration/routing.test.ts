@@ -11,7 +11,8 @@ import { describeNetns } from '../helpers/netns';
 
 jest.setTimeout(60000);
 
-const ip = (...args: string[]) => execFileSync('ip', args, { encoding: 'utf8', maxBuffer: 64 << 20 });
+const ip = (...args: string[]) =>
+  execFileSync('ip', args, { encoding: 'utf8', maxBuffer: 64 << 20 });
 
 /** The device the kernel would send each IPv4 destination through. */
 function routeDevices(dsts: string[]): string[] {
