@@ -257,14 +257,14 @@ void Run(const std::string& name, bool alternatives) {
     });
     Patricia<u128> p;
     cp = Best(3, [&] { p.BuildSorted(sorted.data(), sorted.size()); });
-    Poptrie<u128, 16, true> f;
+    Poptrie<u128, 18, true> f;
     std::vector<Entry<u128>> scratch;
     fib = Best(3, [&] {
       scratch = sorted;
       f.Build(scratch.data(), scratch.size());
     });
     const auto& t = table->family6().fib;
-    MeasureLookups(s, t, s.a6, "poptrie16pc", load * 1e3,
+    MeasureLookups(s, t, s.a6, "poptrie18pc", load * 1e3,
                    table->lookup_bytes());
     // The API's layout: 16-byte network-order addresses.
     std::vector<int32_t> out(s.a6.size());
@@ -275,11 +275,11 @@ void Run(const std::string& name, bool alternatives) {
       }
       sink = out[7];
     });
-    Emit(s, "poptrie16pc", "batch256-bytes", raw * 1e9 / s.a6.size(),
+    Emit(s, "poptrie18pc", "batch256-bytes", raw * 1e9 / s.a6.size(),
          load * 1e3, table->lookup_bytes());
     if (alternatives) {
-      Variant<16, false>(s, sorted, s.a6, "poptrie16");
-      Variant<18, true>(s, sorted, s.a6, "poptrie18pc");
+      Variant<18, false>(s, sorted, s.a6, "poptrie18");
+      Variant<16, true>(s, sorted, s.a6, "poptrie16pc");
       Variant<20, true>(s, sorted, s.a6, "poptrie20pc");
       double cpl = Best(3, [&] {
         int64_t acc = 0;

@@ -1,8 +1,9 @@
 // The lookup structure of the route table: a Poptrie (Asai and Ohara,
 // SIGCOMM 2015), written from the paper's description.
 //
-//  - A direct-indexed top level of 2^S slots of 4 bytes (S = 18 for IPv4,
-//    16 for IPv6). A slot holds the value of the longest prefix of length
+//  - A direct-indexed top level of 2^S slots of 4 bytes (S = 18, 1 MiB, for
+//    both IPv4 and IPv6). A slot holds the value of the longest prefix of
+//    length
 //    <= S that covers it or, when longer prefixes exist, the index of a
 //    subtree root, which then keeps that value in a hidden leaf.
 //  - Subtrees of 64-ary nodes, one 6-bit stride each. A node has two 64-bit

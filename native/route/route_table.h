@@ -8,7 +8,7 @@
 //    path-compressed binary trie that takes inserts and deletes and answers
 //    the slow questions (which prefix matched, what is under a region). The
 //    lookup structure (poptrie.h) is a Poptrie built from it: 18-bit direct
-//    top level for IPv4, 16-bit plus path-compressed 64-ary nodes for IPv6.
+//    top level for IPv4, 18-bit plus path-compressed 64-ary nodes for IPv6.
 //
 //  - Synchronous visibility by incremental patching. An insert or delete
 //    updates the control plane and notes the prefix; the next lookup (of
@@ -184,7 +184,10 @@ struct Family {
 };
 
 using Family4 = Family<uint32_t, 18, false>;
-using Family6 = Family<u128, 16, true>;
+// IPv6 with S = 18 too: on a 700k-prefix table, batches of 256 took ~18 ns
+// per address against ~24 with S = 16 (one node fewer on the way to a /48:
+// strides end at bits 24, 30, 36, 42, 48), for 768 KiB more of top level.
+using Family6 = Family<u128, 18, true>;
 
 // Why a bulk load failed.
 struct BulkError {

@@ -81,7 +81,7 @@ void Differential(uint64_t seed, int ops, int lookups_per_check) {
   std::vector<K> hot;
   for (int i = 0; i < 8; ++i) hot.push_back(RandomKey<K>(rng, {}));
   Naive<K> ref;
-  vpn::route::Family<K, (W == 32 ? 18 : 16), (W == 128)> fam;
+  vpn::route::Family<K, 18, (W == 128)> fam;
   std::vector<std::pair<K, int>> live;
   int mismatches = 0;
   for (int op = 0; op < ops; ++op) {
@@ -123,7 +123,7 @@ void Differential(uint64_t seed, int ops, int lookups_per_check) {
   std::vector<Entry<K>> es;
   fam.cp.CollectAll(&es);
   CHECK_EQ(es.size(), ref.m.size());
-  vpn::route::Family<K, (W == 32 ? 18 : 16), (W == 128)> fresh;
+  vpn::route::Family<K, 18, (W == 128)> fresh;
   fresh.Assign(&es);
   int diff = 0;
   for (int q = 0; q < 20000; ++q) {
