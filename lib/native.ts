@@ -89,6 +89,8 @@ export interface LinkChange {
   up?: boolean;
   mtu?: number;
   txQueueLen?: number;
+  /** false: no IPv6 link-local address on the link (addr_gen_mode none). */
+  ipv6LinkLocal?: boolean;
 }
 
 export interface AddressSpec {

@@ -42,12 +42,12 @@ export function plan(p: ValidParameters): {
     cidrs.push(key(c));
     types.push(ROUTE_THROW);
   }
-  // A full IPv4 tunnel without IPv6: IPv6 would leak around it, so it is
+  // A full IPv4 tunnel with no IPv6 address: IPv6 would leak around it, so it is
   // dropped, as ChromeOS does, except link-local and multicast, which the
   // local network needs and which never leave it.
   const fullV4 = p.inclusions.some((c) => c.family === 4 && c.prefixLength === 0);
   const anyV6Default = p.inclusions.some((c) => c.family === 6 && c.prefixLength === 0);
-  if (p.family === 4 && fullV4 && !anyV6Default) {
+  if (p.family === 4 && !p.ipv6 && fullV4 && !anyV6Default) {
     cidrs.push('::/0', 'fe80::/10', 'ff00::/8');
     types.push(ROUTE_BLACKHOLE, ROUTE_THROW, ROUTE_THROW);
   }

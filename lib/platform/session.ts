@@ -46,6 +46,10 @@ export class Session {
 
   static async open(options: SessionOptions): Promise<Session> {
     const device = await TunDevice.open({ name: options.interfaceName, up: false });
+    // A point-to-point tunnel needs no IPv6 link-local address; without one
+    // the kernel sends no router solicitations into it. (Fails only where
+    // IPv6 is off, which is fine.)
+    await device.setLink({ ipv6LinkLocal: false }).catch(() => undefined);
     return new Session(options, device);
   }
 
@@ -99,6 +103,14 @@ export class Session {
       broadcast:
         p.family === 4 ? (p.broadcast ?? defaultBroadcast(p.address, p.prefixLength)) : undefined,
     });
+    const v6 = p.ipv6;
+    if (
+      old?.ipv6 &&
+      (old.ipv6.address !== v6?.address || old.ipv6.prefixLength !== v6?.prefixLength)
+    ) {
+      await this.device.deleteAddress(old.ipv6);
+    }
+    if (v6) await this.device.addAddress(v6);
     await this.device.setLink({ mtu: p.mtu, up: true });
     this.routes = await this.routing.apply(p);
     const dns = this.options.dns;

@@ -10,6 +10,8 @@ export const CHROME_ERRORS = {
   ERR_EXCLUSION_SANITY: 'Exclusion list CIDR sanity check failed.',
   ERR_INCLUSION_SANITY: 'Inclusion list CIDR sanity check failed.',
   ERR_DNS_SANITY: 'DNS server IP sanity check failed.',
+  /** Ours: the dual-stack extension's first-stage check. */
+  ERR_IPV6_ADDRESS_SANITY: 'IPv6 address CIDR sanity check failed.',
   ERR_EMPTY_PACKET: "Can't send an empty packet.",
 } as const;
 

@@ -23,6 +23,8 @@ export interface Parameters {
   dnsServers: string[];
   /** "true" or "false" (default "false"). */
   reconnect?: string;
+  /** Our extension, for a dual-stack tunnel: "2001:db8::2/64" next to an IPv4 address. */
+  ipv6Address?: string;
 }
 
 export interface Cidr {
@@ -45,6 +47,8 @@ export interface ValidParameters {
   dnsServers: string[];
   domainSearch: string[];
   reconnect: boolean;
+  /** The dual-stack IPv6 address (our extension). */
+  ipv6?: { address: string; prefixLength: number };
   warnings: string[];
 }
 
@@ -93,6 +97,8 @@ function parseIpv6(value: string, cidr: boolean): { address: string; prefixLengt
 /** Chrome's first-stage error message, or null when every value passes. */
 export function sanityError(p: Parameters): string | null {
   if (!sane(p.address, true)) return 'Address CIDR sanity check failed.';
+  if (p.ipv6Address !== undefined && !parseIpv6(p.ipv6Address, true))
+    return 'IPv6 address CIDR sanity check failed.';
   for (const e of p.exclusionList)
     if (!sane(e, true)) return 'Exclusion list CIDR sanity check failed.';
   for (const e of p.inclusionList)
@@ -115,7 +121,7 @@ export function checkTypes(p: unknown): asserts p is Parameters {
       fail(`${k} must be an array of strings`);
     if ((v as string[]).length > 1_000_000) fail(`${k} has more than 1000000 entries`);
   }
-  for (const k of ['broadcastAddress', 'mtu', 'reconnect']) {
+  for (const k of ['broadcastAddress', 'mtu', 'reconnect', 'ipv6Address']) {
     if (o[k] !== undefined && typeof o[k] !== 'string') fail(`${k} must be a string`);
   }
   if (o.domainSearch !== undefined) {
@@ -215,6 +221,12 @@ export function validate(p: Parameters): { errors: string; value?: ValidParamete
   if (!DECIMAL.test(prefixText) || prefixLength > maxPrefix)
     errors += 'subnet_prefix not in expected range;';
 
+  let ipv6: ValidParameters['ipv6'];
+  if (p.ipv6Address !== undefined) {
+    if (family !== 4) errors += 'ipv6_address goes with an IPv4 address;';
+    else ipv6 = parseIpv6(p.ipv6Address, true) ?? undefined;
+  }
+
   let broadcast: string | undefined;
   if (p.broadcastAddress !== undefined) {
     if (!parseIpv4(p.broadcastAddress)) errors += 'broadcast_address is not a valid IP;';
@@ -291,6 +303,7 @@ export function validate(p: Parameters): { errors: string; value?: ValidParamete
       dnsServers,
       domainSearch,
       reconnect,
+      ipv6,
       warnings,
     },
   };

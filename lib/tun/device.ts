@@ -241,7 +241,12 @@ export class TunDevice {
     }
   }
 
-  async setLink(change: { up?: boolean; mtu?: number; txQueueLen?: number }): Promise<void> {
+  async setLink(change: {
+    up?: boolean;
+    mtu?: number;
+    txQueueLen?: number;
+    ipv6LinkLocal?: boolean;
+  }): Promise<void> {
     const c = Object.fromEntries(Object.entries(change).filter(([, v]) => v !== undefined));
     try {
       await native.setLink({ ifindex: this.ifindex, ...c });

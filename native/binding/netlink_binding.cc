@@ -135,8 +135,8 @@ netlink::Address ParseAddress(Napi::Env env, Napi::Object o) {
 
 Napi::Value SetLink(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  Napi::Object o =
-      ArgObject(info, "setLink({ ifindex, up?, mtu?, txQueueLen? })");
+  Napi::Object o = ArgObject(
+      info, "setLink({ ifindex, up?, mtu?, txQueueLen?, ipv6LinkLocal? })");
   netlink::LinkChange c;
   c.ifindex = Ifindex(env, o);
   Napi::Value up = o.Get("up");
@@ -147,6 +147,13 @@ Napi::Value SetLink(const Napi::CallbackInfo& info) {
   }
   c.mtu = IntProp(env, o, "mtu", 68, 65535, -1);
   c.txqlen = IntProp(env, o, "txQueueLen", 0, 0x7fffffff, -1);
+  Napi::Value ll = o.Get("ipv6LinkLocal");
+  if (!ll.IsUndefined()) {
+    if (!ll.IsBoolean())
+      throw CodedTypeError(env, "ERR_INVALID_ARG_TYPE",
+                           "ipv6LinkLocal must be a boolean");
+    c.no_link_local = ll.As<Napi::Boolean>().Value() ? 0 : 1;
+  }
   return NetlinkWorker::Run(env, "cannot change the link",
                             [c] { return netlink::SetLink(c); });
 }

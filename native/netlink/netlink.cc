@@ -250,6 +250,15 @@ int SetLink(const LinkChange& change) {
   if (change.mtu >= 0) m.AttrU32(IFLA_MTU, static_cast<uint32_t>(change.mtu));
   if (change.txqlen >= 0)
     m.AttrU32(IFLA_TXQLEN, static_cast<uint32_t>(change.txqlen));
+  if (change.no_link_local >= 0) {
+    size_t spec = m.BeginNest(IFLA_AF_SPEC);
+    size_t inet6 = m.BeginNest(AF_INET6);
+    uint8_t mode =
+        change.no_link_local ? IN6_ADDR_GEN_MODE_NONE : IN6_ADDR_GEN_MODE_EUI64;
+    m.Attr(IFLA_INET6_ADDR_GEN_MODE, &mode, 1);
+    m.EndNest(inet6);
+    m.EndNest(spec);
+  }
   return s.Request(m);
 }
 

@@ -13,7 +13,7 @@ import {
 } from '../../lib';
 import { native } from '../../lib/native';
 import { describeNetns } from '../helpers/netns';
-import { ipv4Udp, pattern } from '../helpers/packets';
+import { ipv4Udp, ipv6Udp, pattern } from '../helpers/packets';
 import { udpSocket, send, receive } from '../helpers/udp';
 
 jest.setTimeout(30000);
@@ -283,5 +283,59 @@ describeNetns('the platform and a provider, in a private namespace', () => {
       inclusionList: [],
       dnsServers: [],
     });
+  });
+
+  test('dual stack (ipv6Address, our extension): both addresses, no link-local, IPv6 both ways', async () => {
+    await vpn.createConfig('dual');
+    await platform.connect('com.example.vpn', 'dual');
+    await vpn.setParameters({
+      address: '10.90.0.2/24',
+      ipv6Address: '2001:db8:90::2/64',
+      exclusionList: [],
+      inclusionList: ['0.0.0.0/0', '::/0'],
+      dnsServers: [],
+    });
+    const ifname = platform.session!.interfaceName;
+    const v6 = JSON.parse(
+      execFileSync('ip', ['-j', '-6', 'addr', 'show', 'dev', ifname], { encoding: 'utf8' }),
+    );
+    expect(v6[0].addr_info.map((a: { local: string }) => a.local)).toEqual(['2001:db8:90::2']);
+    expect(
+      execFileSync('ip', ['-6', 'route', 'show', 'table', '30100'], { encoding: 'utf8' }),
+    ).not.toMatch(/blackhole/);
+    const sock = await udpSocket('udp6', '2001:db8:90::2');
+    try {
+      const got = new Promise<Uint8Array>((resolve) =>
+        vpn.onPacketsReceived.addListener((batch) => {
+          for (let i = 0; i < batch.count; i++) {
+            const p = batch.packet(i);
+            if (p[0] >> 4 === 6 && p[6] === 17) resolve(p.slice());
+          }
+        }),
+      );
+      await send(sock, pattern(40, 3), 5006, '2001:db8:90::20');
+      expect(Buffer.compare((await got).subarray(48), pattern(40, 3))).toBe(0);
+      const back = receive(sock, 1);
+      await vpn.sendPacket(
+        ipv6Udp({
+          src: '2001:db8:90::20',
+          dst: '2001:db8:90::2',
+          dstPort: sock.address().port,
+          payload: pattern(30, 4),
+        }),
+      );
+      expect(Buffer.compare((await back)[0], pattern(30, 4))).toBe(0);
+    } finally {
+      sock.close();
+    }
+    await expect(
+      vpn.setParameters({
+        address: '10.90.0.2/24',
+        ipv6Address: 'nope/64',
+        exclusionList: [],
+        inclusionList: [],
+        dnsServers: [],
+      }),
+    ).rejects.toThrow('IPv6 address CIDR sanity check failed.');
   });
 });

@@ -127,3 +127,16 @@ test('CIDRs are masked as the kernel does', () => {
   expect(parseCidr('1.2.3/8')).toBeNull();
   expect(parseCidr('01.2.3.4/08')).toBeNull();
 });
+
+test('ipv6Address (dual stack, our extension)', () => {
+  expect(sanityError({ ...base, ipv6Address: '2001:db8::2' })).toBe(
+    'IPv6 address CIDR sanity check failed.',
+  );
+  expect(validate({ ...base, ipv6Address: '2001:db8::2/64' }).value!.ipv6).toEqual({
+    address: '2001:db8::2',
+    prefixLength: 64,
+  });
+  expect(
+    validate({ ...base, address: '2001:db8::1/64', ipv6Address: '2001:db8::2/64' }).errors,
+  ).toBe('ipv6_address goes with an IPv4 address;');
+});
