@@ -68,30 +68,38 @@ export class SessionRouting {
   async apply(p: ValidParameters): Promise<RouteTable> {
     const { table, priority } = this.options;
     const { cidrs, types, families } = plan(p);
-    const routes = RouteTable.from([
-      ...p.inclusions.map((c) => [key(c), INCLUDED] as const),
-      ...p.exclusions.map((c) => [key(c), EXCLUDED] as const),
-    ]);
     try {
       await native.flushTable({ table });
-      if (cidrs.length > 0) {
-        await native.changeRoutes({
-          table,
-          add: true,
-          cidrs,
-          types: Uint8Array.from(types),
-          ifindex: this.ifindex,
-        });
+      // The routes go out on the threadpool; the in-process table is built
+      // meanwhile (100k routes: ~0.1 s of the ~1 s the kernel takes).
+      const programmed =
+        cidrs.length > 0
+          ? native.changeRoutes({
+              table,
+              add: true,
+              cidrs,
+              types: Uint8Array.from(types),
+              ifindex: this.ifindex,
+            })
+          : Promise.resolve();
+      let routes: RouteTable;
+      try {
+        routes = RouteTable.from([
+          ...p.inclusions.map((c) => [key(c), INCLUDED] as const),
+          ...p.exclusions.map((c) => [key(c), EXCLUDED] as const),
+        ]);
+      } finally {
+        await programmed;
       }
       for (const family of families) {
         if (this.rules.includes(family)) continue;
         await native.addRule({ family, table, priority });
         this.rules.push(family);
       }
+      return routes;
     } catch (err) {
       throw fromNative(err);
     }
-    return routes;
   }
 
   /** Removes the rules and every route of the table. */

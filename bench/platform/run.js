@@ -1,0 +1,107 @@
+#!/usr/bin/env node
+'use strict';
+// Platform benchmark: time from connect to the first packet through the
+// tunnel with 100 routes, and time to apply 100k routes, each against doing
+// the same configuration with `ip` (a spawn per command, and one `ip -batch`).
+// Each trial runs in a fresh process inside its own network namespace; the
+// median of --reps trials is reported, with ratios to the `ip` baselines.
+//   node bench/platform/run.js [--reps N] [--json FILE]
+const { spawnSync } = require('node:child_process');
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
+
+const root = path.join(__dirname, '..', '..');
+const argv = process.argv.slice(2);
+const opt = (name, dflt) => {
+  const i = argv.indexOf(name);
+  return i >= 0 ? argv[i + 1] : dflt;
+};
+const reps = Number(opt('--reps', 5));
+
+if (process.getuid() !== 0) {
+  console.error(
+    'bench/platform: needs root (it creates TUN devices inside its own network namespaces).',
+  );
+  process.exit(2);
+}
+
+function trial(mode, n) {
+  const r = spawnSync(
+    'unshare',
+    ['--net', '--', process.execPath, path.join(__dirname, 'trial.js'), mode, String(n)],
+    {
+      encoding: 'utf8',
+      timeout: 120000,
+    },
+  );
+  if (r.status !== 0) return { error: (r.stderr || `exit ${r.status}`).trim().split('\n').pop() };
+  return JSON.parse(r.stdout.trim().split('\n').pop());
+}
+
+const median = (xs) => {
+  const s = xs.filter(Number.isFinite).sort((a, b) => a - b);
+  return s.length ? s[s.length >> 1] : NaN;
+};
+
+const plan = [
+  ['ours-connect', 100],
+  ['ip-spawn', 100],
+  ['ip-batch', 100],
+  ['ours-apply', 100000],
+  ['ip-batch', 100000],
+];
+const results = {};
+for (let rep = 0; rep < reps; rep++) {
+  for (const [mode, n] of plan) {
+    const key = `${mode} ${n}`;
+    (results[key] ??= []).push(trial(mode, n));
+    if (process.stderr.isTTY) process.stderr.write(`\r${rep + 1}/${reps} ${key.padEnd(24)}`);
+  }
+}
+if (process.stderr.isTTY) process.stderr.write('\n');
+
+const rows = plan.map(([mode, n]) => {
+  const rs = results[`${mode} ${n}`];
+  return {
+    mode,
+    routes: n,
+    ms: median(rs.map((r) => r.ms)),
+    errors: rs.filter((r) => r.error).map((r) => r.error),
+  };
+});
+const get = (mode, n) => rows.find((r) => r.mode === mode && r.routes === n).ms;
+const fmt = (x, d = 1) => (Number.isFinite(x) ? x.toFixed(d) : '-');
+console.log(`\nplatform, median of ${reps} trials (a fresh process and namespace each)`);
+console.log('| what | routes | ms | × ip spawns | × ip -batch |');
+console.log('|------|-------:|---:|------------:|------------:|');
+for (const r of rows) {
+  const spawnBase = r.routes === 100 ? get('ip-spawn', 100) : NaN;
+  const batchBase = get('ip-batch', r.routes);
+  console.log(
+    `| ${r.mode} | ${r.routes} | ${fmt(r.ms)} | ${fmt(spawnBase / r.ms, 2)} | ${fmt(batchBase / r.ms, 2)} |`,
+  );
+  for (const e of r.errors) console.log(`    error: ${e}`);
+}
+console.log(
+  '(ours-connect includes the first packet through the tunnel; the ip rows do the configuration only.)',
+);
+const out = {
+  suite: 'platform',
+  date: new Date().toISOString(),
+  machine: {
+    cpus: os.cpus().length,
+    model: os.cpus()[0]?.model,
+    kernel: os.release(),
+    node: process.version,
+  },
+  reps,
+  rows,
+};
+const file = opt(
+  '--json',
+  path.join(root, 'bench', 'results', `platform-${out.date.replace(/[:.]/g, '-')}.json`),
+);
+fs.mkdirSync(path.dirname(file), { recursive: true });
+fs.writeFileSync(file, JSON.stringify(out, null, 2) + '\n');
+console.log(`wrote ${path.relative(process.cwd(), file)}`);
