@@ -140,7 +140,7 @@ function main() {
       'node-readsync',
       ...(peer ? ['appium'] : []),
     ],
-    send: ['c-write', 'vpn-batch', 'vpn-single', 'node-writesync', ...(peer ? ['appium'] : [])],
+    send: ['c-write', 'vpn-batch', 'vpn-surface', 'vpn-single', 'node-writesync', ...(peer ? ['appium'] : [])],
   };
   const plan = [];
   for (let rep = 0; rep < reps; rep++) {

@@ -18,7 +18,7 @@ const path = require('node:path');
 const readline = require('node:readline');
 
 const root = path.join(__dirname, '..', '..');
-const { TunDevice } = require(path.join(root, 'dist'));
+const { TunDevice, createPlatform } = require(path.join(root, 'dist'));
 const { native } = require(path.join(root, 'dist', 'native'));
 const tunbench = path.join(root, 'bench', 'bin', 'tunbench');
 const peerDir = path.join(root, 'bench', '.cache', 'peers', 'node_modules', 'appium-ios-tuntap');
@@ -75,9 +75,33 @@ async function openPeer() {
   return { t, name: t.name, ifindex };
 }
 
+/**
+ * A platform session with the tunnel at 198.18.0.1/24: the packets go
+ * through the public surface (a provider's events and sendPackets).
+ */
+async function openSurface(qlen) {
+  const dir = fs.mkdtempSync(path.join(require('node:os').tmpdir(), 'vpn-bench-'));
+  const platform = createPlatform({ stateDir: dir, dns: false, controlSocket: false, log: () => {} });
+  const vpn = platform.provider('bench');
+  await vpn.createConfig('c');
+  await platform.connect('bench', 'c');
+  await vpn.setParameters({ address: ADDRESS, exclusionList: [], inclusionList: [], dnsServers: [] });
+  const ifindex = native.linkIndex(platform.session.interfaceName);
+  if (qlen) await native.setLink({ ifindex, txQueueLen: qlen });
+  return {
+    vpn,
+    ifindex,
+    close: async () => {
+      await platform.close();
+      fs.rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
 async function recv() {
   let dev = null;
   let peer = null;
+  let surface = null;
   let cProc = null;
   let ifindex;
   if (impl === 'c-read') {
@@ -87,6 +111,9 @@ async function recv() {
   } else if (impl === 'appium') {
     peer = await openPeer();
     ifindex = peer.ifindex;
+  } else if (impl === 'vpn-surface') {
+    surface = await openSurface(count + 1000);
+    ifindex = surface.ifindex;
   } else {
     dev = await TunDevice.open({
       addresses: [ADDRESS],
@@ -146,15 +173,17 @@ async function recv() {
     const done = () => {
       const seconds = elapsed();
       const cpu = cpuSeconds(cpu0);
-      dev.close();
+      if (dev) dev.close();
+      if (surface) void surface.close();
       resolve({ packets: n, bytes, seconds, cpu, drops, sum });
     };
     const guard = setTimeout(done, 20000);
     // BENCH_WORK=touch: the listener reads every byte (a stand-in for the
     // per-byte work a VPN does, such as encryption).
     const touch = process.env.BENCH_WORK === 'touch';
-    if (impl === 'vpn-batch' || impl === 'vpn-thread') {
-      dev.onPacketsReceived.addListener((batch) => {
+    if (impl === 'vpn-batch' || impl === 'vpn-thread' || impl === 'vpn-surface') {
+      const events = surface ? surface.vpn.onPacketsReceived : dev.onPacketsReceived;
+      events.addListener((batch) => {
         const meta = batch.meta;
         const data = batch.data;
         for (let i = 0; i < batch.count; i++) {
@@ -212,6 +241,15 @@ async function send() {
           if (peer.t.write(b) !== b.length) throw new Error('short write');
       };
       close = () => peer.t.close();
+    } else if (impl === 'vpn-surface') {
+      const s = await openSurface(0);
+      const batch = new Array(64).fill(pkt);
+      let last = Promise.resolve();
+      write = (n) => {
+        for (let i = 0; i < n; i += 64) last = s.vpn.sendPackets(batch);
+      };
+      finish = () => last;
+      close = () => s.close();
     } else {
       const dev = await TunDevice.open({ addresses: [ADDRESS] });
       close = () => dev.close();
