@@ -3,7 +3,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { createPlatform, type Platform, type PlatformStatus } from '../../lib';
-import { main } from '../../lib/cli/main';
+import { runCli } from '../helpers/cli';
 import { native } from '../../lib/native';
 import { describeNetns } from '../helpers/netns';
 import { udpSocket, send } from '../helpers/udp';
@@ -13,23 +13,14 @@ jest.setTimeout(20000);
 describeNetns('the CLI with a live session', () => {
   let dir: string;
   let platform: Platform;
-  const cli = async (...argv: string[]) => {
-    let out = '';
-    let err = '';
-    const code = await main(
-      [...argv, '--state-dir', dir],
-      (s) => (out += s),
-      (s) => (err += s),
-    );
-    return { code, out, err };
-  };
+  const cli = (...argv: string[]) => runCli(dir, ...argv);
 
   beforeAll(async () => {
     await native.setLink({ ifindex: native.linkIndex('lo'), up: true });
   });
   beforeEach(() => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vpn-cli-'));
-    platform = createPlatform({ stateDir: dir, log: () => {} });
+    platform = createPlatform({ stateDir: dir, log: () => {}, dns: false });
   });
   afterEach(async () => {
     await platform.close();

@@ -61,7 +61,7 @@ describeNetns('network changes', () => {
   beforeEach(async () => {
     ip('route', 'replace', 'default', 'via', '192.0.2.254', 'dev', 'eth0');
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vpn-events-'));
-    platform = createPlatform({ stateDir: dir, log: () => {} });
+    platform = createPlatform({ stateDir: dir, log: () => {}, dns: false });
     vpn = platform.provider('p');
     await vpn.createConfig('c');
     messages = [];

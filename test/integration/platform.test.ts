@@ -12,22 +12,12 @@ import {
   type PacketBatch,
 } from '../../lib';
 import { native } from '../../lib/native';
+import { CHROME_PARAMETERS } from '../helpers/chrome';
 import { describeNetns } from '../helpers/netns';
 import { ipv4Udp, ipv6Udp, pattern } from '../helpers/packets';
 import { udpSocket, send, receive } from '../helpers/udp';
 
 jest.setTimeout(30000);
-
-const CHROME_PARAMETERS = {
-  address: '10.10.10.10/24',
-  exclusionList: ['63.145.213.129/32', '63.145.212.0/24'],
-  inclusionList: ['0.0.0.0/0', '63.145.212.128/25'],
-  mtu: '1600',
-  broadcastAddress: '10.10.10.255',
-  domainSearch: ['foo', 'bar'],
-  dnsServers: ['8.8.8.8'],
-  reconnect: 'false',
-};
 
 /** The IPv4 addresses on ifname. */
 function addresses(ifname: string): { local: string; prefixlen: number; broadcast?: string }[] {
@@ -72,7 +62,12 @@ describeNetns('the platform and a provider, in a private namespace', () => {
   });
   beforeEach(() => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vpn-platform-'));
-    platform = createPlatform({ stateDir: dir, connectTimeoutMs: 10000, log: () => {} });
+    platform = createPlatform({
+      stateDir: dir,
+      connectTimeoutMs: 10000,
+      log: () => {},
+      dns: false,
+    });
     vpn = platform.provider('com.example.vpn');
     messages = [];
     vpn.onPlatformMessage.addListener((...m) => messages.push(m));
@@ -187,7 +182,7 @@ describeNetns('the platform and a provider, in a private namespace', () => {
 
   test('connect timeout: error with a reason, then disconnected', async () => {
     await platform.close();
-    platform = createPlatform({ stateDir: dir, connectTimeoutMs: 200, log: () => {} });
+    platform = createPlatform({ stateDir: dir, connectTimeoutMs: 200, log: () => {}, dns: false });
     vpn = platform.provider('com.example.vpn');
     messages = [];
     vpn.onPlatformMessage.addListener((...m) => messages.push(m));
@@ -203,7 +198,7 @@ describeNetns('the platform and a provider, in a private namespace', () => {
 
   test('setParameters in time stops the connect timer', async () => {
     await platform.close();
-    platform = createPlatform({ stateDir: dir, connectTimeoutMs: 300, log: () => {} });
+    platform = createPlatform({ stateDir: dir, connectTimeoutMs: 300, log: () => {}, dns: false });
     vpn = platform.provider('com.example.vpn');
     await vpn.createConfig('quick');
     await platform.connect('com.example.vpn', 'quick');

@@ -59,7 +59,7 @@ describeNetns('routes and rules in the kernel', () => {
   });
   beforeEach(async () => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vpn-routing-'));
-    platform = createPlatform({ stateDir: dir, log: () => {} });
+    platform = createPlatform({ stateDir: dir, log: () => {}, dns: false });
     vpn = platform.provider('com.example.vpn');
     await vpn.createConfig('c');
     await platform.connect('com.example.vpn', 'c');
@@ -187,7 +187,7 @@ describeNetns('routes and rules in the kernel', () => {
       await new Promise((r) => child.once('exit', r));
       expect(ip('rule', 'show')).toMatch(/lookup 30100/); // left behind
       expect(ip('route', 'show', 'table', '30100')).toMatch(/throw 198.18.200.0\/24/);
-      const next = createPlatform({ stateDir: crashDir, log: () => {} });
+      const next = createPlatform({ stateDir: crashDir, log: () => {}, dns: false });
       await next.ready;
       expect(ip('rule', 'show')).not.toMatch(/30100/);
       expect(ip('route', 'show', 'table', '30100')).toBe('');
@@ -196,7 +196,7 @@ describeNetns('routes and rules in the kernel', () => {
     } finally {
       fs.rmSync(crashDir, { recursive: true, force: true });
     }
-    platform = createPlatform({ stateDir: dir, log: () => {} }); // for afterEach
+    platform = createPlatform({ stateDir: dir, log: () => {}, dns: false }); // for afterEach
   });
 });
 

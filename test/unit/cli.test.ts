@@ -4,21 +4,13 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { createPlatform, type Platform } from '../../lib';
-import { main, parseArgs } from '../../lib/cli/main';
+import { parseArgs } from '../../lib/cli/main';
+import { runCli } from '../helpers/cli';
 
 let dir: string;
 let platform: Platform;
 
-async function cli(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const code = await main(
-    [...argv, '--state-dir', dir],
-    (s) => (out += s),
-    (s) => (err += s),
-  );
-  return { code, out, err };
-}
+const cli = (...argv: string[]) => runCli(dir, ...argv);
 
 beforeEach(async () => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vpn-cli-'));

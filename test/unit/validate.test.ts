@@ -7,6 +7,7 @@ import {
   validate,
   type Parameters,
 } from '../../lib/provider/validate';
+import { CHROME_PARAMETERS } from '../helpers/chrome';
 
 const base: Parameters = {
   address: '10.10.10.10/24',
@@ -76,16 +77,7 @@ test('every error fragment, joined in order', () => {
 });
 
 test("Chrome's VpnSuccess parameters are valid as given", () => {
-  const r = validate({
-    address: '10.10.10.10/24',
-    exclusionList: ['63.145.213.129/32', '63.145.212.0/24'],
-    inclusionList: ['0.0.0.0/0', '63.145.212.128/25'],
-    mtu: '1600',
-    broadcastAddress: '10.10.10.255',
-    domainSearch: ['foo', 'bar'],
-    dnsServers: ['8.8.8.8'],
-    reconnect: 'false',
-  });
+  const r = validate(CHROME_PARAMETERS);
   expect(r.errors).toBe('');
   expect(r.value).toMatchObject({
     family: 4,
