@@ -18,11 +18,6 @@ export interface TunReaderOptions {
   batchSize: number;
   /** Bytes of a receive slab (at least batchSize small packets + one 64 KiB packet). */
   slabSize: number;
-  /**
-   * "poll" (default): uv_poll on the loop's own thread reads one slab.
-   * "thread": a reader thread fills a pool of 4 slabs and wakes the loop.
-   */
-  reader?: 'poll' | 'thread';
 }
 
 /** What `openTun` resolves with: an open, non-blocking, close-on-exec TUN fd. */
@@ -38,7 +33,7 @@ export interface OpenedTun {
  */
 export interface NativeTun {
   readonly fd: number;
-  /** Receive slabs (one, or the thread reader's pool): packets are views into them. */
+  /** Receive slabs (one per device for now): packets are views into them. */
   readonly slabs: ArrayBuffer[];
   /** metas[s][2i] = offset, metas[s][2i+1] = length of packet i of a batch in slab s. */
   readonly metas: Int32Array[];

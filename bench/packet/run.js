@@ -135,12 +135,19 @@ function main() {
     recv: [
       'c-read',
       'vpn-batch',
-      'vpn-thread',
+      'vpn-surface',
       'vpn-packet',
       'node-readsync',
       ...(peer ? ['appium'] : []),
     ],
-    send: ['c-write', 'vpn-batch', 'vpn-surface', 'vpn-single', 'node-writesync', ...(peer ? ['appium'] : [])],
+    send: [
+      'c-write',
+      'vpn-batch',
+      'vpn-surface',
+      'vpn-single',
+      'node-writesync',
+      ...(peer ? ['appium'] : []),
+    ],
   };
   const plan = [];
   for (let rep = 0; rep < reps; rep++) {
@@ -180,6 +187,13 @@ function main() {
           ppsMin: Math.min(...mine.map((r) => r.pps ?? Infinity)),
           ppsMax: Math.max(...mine.map((r) => r.pps ?? -Infinity)),
           vsC: median(ratios(base)),
+          vsCOfMedians:
+            median(mine.map((r) => r.pps)) /
+            median(
+              results
+                .filter((x) => x.dir === dir && x.size === size && x.impl === base)
+                .map((x) => x.pps),
+            ),
           vsPeer: peer ? median(ratios('appium')) : null,
           cpuPerPacketNs: median(mine.map((r) => r.cpuPerPacketNs)),
           errors: mine.filter((r) => r.error).map((r) => r.error),
@@ -192,17 +206,18 @@ function main() {
 
   const fmt = (x, d = 2) => (x === null || !Number.isFinite(x) ? '-' : x.toFixed(d));
   console.log(
-    `\npacket path, ${reps} repetitions, medians; ratios are per repetition, to the C loop and to ${PEER}`,
+    `\npacket path, ${reps} repetitions, medians. × C: median of the per-repetition ratios to the C loop` +
+      ` (C med: ratio of the medians); × peer: the same to ${PEER}`,
   );
   console.log(
-    '| dir  | payload | implementation | packets/s | min..max | × C loop | × peer | CPU ns/packet |',
+    '| dir  | payload | implementation | packets/s | min..max | × C | × C med | × peer | CPU ns/packet |',
   );
   console.log(
-    '|------|--------:|----------------|----------:|---------:|---------:|-------:|--------------:|',
+    '|------|--------:|----------------|----------:|---------:|----:|--------:|-------:|--------------:|',
   );
   for (const r of rows) {
     console.log(
-      `| ${r.dir.padEnd(4)} | ${String(r.size).padStart(6)}B | ${r.impl.padEnd(14)} | ${fmt(r.pps / 1e3, 0).padStart(7)}k | ${fmt(r.ppsMin / 1e3, 0)}..${fmt(r.ppsMax / 1e3, 0)}k | ${fmt(r.vsC).padStart(8)} | ${fmt(r.vsPeer).padStart(6)} | ${fmt(r.cpuPerPacketNs, 0).padStart(13)} |`,
+      `| ${r.dir.padEnd(4)} | ${String(r.size).padStart(6)}B | ${r.impl.padEnd(14)} | ${fmt(r.pps / 1e3, 0).padStart(7)}k | ${fmt(r.ppsMin / 1e3, 0)}..${fmt(r.ppsMax / 1e3, 0)}k | ${fmt(r.vsC)} | ${fmt(r.vsCOfMedians).padStart(7)} | ${fmt(r.vsPeer).padStart(6)} | ${fmt(r.cpuPerPacketNs, 0).padStart(13)} |`,
     );
     for (const e of r.errors) console.log(`    error: ${e}`);
   }

@@ -81,11 +81,21 @@ async function openPeer() {
  */
 async function openSurface(qlen) {
   const dir = fs.mkdtempSync(path.join(require('node:os').tmpdir(), 'vpn-bench-'));
-  const platform = createPlatform({ stateDir: dir, dns: false, controlSocket: false, log: () => {} });
+  const platform = createPlatform({
+    stateDir: dir,
+    dns: false,
+    controlSocket: false,
+    log: () => {},
+  });
   const vpn = platform.provider('bench');
   await vpn.createConfig('c');
   await platform.connect('bench', 'c');
-  await vpn.setParameters({ address: ADDRESS, exclusionList: [], inclusionList: [], dnsServers: [] });
+  await vpn.setParameters({
+    address: ADDRESS,
+    exclusionList: [],
+    inclusionList: [],
+    dnsServers: [],
+  });
   const ifindex = native.linkIndex(platform.session.interfaceName);
   if (qlen) await native.setLink({ ifindex, txQueueLen: qlen });
   return {
@@ -119,7 +129,7 @@ async function recv() {
       addresses: [ADDRESS],
       txQueueLen: count + 1000,
       batchSize: Number(process.env.BENCH_BATCH) || undefined,
-      reader: impl === 'vpn-thread' ? 'thread' : 'poll',
+      slabSize: Number(process.env.BENCH_SLAB) || undefined,
     });
     ifindex = dev.ifindex;
   }
@@ -181,7 +191,7 @@ async function recv() {
     // BENCH_WORK=touch: the listener reads every byte (a stand-in for the
     // per-byte work a VPN does, such as encryption).
     const touch = process.env.BENCH_WORK === 'touch';
-    if (impl === 'vpn-batch' || impl === 'vpn-thread' || impl === 'vpn-surface') {
+    if (impl === 'vpn-batch' || impl === 'vpn-surface') {
       const events = surface ? surface.vpn.onPacketsReceived : dev.onPacketsReceived;
       events.addListener((batch) => {
         const meta = batch.meta;

@@ -303,22 +303,30 @@ Napi::Value ChangeRoutes(const Napi::CallbackInfo& info) {
       });
 }
 
-Napi::Value FlushTable(const Napi::CallbackInfo& info) {
+// Runs flush(table) (which returns a count or -errno) off the loop and
+// resolves the count: flushTable and flushRules.
+Napi::Value RunFlush(const Napi::CallbackInfo& info, const char* usage,
+                     const char* what, int (*flush)(uint32_t)) {
   Napi::Env env = info.Env();
-  Napi::Object o = ArgObject(info, "flushTable({ table })");
+  Napi::Object o = ArgObject(info, usage);
   uint32_t table =
       static_cast<uint32_t>(IntProp(env, o, "table", 1, 0xfffffffe, -1));
   auto count = std::make_shared<int>(0);
   return NetlinkWorker::Run(
-      env, "cannot flush the routing table",
-      [table, count] {
-        int r = netlink::FlushTable(table);
+      env, what,
+      [table, count, flush] {
+        int r = flush(table);
         if (r >= 0) *count = r;
         return r < 0 ? r : 0;
       },
       [count](Napi::Env env) -> Napi::Value {
         return Napi::Number::New(env, *count);
       });
+}
+
+Napi::Value FlushTable(const Napi::CallbackInfo& info) {
+  return RunFlush(info, "flushTable({ table })", "cannot flush the routing table",
+                  netlink::FlushTable);
 }
 
 netlink::Rule ParseRule(Napi::Env env, Napi::Object o) {
@@ -348,21 +356,8 @@ Napi::Value DeleteRule(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value FlushRules(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  Napi::Object o = ArgObject(info, "flushRules({ table })");
-  uint32_t table =
-      static_cast<uint32_t>(IntProp(env, o, "table", 1, 0xfffffffe, -1));
-  auto count = std::make_shared<int>(0);
-  return NetlinkWorker::Run(
-      env, "cannot delete the policy rules",
-      [table, count] {
-        int r = netlink::FlushRules(table);
-        if (r >= 0) *count = r;
-        return r < 0 ? r : 0;
-      },
-      [count](Napi::Env env) -> Napi::Value {
-        return Napi::Number::New(env, *count);
-      });
+  return RunFlush(info, "flushRules({ table })", "cannot delete the policy rules",
+                  netlink::FlushRules);
 }
 
 }  // namespace

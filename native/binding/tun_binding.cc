@@ -10,30 +10,21 @@
 //
 // Send: write() straight from the caller's memory, one call per batch.
 //
-// Reader "thread" (an option, measured against the default in bench/packet):
-// a thread of ours blocks in poll()/read() and fills a pool of slabs; the
-// loop is woken with uv_async_send and dispatches each filled slab, then
-// hands it back. When every slab is waiting for JS, the thread stops reading
-// and the kernel queue takes the backpressure, as in the default mode.
+// A reader thread feeding a pool of slabs through uv_async_send was measured
+// against this (bench/packet, at commit 8e4c938) and lost: 0.75-0.79x the C
+// read loop against 0.84-0.92x, with more CPU per packet; it was removed.
 //
 // Lifetime: the poll handle is unreferenced unless ref() is called, so an
 // open device never keeps the process alive. Core outlives the JS object
 // until libuv has closed the handle; an async cleanup hook closes it when the
 // environment (main thread or worker) goes away.
 #include <errno.h>
-#include <poll.h>
 #include <string.h>
-#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
 #include <uv.h>
 
-#include <atomic>
-#include <condition_variable>
-#include <deque>
 #include <memory>
-#include <mutex>
-#include <thread>
 #include <vector>
 
 #include "binding/addon.h"
@@ -65,30 +56,24 @@ struct Slice {
   size_t len;
 };
 
-// Slabs in the pool of the reader-thread mode.
-constexpr int kThreadSlabs = 4;
-
 class Core {
  public:
   // counters and owner_slot belong to the JS object (Tun); Core writes the
   // counters only while open and clears *owner_slot when it is freed.
   Core(Napi::Env env, int fd, uint32_t batch_size, size_t slab_size,
-       bool threaded, uint64_t* counters, Core** owner_slot)
+       uint64_t* counters, Core** owner_slot)
       : env_(env),
         fd_(fd),
         batch_size_(batch_size),
         slab_size_(slab_size),
-        threaded_(threaded),
         counters_(counters),
         owner_slot_(owner_slot) {
-    // Each slab is one ArrayBuffer: packets, then batch_size (offset,
-    // length) pairs. V8 never moves a backing store, so the pointers hold.
-    for (int i = 0; i < (threaded ? kThreadSlabs : 1); ++i) {
-      Napi::ArrayBuffer ab =
-          Napi::ArrayBuffer::New(env, slab_size + 8 * batch_size);
-      bases_.push_back(static_cast<uint8_t*>(ab.Data()));
-      buffers_.push_back(Napi::Persistent(ab));
-    }
+    // One ArrayBuffer: packets, then batch_size (offset, length) pairs. V8
+    // never moves a backing store, so the pointer holds while it is ours.
+    Napi::ArrayBuffer ab =
+        Napi::ArrayBuffer::New(env, slab_size + 8 * batch_size);
+    base_ = static_cast<uint8_t*>(ab.Data());
+    buffer_ = Napi::Persistent(ab);
     uv_loop_t* loop = nullptr;
     napi_get_uv_event_loop(env, &loop);
     int r = uv_poll_init(loop, &poll_, fd);
@@ -97,50 +82,32 @@ class Core {
       return;
     }
     poll_.data = this;
-    open_handles_ = 1;
+    poll_ready_ = true;
     uv_unref(reinterpret_cast<uv_handle_t*>(&poll_));
-    if (threaded) {
-      wake_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-      r = wake_fd_ < 0 ? -errno : uv_async_init(loop, &async_, OnAsync);
-      if (r < 0) {
-        init_error_ = -r;
-        return;
-      }
-      async_.data = this;
-      open_handles_ = 2;
-      uv_unref(reinterpret_cast<uv_handle_t*>(&async_));
-    }
     napi_add_async_cleanup_hook(env, OnEnvCleanup, this, &cleanup_);
   }
 
-  // Stops the reader, closes the fd and the handles; the Core is freed once
-  // libuv has closed them.
+  // Closes the fd and the handle; the Core is freed once libuv is done.
   void Close() {
     if (closing_) return;
     closing_ = true;
-    StopThread();
     dispatch_.Reset();
     on_error_.Reset();
     on_writable_.Reset();
-    buffers_.clear();
+    buffer_.Reset();
     context_.reset();
-    if (wake_fd_ >= 0) ::close(wake_fd_);
-    wake_fd_ = -1;
-    int handles = open_handles_;
-    if (handles >= 1)
+    if (poll_ready_) {
       uv_close(reinterpret_cast<uv_handle_t*>(&poll_), OnClosed);
-    if (handles >= 2)
-      uv_close(reinterpret_cast<uv_handle_t*>(&async_), OnClosed);
+    }
     if (fd_ >= 0) ::close(fd_);
     fd_ = -1;
-    if (handles == 0) Free(this);
+    if (!poll_ready_) Free(this);
   }
 
   int init_error() const { return init_error_; }
   bool closing() const { return closing_; }
   int fd() const { return fd_; }
-  int slabs() const { return static_cast<int>(bases_.size()); }
-  Napi::ArrayBuffer buffer(int i) const { return buffers_[i].Value(); }
+  Napi::ArrayBuffer buffer() const { return buffer_.Value(); }
   void Disown() { owner_slot_ = nullptr; }
 
   void Start(Napi::Function dispatch, Napi::Function on_error) {
@@ -148,31 +115,17 @@ class Core {
     on_error_ = Napi::Persistent(on_error);
     context_ = std::make_unique<Napi::AsyncContext>(env_, "vpn-provider:tun");
     reading_ = true;
-    if (threaded_) {
-      for (int i = 0; i < kThreadSlabs; ++i) free_.push_back(i);
-      thread_ = std::thread([this] { ReaderMain(); });
-    }
     Update();
   }
   void SetPaused(bool paused) {
     paused_ = paused;
-    if (threaded_ && thread_.joinable()) {
-      {
-        std::lock_guard<std::mutex> lock(mu_);
-        thread_paused_ = paused;
-        cv_.notify_one();
-      }
-      if (!paused) uv_async_send(&async_);  // deliver what waited
-    }
     Update();
   }
   void SetRef(bool ref) {
-    auto* h = threaded_ ? reinterpret_cast<uv_handle_t*>(&async_)
-                        : reinterpret_cast<uv_handle_t*>(&poll_);
     if (ref) {
-      uv_ref(h);
+      uv_ref(reinterpret_cast<uv_handle_t*>(&poll_));
     } else {
-      uv_unref(h);
+      uv_unref(reinterpret_cast<uv_handle_t*>(&poll_));
     }
   }
   void WaitWritable(Napi::Function cb) {
@@ -201,7 +154,6 @@ class Core {
       return;
     }
     if ((events & UV_WRITABLE) && core->want_write_) core->Writable();
-    if (core->closing_) return;
     // While batches come back full, the kernel has more: deliver up to
     // kBatchesPerWake of them before giving the loop back, which saves an
     // epoll round trip and a loop iteration per batch and still lets other
@@ -215,8 +167,7 @@ class Core {
   }
 
   static void OnClosed(uv_handle_t* handle) {
-    auto* core = static_cast<Core*>(handle->data);
-    if (--core->open_handles_ == 0) Free(core);
+    Free(static_cast<Core*>(handle->data));
   }
 
   static void Free(Core* core) {
@@ -230,9 +181,9 @@ class Core {
   }
 
   void Update() {
-    if (closing_ || open_handles_ == 0) return;
+    if (closing_ || !poll_ready_) return;
     int events = 0;
-    if (reading_ && !paused_ && !threaded_) events |= UV_READABLE;
+    if (reading_ && !paused_) events |= UV_READABLE;
     if (want_write_) events |= UV_WRITABLE;
     if (events == events_) return;
     events_ = events;
@@ -270,10 +221,6 @@ class Core {
     reading_ = false;
     want_write_ = false;
     Update();
-    if (threaded_) {
-      std::lock_guard<std::mutex> lock(mu_);
-      thread_paused_ = true;  // parks the thread; Close() ends it
-    }
   }
 
   void Writable() {
@@ -283,16 +230,19 @@ class Core {
     if (!cb.IsEmpty()) Call(cb, 0, nullptr);
   }
 
-  // JS may detach (transfer) a slab's ArrayBuffer during a listener call;
-  // then its memory is no longer ours to write.
-  bool SlabDetached(int i) {
-    if (!buffers_[i].Value().IsDetached()) return false;
-    Fail(EINVAL, "read", "the receive buffer was detached (transferred) by JS");
-    return true;
-  }
-
-  // Hands a filled slab to JS: one call with (count, slab index).
-  void Deliver(int slab, const tun::ReadResult& r) {
+  // Reads and delivers one batch: one JS call with (count, slab 0). True if
+  // the batch came back full (more is waiting).
+  bool ReadAndDispatch() {
+    // JS may detach (transfer) the slab's ArrayBuffer during a listener
+    // call; then its memory is no longer ours to write.
+    if (buffer_.Value().IsDetached()) {
+      Fail(EINVAL, "read",
+           "the receive buffer was detached (transferred) by JS");
+      return false;
+    }
+    auto* meta = reinterpret_cast<int32_t*>(base_ + slab_size_);
+    tun::ReadResult r =
+        tun::ReadBatch(fd_, base_, slab_size_, meta, batch_size_);
     if (r.count) {
       counters_[kRxPackets] += r.count;
       counters_[kRxBytes] += r.bytes;
@@ -300,109 +250,15 @@ class Core {
       if (r.full) counters_[kRxFullBatches] += 1;
       napi_value args[2];
       if (napi_create_uint32(env_, r.count, &args[0]) == napi_ok &&
-          napi_create_int32(env_, slab, &args[1]) == napi_ok)
+          napi_create_int32(env_, 0, &args[1]) == napi_ok)
         Call(dispatch_, 2, args);
     }
     if (r.error && !closing_) {
       counters_[kReadErrors] += 1;
       Fail(r.error, "read", "reading from the device failed");
+      return false;
     }
-  }
-
-  // Reads and delivers one batch; true if it came back full (more waiting).
-  bool ReadAndDispatch() {
-    if (SlabDetached(0)) return false;
-    uint8_t* base = bases_[0];
-    auto* meta = reinterpret_cast<int32_t*>(base + slab_size_);
-    tun::ReadResult r =
-        tun::ReadBatch(fd_, base, slab_size_, meta, batch_size_);
-    Deliver(0, r);
-    return r.full && !r.error;
-  }
-
-  // ---- reader-thread mode
-
-  struct Filled {
-    int slab;
-    tun::ReadResult result;
-  };
-
-  // The reader thread: takes a free slab, fills it (waiting in poll() while
-  // the fd is empty), queues it for the loop and wakes it.
-  void ReaderMain() {
-    pollfd fds[2] = {{fd_, POLLIN, 0}, {wake_fd_, POLLIN, 0}};
-    while (true) {
-      int slab;
-      {
-        std::unique_lock<std::mutex> lock(mu_);
-        cv_.wait(lock, [this] {
-          return stop_ || (!thread_paused_ && !free_.empty());
-        });
-        if (stop_) return;
-        slab = free_.front();
-        free_.pop_front();
-      }
-      uint8_t* base = bases_[slab];
-      auto* meta = reinterpret_cast<int32_t*>(base + slab_size_);
-      tun::ReadResult r;
-      while (true) {
-        r = tun::ReadBatch(fd_, base, slab_size_, meta, batch_size_);
-        if (r.count || r.error) break;
-        int n = ::poll(fds, 2, -1);
-        if (n < 0 && errno != EINTR) {
-          r.error = errno;
-          break;
-        }
-        if (fds[1].revents) return;  // Close() woke us
-      }
-      {
-        std::lock_guard<std::mutex> lock(mu_);
-        ready_.push_back({slab, r});
-      }
-      uv_async_send(&async_);
-      if (r.error) return;
-    }
-  }
-
-  static void OnAsync(uv_async_t* handle) {
-    auto* core = static_cast<Core*>(handle->data);
-    if (core->closing_) return;
-    Napi::HandleScope scope(core->env_);
-    std::deque<Filled> ready;
-    {
-      std::lock_guard<std::mutex> lock(core->mu_);
-      ready.swap(core->ready_);
-    }
-    while (!ready.empty()) {
-      if (core->closing_ || !core->reading_) return;
-      if (core->paused_) {
-        // Kept for resume(), in order, ahead of anything newer.
-        std::lock_guard<std::mutex> lock(core->mu_);
-        core->ready_.insert(core->ready_.begin(), ready.begin(), ready.end());
-        return;
-      }
-      Filled f = ready.front();
-      ready.pop_front();
-      core->Deliver(f.slab, f.result);
-      if (core->closing_ || core->SlabDetached(f.slab)) return;
-      std::lock_guard<std::mutex> lock(core->mu_);
-      core->free_.push_back(f.slab);
-      core->cv_.notify_one();
-    }
-  }
-
-  void StopThread() {
-    if (!thread_.joinable()) return;
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      stop_ = true;
-      cv_.notify_one();
-    }
-    uint64_t one = 1;
-    if (::write(wake_fd_, &one, sizeof one) < 0) {
-      // The eventfd cannot be full after one write; nothing else to do.
-    }
-    thread_.join();
+    return r.full;
   }
 
   void Fail(int err, const char* syscall, const char* what) {
@@ -417,10 +273,8 @@ class Core {
   int fd_;
   uint32_t batch_size_;
   size_t slab_size_;
-  bool threaded_;
   uv_poll_t poll_;
-  uv_async_t async_;
-  int open_handles_ = 0;
+  bool poll_ready_ = false;
   int init_error_ = 0;
   int events_ = 0;
   bool reading_ = false;
@@ -428,17 +282,8 @@ class Core {
   bool want_write_ = false;
   bool closing_ = false;
   napi_async_cleanup_hook_handle cleanup_ = nullptr;
-  std::vector<Napi::Reference<Napi::ArrayBuffer>> buffers_;
-  std::vector<uint8_t*> bases_;
-  // Reader-thread mode: slabs free for the thread, slabs filled for JS.
-  std::thread thread_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::deque<int> free_;
-  std::deque<Filled> ready_;
-  bool stop_ = false;
-  bool thread_paused_ = false;
-  int wake_fd_ = -1;
+  Napi::Reference<Napi::ArrayBuffer> buffer_;
+  uint8_t* base_ = nullptr;
   Napi::FunctionReference dispatch_;
   Napi::FunctionReference on_error_;
   Napi::FunctionReference on_writable_;
@@ -590,7 +435,7 @@ class Tun : public Napi::ObjectWrap<Tun> {
                        });
   }
 
-  // new Tun(fd, { batchSize, slabSize, reader? }): takes ownership of fd.
+  // new Tun(fd, { batchSize, slabSize }): takes ownership of fd.
   explicit Tun(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Tun>(info) {
     Napi::Env env = info.Env();
     if (info.Length() < 2 || !info[0].IsNumber() || !info[1].IsObject())
@@ -610,31 +455,20 @@ class Tun : public Napi::ObjectWrap<Tun> {
       throw CodedRangeError(
           env, "ERR_OUT_OF_RANGE",
           "slabSize must be an integer from 65543 to 67108864");
-    Napi::Value reader = o.Get("reader");
-    bool threaded = false;
-    if (!reader.IsUndefined()) {
-      std::string r =
-          reader.IsString() ? reader.As<Napi::String>().Utf8Value() : "";
-      if (r != "poll" && r != "thread")
-        throw CodedTypeError(env, "ERR_INVALID_ARG_VALUE",
-                             "reader must be \"poll\" or \"thread\"");
-      threaded = r == "thread";
-    }
     batch_size_ = static_cast<uint32_t>(batch);
-    core_ = new Core(env, fd, batch_size_, static_cast<size_t>(slab), threaded,
-                     counters_, &core_);
+    core_ = new Core(env, fd, batch_size_, static_cast<size_t>(slab), counters_,
+                     &core_);
     if (int err = core_->init_error()) {
       core_->Close();  // frees it and clears core_
       throw SystemError(env, err, "uv_poll_init", "cannot poll this fd");
     }
-    Napi::Array slabs = Napi::Array::New(env);
-    Napi::Array metas = Napi::Array::New(env);
-    for (int i = 0; i < core_->slabs(); ++i) {
-      Napi::ArrayBuffer ab = core_->buffer(i);
-      slabs.Set(i, ab);
-      metas.Set(i, Napi::Int32Array::New(env, 2 * batch_size_, ab,
-                                         static_cast<size_t>(slab)));
-    }
+    // Arrays of one slab: the shape multi-queue devices will fill.
+    Napi::ArrayBuffer ab = core_->buffer();
+    Napi::Array slabs = Napi::Array::New(env, 1);
+    Napi::Array metas = Napi::Array::New(env, 1);
+    slabs.Set(0u, ab);
+    metas.Set(0u, Napi::Int32Array::New(env, 2 * batch_size_, ab,
+                                        static_cast<size_t>(slab)));
     slabs_ = Napi::Persistent(slabs);
     metas_ = Napi::Persistent(metas);
   }
