@@ -3,7 +3,7 @@
 // npm run bench: every suite in turn (packet path, platform, route table),
 // each writing its table and its JSON to bench/results/. Arguments after --
 // go to every suite (e.g. --reps 3). Needs root for the first two.
-//   npm run bench [-- --reps N] [--only packet,platform,route]
+//   npm run bench [-- --reps=N] [--only packet,platform,route]
 const { spawnSync } = require('node:child_process');
 const path = require('node:path');
 

@@ -13,9 +13,12 @@ const path = require('node:path');
 
 const root = path.join(__dirname, '..', '..');
 const argv = process.argv.slice(2);
+// --name value or --name=value
 const opt = (name, dflt) => {
   const i = argv.indexOf(name);
-  return i >= 0 ? argv[i + 1] : dflt;
+  if (i >= 0) return argv[i + 1];
+  const eq = argv.find((a) => a.startsWith(`${name}=`));
+  return eq ? eq.slice(name.length + 1) : dflt;
 };
 const reps = Number(opt('--reps', 5));
 
