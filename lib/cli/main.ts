@@ -134,8 +134,9 @@ class Client {
     });
   }
 
+  /** Done: no half-open socket may keep the process alive. */
   close(): void {
-    this.socket.end();
+    this.socket.destroy();
   }
 }
 

@@ -31,6 +31,7 @@ function socketFd(socket: net.Socket): number {
 export class ControlServer {
   readonly path: string;
   private server: net.Server | null = null;
+  private readonly sockets = new Set<net.Socket>();
 
   constructor(
     private readonly platform: Platform,
@@ -60,18 +61,23 @@ export class ControlServer {
       fs.rmSync(this.path, { force: true }); // left by a process that died
     }
     const server = net.createServer((socket) => this.accept(socket));
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      // Created 0600 from the start: no window in which others could connect.
-      const umask = process.umask(0o177);
-      try {
-        server.listen(this.path, () => resolve());
-      } finally {
-        process.umask(umask);
-      }
-    });
-    fs.chmodSync(this.path, 0o600);
-    server.unref();
+    server.unref(); // from the start: a failed start must not hold the process
+    try {
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        // Created 0600 from the start: no window in which others could connect.
+        const umask = process.umask(0o177);
+        try {
+          server.listen(this.path, () => resolve());
+        } finally {
+          process.umask(umask);
+        }
+      });
+      fs.chmodSync(this.path, 0o600);
+    } catch (err) {
+      server.close();
+      throw err;
+    }
     this.server = server;
     return true;
   }
@@ -79,12 +85,16 @@ export class ControlServer {
   close(): void {
     this.server?.close();
     this.server = null;
+    for (const s of this.sockets) s.destroy();
+    this.sockets.clear();
     fs.rmSync(this.path, { force: true });
   }
 
   private accept(socket: net.Socket): void {
     socket.unref();
     socket.on('error', () => {});
+    this.sockets.add(socket);
+    socket.on('close', () => this.sockets.delete(socket));
     let uid = -1;
     try {
       uid = native.peerCredentials(socketFd(socket)).uid;

@@ -32,7 +32,9 @@ test('configs persist across platforms, per provider, in a 0600 file', async () 
   await expect(b.provider('p1').createConfig('office')).rejects.toThrow('Name not unique.');
   await b.provider('p1').destroyConfig('office');
   await b.close();
-  expect(createPlatform({ stateDir: dir }).configs()).toHaveLength(2);
+  const c = createPlatform({ stateDir: dir });
+  expect(c.configs()).toHaveLength(2);
+  await c.close();
   expect(fs.readdirSync(dir).filter((f) => f.endsWith('.tmp'))).toEqual([]);
 });
 
