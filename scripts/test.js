@@ -35,11 +35,25 @@ const SCRATCH_MARK =
   '# vpn-provider test scratch, bound over /etc/resolv.conf in a private mount namespace';
 let failedSteps = [];
 
+// A step that hangs (a handle that keeps jest alive, say) fails after this
+// long instead of using up CI's time.
+const STEP_TIMEOUT_MS = 15 * 60 * 1000;
+
 function run(step, cmd, args, opts = {}) {
   console.log(`\n> [${step}] ${cmd} ${args.join(' ')}`);
-  const r = spawnSync(cmd, args, { cwd: root, stdio: 'inherit', ...opts });
+  const r = spawnSync(cmd, args, {
+    cwd: root,
+    stdio: 'inherit',
+    timeout: STEP_TIMEOUT_MS,
+    killSignal: 'SIGKILL',
+    ...opts,
+  });
   if (r.error) {
-    console.error(`[${step}] cannot run ${cmd}: ${r.error.message}`);
+    const why =
+      r.error.code === 'ETIMEDOUT'
+        ? `did not finish within ${STEP_TIMEOUT_MS / 60000} minutes`
+        : r.error.message;
+    console.error(`[${step}] ${cmd}: ${why}`);
     return 127;
   }
   return r.status ?? 1;
