@@ -325,8 +325,8 @@ Napi::Value RunFlush(const Napi::CallbackInfo& info, const char* usage,
 }
 
 Napi::Value FlushTable(const Napi::CallbackInfo& info) {
-  return RunFlush(info, "flushTable({ table })", "cannot flush the routing table",
-                  netlink::FlushTable);
+  return RunFlush(info, "flushTable({ table })",
+                  "cannot flush the routing table", netlink::FlushTable);
 }
 
 netlink::Rule ParseRule(Napi::Env env, Napi::Object o) {
@@ -356,8 +356,8 @@ Napi::Value DeleteRule(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value FlushRules(const Napi::CallbackInfo& info) {
-  return RunFlush(info, "flushRules({ table })", "cannot delete the policy rules",
-                  netlink::FlushRules);
+  return RunFlush(info, "flushRules({ table })",
+                  "cannot delete the policy rules", netlink::FlushRules);
 }
 
 }  // namespace
