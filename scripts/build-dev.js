@@ -15,7 +15,8 @@ const fuzz = argv.includes('--fuzz');
 const out = fuzz ? 'build-fuzz' : sanitize ? 'build-asan' : 'build-dev';
 const defs = ['--CDVPN_WERROR=ON'];
 if (sanitize) defs.push('--CDVPN_SANITIZE=address,undefined');
-if (fuzz) defs.push('--CDVPN_FUZZ=ON', '--CDCMAKE_C_COMPILER=clang', '--CDCMAKE_CXX_COMPILER=clang++');
+if (fuzz)
+  defs.push('--CDVPN_FUZZ=ON', '--CDCMAKE_C_COMPILER=clang', '--CDCMAKE_CXX_COMPILER=clang++');
 
 function run(cmd, args) {
   console.log(`> ${cmd} ${args.join(' ')}`);
