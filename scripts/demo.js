@@ -1,0 +1,210 @@
+#!/usr/bin/env node
+'use strict';
+// npm run demo: a real userspace VPN between two network namespaces that the
+// demo creates and deletes. The server (examples/server.js) holds a TUN
+// device and a RouteTable; the client (examples/client.js) uses only the
+// vpnProvider surface. Packets travel as UDP over a veth pair (192.0.2.0/24,
+// "the internet"); the tunnel network is 198.18.0.0/24. Then it measures
+// latency and a bulk TCP transfer through the tunnel, with live rates.
+const { spawn, spawnSync, execFileSync } = require('node:child_process');
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
+const readline = require('node:readline');
+
+const root = path.join(__dirname, '..');
+const SECONDS = Number(process.env.DEMO_SECONDS || 5);
+
+if (process.getuid() !== 0) {
+  console.error(
+    'npm run demo needs root: it creates network namespaces and TUN devices (sudo npm run demo).',
+  );
+  process.exit(1);
+}
+if (!fs.existsSync(path.join(root, 'dist', 'index.js'))) {
+  console.error('npm run demo needs the built package: run npm install first.');
+  process.exit(1);
+}
+
+const tag = String(process.pid);
+const ns = { client: `vpndemo-c-${tag}`, server: `vpndemo-s-${tag}` };
+const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'vpn-provider-demo-'));
+const children = [];
+const tty = process.stdout.isTTY;
+const CLOCK_TICKS = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout) || 100;
+
+const ip = (...args) => execFileSync('ip', args, { stdio: ['ignore', 'ignore', 'pipe'] });
+const inNs = (name, ...args) => ip('netns', 'exec', name, ...args);
+
+function cleanup() {
+  for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
+  for (const name of Object.values(ns))
+    spawnSync('ip', ['netns', 'del', name], { stdio: 'ignore' });
+  fs.rmSync(stateDir, { recursive: true, force: true });
+}
+process.on('exit', cleanup);
+process.on('SIGINT', () => process.exit(130));
+process.on('SIGTERM', () => process.exit(143));
+
+/** Starts a node script in a namespace; resolves its JSON lines one by one. */
+function start(name, script, args, env = {}) {
+  const c = spawn('ip', ['netns', 'exec', name, process.execPath, script, ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, ...env },
+  });
+  children.push(c);
+  let stderr = '';
+  c.stderr.on('data', (d) => (stderr += d));
+  const lines = readline.createInterface({ input: c.stdout });
+  const listeners = new Set();
+  lines.on('line', (l) => {
+    let msg;
+    try {
+      msg = JSON.parse(l);
+    } catch {
+      return;
+    }
+    for (const f of listeners) f(msg);
+  });
+  const until = (pred, what) =>
+    new Promise((resolve, reject) => {
+      const f = (m) => {
+        if (m.error) reject(new Error(`${path.basename(script)}: ${m.error}`));
+        else if (pred(m)) {
+          listeners.delete(f);
+          resolve(m);
+        }
+      };
+      listeners.add(f);
+      c.once('exit', (code) =>
+        reject(
+          new Error(`${path.basename(script)} exited (${code}) before ${what}: ${stderr.trim()}`),
+        ),
+      );
+    });
+  return { proc: c, until, on: (f) => listeners.add(f) };
+}
+
+/** CPU seconds a process has used (user + system), from /proc. */
+function cpuSeconds(pid) {
+  try {
+    const f = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const p = f.slice(f.lastIndexOf(')') + 2).split(' ');
+    return (Number(p[11]) + Number(p[12])) / CLOCK_TICKS; // utime + stime (fields 14, 15)
+  } catch {
+    return NaN;
+  }
+}
+
+const mbit = (bytes, ms) => (bytes * 8) / (ms / 1000) / 1e6;
+
+async function main() {
+  console.log(
+    'setting up two network namespaces: client and server, joined by a veth pair (192.0.2.0/24)',
+  );
+  ip('netns', 'add', ns.client);
+  ip('netns', 'add', ns.server);
+  // The veth pair is made inside the client namespace, its peer straight in
+  // the server's: nothing is created in this machine's own namespace.
+  inNs(
+    ns.client,
+    'ip',
+    'link',
+    'add',
+    'wan0',
+    'type',
+    'veth',
+    'peer',
+    'name',
+    'wan0',
+    'netns',
+    ns.server,
+  );
+  inNs(ns.client, 'ip', 'addr', 'add', '192.0.2.1/24', 'dev', 'wan0');
+  inNs(ns.server, 'ip', 'addr', 'add', '192.0.2.2/24', 'dev', 'wan0');
+  for (const name of Object.values(ns)) {
+    inNs(name, 'ip', 'link', 'set', 'lo', 'up');
+    inNs(name, 'ip', 'link', 'set', 'wan0', 'up');
+  }
+
+  const server = start(ns.server, path.join(root, 'examples', 'server.js'), []);
+  const ready = await server.until((m) => m.ready, 'it was ready');
+  console.log(`server: ${ready.ready} 198.18.0.1/24, listening on ${ready.listen}`);
+  const sink = start(ns.server, path.join(__dirname, 'demo', 'load.js'), ['sink', '198.18.0.1']);
+  await sink.until((m) => m.ready, 'it was ready');
+
+  const client = start(ns.client, path.join(root, 'examples', 'client.js'), [], {
+    STATE_DIR: stateDir,
+  });
+  const up = await client.until((m) => m.up, 'the tunnel was up');
+  console.log(
+    `client: tunnel up on ${up.up} 198.18.0.2/24 (vpnProvider: createConfig, connect, setParameters)`,
+  );
+
+  let serverStats = null;
+  let clientStats = null;
+  server.on((m) => m.stats && (serverStats = m.stats));
+  client.on((m) => m.stats && (clientStats = m.stats));
+
+  const load = start(ns.client, path.join(__dirname, 'demo', 'load.js'), [
+    'run',
+    '198.18.0.1',
+    String(SECONDS),
+  ]);
+  const latency = (await load.until((m) => m.latency, 'measuring latency')).latency;
+  console.log(
+    `latency through the tunnel (UDP echo, 20 round trips): median ${latency.medianMs.toFixed(2)} ms` +
+      ` (min ${latency.minMs.toFixed(2)}, max ${latency.maxMs.toFixed(2)})`,
+  );
+
+  const cpu0 = {
+    client: cpuSeconds(client.proc.pid),
+    server: cpuSeconds(server.proc.pid),
+    t: Date.now(),
+  };
+  const pkts0 = { server: serverStats ? serverStats.rxPackets + serverStats.txPackets : 0 };
+  let last = { bytes: 0, ms: 0 };
+  load.on((m) => {
+    if (!m.progress) return;
+    const rate = mbit(m.progress.bytes - last.bytes, m.progress.ms - last.ms);
+    last = m.progress;
+    const line = `bulk TCP through the tunnel: ${(m.progress.bytes / 1e6).toFixed(0)} MB, ${rate.toFixed(0)} Mbit/s`;
+    if (tty) process.stdout.write(`\r\x1b[2K${line}`);
+    else if (m.progress.ms % 1000 < 250) console.log(line);
+  });
+  const done = (await load.until((m) => m.done, 'the transfer ended')).done;
+  if (tty) process.stdout.write('\n');
+  const secs = (Date.now() - cpu0.t) / 1000;
+  await new Promise((r) => setTimeout(r, 600)); // one more stats line from each side
+  const serverPkts = serverStats
+    ? serverStats.rxPackets + serverStats.txPackets - pkts0.server
+    : NaN;
+  const cpu = {
+    client: (cpuSeconds(client.proc.pid) - cpu0.client) / secs,
+    server: (cpuSeconds(server.proc.pid) - cpu0.server) / secs,
+  };
+
+  console.log('\nsummary');
+  console.log(`  latency        ${latency.medianMs.toFixed(2)} ms median round trip`);
+  console.log(
+    `  throughput     ${mbit(done.bytes, done.ms).toFixed(0)} Mbit/s of TCP payload over ${(done.ms / 1000).toFixed(1)} s`,
+  );
+  console.log(
+    `  packets        ${(serverPkts / secs / 1000).toFixed(0)}k packets/s through the server's tunnel device`,
+  );
+  console.log(
+    `  CPU            client ${(cpu.client * 100).toFixed(0)}% of a core, server ${(cpu.server * 100).toFixed(0)}%`,
+  );
+  if (clientStats) {
+    console.log(
+      `  client counters  in ${clientStats.inPackets} packets, out ${clientStats.outPackets} packets`,
+    );
+  }
+}
+
+main()
+  .then(() => process.exit(0))
+  .catch((err) => {
+    console.error(`demo failed: ${err.message}`);
+    process.exit(1);
+  });

@@ -1,0 +1,23 @@
+// `npm run demo` end to end (a 1-second transfer): the examples keep working.
+import { spawnSync } from 'node:child_process';
+import * as path from 'node:path';
+import { describeNetns } from '../helpers/netns';
+
+jest.setTimeout(60000);
+
+describeNetns('the demo tunnel', () => {
+  test('client and server carry an echo and a TCP transfer, then everything is gone', () => {
+    const r = spawnSync(process.execPath, [path.join(__dirname, '../../scripts/demo.js')], {
+      env: { ...process.env, DEMO_SECONDS: '1' },
+      encoding: 'utf8',
+      timeout: 50000,
+    });
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(/client: tunnel up on vpn\d+ 198\.18\.0\.2\/24/);
+    const mbit = Number(/throughput +(\d+) Mbit\/s/.exec(r.stdout)?.[1]);
+    expect(mbit).toBeGreaterThan(1);
+    const netns = spawnSync('ip', ['netns', 'list'], { encoding: 'utf8' }).stdout;
+    expect(netns).not.toMatch(/vpndemo-/);
+  });
+});
