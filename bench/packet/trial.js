@@ -180,11 +180,11 @@ async function recv() {
   }
 
   return new Promise((resolve) => {
-    const done = () => {
+    const done = async () => {
       const seconds = elapsed();
       const cpu = cpuSeconds(cpu0);
       if (dev) dev.close();
-      if (surface) void surface.close();
+      if (surface) await surface.close(); // removes its state directory
       resolve({ packets: n, bytes, seconds, cpu, drops, sum });
     };
     const guard = setTimeout(done, 20000);
@@ -293,7 +293,7 @@ async function send() {
     await finish();
     const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
     const cpu = cpuSeconds(cpu0);
-    close();
+    await close();
     return { packets: count, bytes: count * pkt.length, seconds, cpu };
   } finally {
     if (sink) sink.proc.kill();
