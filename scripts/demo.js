@@ -33,13 +33,17 @@ const children = [];
 const tty = process.stdout.isTTY;
 const CLOCK_TICKS = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout) || 100;
 
-const ip = (...args) => execFileSync('ip', args, { stdio: ['ignore', 'ignore', 'pipe'] });
+// ip runs without a sanitizer preload (a sanitized test run checks our code, not ip's).
+const plainEnv = { ...process.env };
+delete plainEnv.LD_PRELOAD;
+const ip = (...args) =>
+  execFileSync('ip', args, { stdio: ['ignore', 'ignore', 'pipe'], env: plainEnv });
 const inNs = (name, ...args) => ip('netns', 'exec', name, ...args);
 
 function cleanup() {
   for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
   for (const name of Object.values(ns))
-    spawnSync('ip', ['netns', 'del', name], { stdio: 'ignore' });
+    spawnSync('ip', ['netns', 'del', name], { stdio: 'ignore', env: plainEnv });
   fs.rmSync(stateDir, { recursive: true, force: true });
 }
 process.on('exit', cleanup);
@@ -50,7 +54,7 @@ process.on('SIGTERM', () => process.exit(143));
 function start(name, script, args, env = {}) {
   const c = spawn('ip', ['netns', 'exec', name, process.execPath, script, ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, ...env },
+    env: { ...process.env, ...env }, // ip netns exec becomes node: keep any preload
   });
   children.push(c);
   let stderr = '';

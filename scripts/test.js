@@ -5,6 +5,9 @@
 //   build        tsc to dist/ (child processes and workers in tests load it)
 //   unit         jest, no privileges needed
 //   native       the C++ unit tests (CMake developer build in build-dev/)
+//   sanitize     the addon built with ASan + UBSan (CMake), its C++ tests,
+//                then the unit and integration suites against it, the
+//                sanitizer runtimes preloaded into the node processes
 //   integration  jest, against real TUN devices. With CAP_NET_ADMIN it runs
 //                under `unshare --net`: a private network namespace that the
 //                kernel deletes when the last process in it exits, so nothing
@@ -84,7 +87,8 @@ function nativeFiles() {
   return out;
 }
 
-function jest(project, extra = [], wrap = null) {
+// preload: LD_PRELOAD for the node process only (not for unshare, sh, ip).
+function jest(project, extra = [], wrap = null, preload = null) {
   const outFile = path.join(os.tmpdir(), `vpn-provider-jest-${project}-${process.pid}.json`);
   const args = [
     bin('jest'),
@@ -95,9 +99,9 @@ function jest(project, extra = [], wrap = null) {
     outFile,
     ...extra,
   ];
-  const code = wrap
-    ? run(project, wrap[0], [...wrap.slice(1), process.execPath, ...args])
-    : run(project, process.execPath, args);
+  const node = preload ? ['env', `LD_PRELOAD=${preload}`, process.execPath] : [process.execPath];
+  const cmd = [...(wrap ?? []), ...node, ...args];
+  const code = run(project, cmd[0], cmd.slice(1));
   try {
     const r = JSON.parse(fs.readFileSync(outFile, 'utf8'));
     fs.unlinkSync(outFile);
@@ -176,7 +180,7 @@ step('native', () => {
   return r.status === 0;
 });
 
-step('integration', () => {
+function integration(preload = null) {
   const isRoot = process.getuid && process.getuid() === 0;
   if (isRoot && which('unshare')) {
     // A private network namespace, and a private mount namespace in which a
@@ -193,13 +197,43 @@ step('integration', () => {
         'integration',
         ['--runInBand'],
         ['unshare', '--net', '--mount', '--', 'sh', '-c', bind, scratch],
+        preload,
       );
     } finally {
       fs.rmSync(scratch, { force: true });
     }
   }
-  return jest('integration', ['--runInBand']);
+  return jest('integration', ['--runInBand'], null, preload);
+}
+
+step('sanitize', () => {
+  if (!which('cmake')) {
+    console.log('[sanitize] cmake is not installed: the sanitizer run is skipped');
+    return !strict;
+  }
+  if (run('sanitize', process.execPath, [path.join(__dirname, 'build-dev.js'), '--sanitize']) !== 0)
+    return false;
+  const lib = (name) =>
+    spawnSync('gcc', [`-print-file-name=${name}`], { encoding: 'utf8' }).stdout.trim();
+  const preload = `${lib('libasan.so')} ${lib('libubsan.so')}`;
+  const saved = { ...process.env };
+  Object.assign(process.env, {
+    VPN_PROVIDER_ADDON: path.join(root, 'build-asan', 'Debug', 'vpn_provider.node'),
+    ASAN_OPTIONS: 'detect_leaks=0:abort_on_error=1',
+    UBSAN_OPTIONS: 'halt_on_error=1:print_stacktrace=1',
+  });
+  try {
+    const unitOk = jest('unit', [], null, preload);
+    return integration(preload) && unitOk;
+  } finally {
+    for (const k of ['VPN_PROVIDER_ADDON', 'ASAN_OPTIONS', 'UBSAN_OPTIONS']) {
+      if (saved[k] === undefined) delete process.env[k];
+      else process.env[k] = saved[k];
+    }
+  }
 });
+
+step('integration', () => integration());
 
 console.log('');
 if (failedSteps.length) console.log(`failed steps: ${failedSteps.join(', ')}`);

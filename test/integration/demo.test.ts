@@ -1,6 +1,7 @@
 // `npm run demo` end to end (a 1-second transfer): the examples keep working.
 import { spawnSync } from 'node:child_process';
 import * as path from 'node:path';
+import { ip } from '../helpers/ip';
 import { describeNetns } from '../helpers/netns';
 
 jest.setTimeout(60000);
@@ -17,7 +18,7 @@ describeNetns('the demo tunnel', () => {
     expect(r.stdout).toMatch(/client: tunnel up on vpn\d+ 198\.18\.0\.2\/24/);
     const mbit = Number(/throughput +(\d+) Mbit\/s/.exec(r.stdout)?.[1]);
     expect(mbit).toBeGreaterThan(1);
-    const netns = spawnSync('ip', ['netns', 'list'], { encoding: 'utf8' }).stdout;
+    const netns = ip('netns', 'list');
     expect(netns).not.toMatch(/vpndemo-/);
   });
 });

@@ -1,16 +1,14 @@
 // Link events: the default route moved between veth interfaces, lost, got
 // back, and the carrier lost; reconnect "true" forwards them, without it the
 // session ends. suspend / resume are injected (no logind in the namespace).
-import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { createPlatform, type Platform, type PlatformMessage, type VpnProvider } from '../../lib';
+import { ip } from '../helpers/ip';
 import { describeNetns } from '../helpers/netns';
 
 jest.setTimeout(30000);
-
-const ip = (...args: string[]) => execFileSync('ip', args, { encoding: 'utf8' });
 
 describeNetns('network changes', () => {
   let dir: string;

@@ -1,6 +1,5 @@
 // Sessions through the public surface, against the real kernel, inside the
 // private namespace npm test runs us in.
-import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -13,6 +12,7 @@ import {
 } from '../../lib';
 import { native } from '../../lib/native';
 import { CHROME_PARAMETERS } from '../helpers/chrome';
+import { ip } from '../helpers/ip';
 import { describeNetns } from '../helpers/netns';
 import { ipv4Udp, ipv6Udp, pattern } from '../helpers/packets';
 import { udpSocket, send, receive } from '../helpers/udp';
@@ -21,9 +21,7 @@ jest.setTimeout(30000);
 
 /** The IPv4 addresses on ifname. */
 function addresses(ifname: string): { local: string; prefixlen: number; broadcast?: string }[] {
-  const out = JSON.parse(
-    execFileSync('ip', ['-j', '-4', 'addr', 'show', 'dev', ifname], { encoding: 'utf8' }),
-  );
+  const out = JSON.parse(ip(...['-j', '-4', 'addr', 'show', 'dev', ifname]));
   return out[0].addr_info.map((a: { local: string; prefixlen: number; broadcast?: string }) => ({
     local: a.local,
     prefixlen: a.prefixlen,
@@ -291,13 +289,9 @@ describeNetns('the platform and a provider, in a private namespace', () => {
       dnsServers: [],
     });
     const ifname = platform.session!.interfaceName;
-    const v6 = JSON.parse(
-      execFileSync('ip', ['-j', '-6', 'addr', 'show', 'dev', ifname], { encoding: 'utf8' }),
-    );
+    const v6 = JSON.parse(ip(...['-j', '-6', 'addr', 'show', 'dev', ifname]));
     expect(v6[0].addr_info.map((a: { local: string }) => a.local)).toEqual(['2001:db8:90::2']);
-    expect(
-      execFileSync('ip', ['-6', 'route', 'show', 'table', '30100'], { encoding: 'utf8' }),
-    ).not.toMatch(/blackhole/);
+    expect(ip(...['-6', 'route', 'show', 'table', '30100'])).not.toMatch(/blackhole/);
     const sock = await udpSocket('udp6', '2001:db8:90::2');
     try {
       const got = new Promise<Uint8Array>((resolve) =>

@@ -1,26 +1,20 @@
 // The kernel agrees with RouteTable: inclusions through the tunnel,
 // exclusions and everything else around it, checked with `ip route get`.
 // Also the IPv6 leak guard, teardown, and cleanup after a kill -9.
-import { execFileSync, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { createPlatform, type Platform, type VpnProvider } from '../../lib';
 import { native } from '../../lib/native';
+import { ip, ipBatch } from '../helpers/ip';
 import { describeNetns } from '../helpers/netns';
 
 jest.setTimeout(60000);
 
-const ip = (...args: string[]) =>
-  execFileSync('ip', args, { encoding: 'utf8', maxBuffer: 64 << 20 });
-
 /** The device the kernel would send each IPv4 destination through. */
 function routeDevices(dsts: string[]): string[] {
-  const out = execFileSync('ip', ['-j', '-batch', '-'], {
-    input: dsts.map((d) => `route get ${d}\n`).join(''),
-    encoding: 'utf8',
-    maxBuffer: 64 << 20,
-  });
+  const out = ipBatch(dsts.map((d) => `route get ${d}\n`).join(''), '-j');
   return out
     .trim()
     .split('\n')
