@@ -33,16 +33,13 @@ export interface OpenedTun {
  */
 export interface NativeTun {
   readonly fd: number;
-  /** Receive slabs (one per device for now): packets are views into them. */
-  readonly slabs: ArrayBuffer[];
-  /** metas[s][2i] = offset, metas[s][2i+1] = length of packet i of a batch in slab s. */
-  readonly metas: Int32Array[];
+  /** Receive slab: packets of the current batch are views into it. */
+  readonly slab: ArrayBuffer;
+  /** meta[2i] = offset, meta[2i+1] = length of packet i of the current batch. */
+  readonly meta: Int32Array;
   readonly batchSize: number;
-  /**
-   * Start reading: `dispatch(count, slab)` once per batch; `onError` once,
-   * then reading stops.
-   */
-  start(dispatch: (count: number, slab: number) => void, onError: (err: NativeError) => void): void;
+  /** Start reading: `dispatch(count)` once per batch; `onError` once, then reading stops. */
+  start(dispatch: (count: number) => void, onError: (err: NativeError) => void): void;
   pause(): void;
   resume(): void;
   ref(): void;

@@ -453,23 +453,25 @@ export class Platform implements ProviderHost {
     return { warnings: value.warnings };
   }
 
-  async sendPackets(
-    providerId: string,
-    packets: readonly PacketData[],
-    single: boolean,
-  ): Promise<void> {
+  async sendPacket(providerId: string, data: PacketData): Promise<void> {
     this.checkOpen();
     const session = this.owned(providerId);
-    if (single) {
-      const p = packets[0];
-      const len =
-        p instanceof ArrayBuffer ? p.byteLength : ArrayBuffer.isView(p) ? p.byteLength : -1;
-      if (len === 0) throw new ChromeError('ERR_EMPTY_PACKET');
-    }
+    const len = data instanceof ArrayBuffer || ArrayBuffer.isView(data) ? data.byteLength : -1;
+    if (len === 0) throw new ChromeError('ERR_EMPTY_PACKET');
+    await this.written(session, session.device.sendPacket(data));
+  }
+
+  async sendPackets(providerId: string, packets: readonly PacketData[]): Promise<void> {
+    this.checkOpen();
+    const session = this.owned(providerId);
+    await this.written(session, session.device.sendPackets(packets));
+  }
+
+  /** A failed write (not a refused packet) ends the session, as ChromeOS's error does. */
+  private async written(session: Session, write: Promise<void>): Promise<void> {
     try {
-      await session.device.sendPackets(packets);
+      await write;
     } catch (err) {
-      // A failed write (not a refused packet) ends the session, as ChromeOS's error does.
       if ((err as { errno?: number }).errno !== undefined && this.active === session) {
         void this.endSession(
           session,

@@ -31,7 +31,8 @@ export interface ProviderHost {
   createConfig(providerId: string, name: unknown): Promise<string>;
   destroyConfig(providerId: string, id: unknown): Promise<void>;
   setParameters(providerId: string, parameters: unknown): Promise<SetParametersResult>;
-  sendPackets(providerId: string, packets: readonly PacketData[], single: boolean): Promise<void>;
+  sendPacket(providerId: string, data: PacketData): Promise<void>;
+  sendPackets(providerId: string, packets: readonly PacketData[]): Promise<void>;
   notifyConnectionStateChanged(providerId: string, state: unknown): Promise<void>;
 }
 
@@ -89,12 +90,12 @@ export class VpnProvider {
   sendPacket(data: PacketData): Promise<void>;
   sendPacket(data: PacketData, callback: Callback<void>): void;
   sendPacket(data: PacketData, callback?: Callback<void>): Promise<void> | void {
-    return settle(() => this.host.sendPackets(this.id, [data], true), callback);
+    return settle(() => this.host.sendPacket(this.id, data), callback);
   }
 
   /** Fast path: many packets in one native call, written from their memory. */
   sendPackets(packets: readonly PacketData[]): Promise<void> {
-    return this.host.sendPackets(this.id, packets, false);
+    return this.host.sendPackets(this.id, packets);
   }
 
   notifyConnectionStateChanged(state: VpnConnectionState): Promise<void>;

@@ -85,7 +85,7 @@ export class TunDevice {
   readonly onError: ChromeEvent<[Error]>;
 
   private readonly handle: NativeTun;
-  private readonly batches: PacketBatch[];
+  private readonly batch: PacketBatch;
   private readonly counterBuf = new Float64Array(COUNTER_NAMES.length);
   private readonly pending: PendingSend[] = [];
   private started = false;
@@ -142,7 +142,7 @@ export class TunDevice {
       throw fromNative(err);
     }
     if (options.ref) this.handle.ref();
-    this.batches = this.handle.slabs.map((slab, i) => new PacketBatch(slab, this.handle.metas[i]));
+    this.batch = new PacketBatch(this.handle.slab, this.handle.meta);
     const watch = () => this.updateReading();
     this.onPacketsReceived = new ChromeEvent('TunDevice.onPacketsReceived', watch);
     this.onPacketReceived = new ChromeEvent('TunDevice.onPacketReceived', watch);
@@ -164,7 +164,15 @@ export class TunDevice {
 
   /** Sends one packet into the system, as if it came out of the tunnel. */
   sendPacket(packet: PacketData): Promise<void> {
-    return this.sendPackets([packet]);
+    if (this.failed) return Promise.reject(this.failed);
+    if (this.pending.length > 0) return this.enqueue([packet], 0);
+    try {
+      // One native write, no array: the queue is only for EAGAIN.
+      if (this.handle.write(packet)) return Promise.resolve();
+    } catch (err) {
+      return Promise.reject(fromNative(err));
+    }
+    return this.enqueue([packet], 0);
   }
 
   /**
@@ -303,7 +311,7 @@ export class TunDevice {
     if (want && !this.started) {
       this.started = true;
       this.handle.start(
-        (count, slab) => this.dispatch(count, slab),
+        (count) => this.dispatch(count),
         (err) => this.fail(err),
       );
     } else if (this.started) {
@@ -312,8 +320,8 @@ export class TunDevice {
     }
   }
 
-  private dispatch(count: number, slab: number): void {
-    const batch = this.batches[slab];
+  private dispatch(count: number): void {
+    const batch = this.batch;
     batch.count = count;
     try {
       if (this.onPacketsReceived.hasListeners()) this.onPacketsReceived.dispatch(batch);

@@ -230,7 +230,7 @@ class Core {
     if (!cb.IsEmpty()) Call(cb, 0, nullptr);
   }
 
-  // Reads and delivers one batch: one JS call with (count, slab 0). True if
+  // Reads and delivers one batch: one JS call with the count. True if
   // the batch came back full (more is waiting).
   bool ReadAndDispatch() {
     // JS may detach (transfer) the slab's ArrayBuffer during a listener
@@ -248,10 +248,9 @@ class Core {
       counters_[kRxBytes] += r.bytes;
       counters_[kRxBatches] += 1;
       if (r.full) counters_[kRxFullBatches] += 1;
-      napi_value args[2];
-      if (napi_create_uint32(env_, r.count, &args[0]) == napi_ok &&
-          napi_create_int32(env_, 0, &args[1]) == napi_ok)
-        Call(dispatch_, 2, args);
+      napi_value count;
+      if (napi_create_uint32(env_, r.count, &count) == napi_ok)
+        Call(dispatch_, 1, &count);
     }
     if (r.error && !closing_) {
       counters_[kReadErrors] += 1;
@@ -418,8 +417,8 @@ class Tun : public Napi::ObjectWrap<Tun> {
     return DefineClass(env, "Tun",
                        {
                            InstanceAccessor<&Tun::Fd>("fd"),
-                           InstanceAccessor<&Tun::Slabs>("slabs"),
-                           InstanceAccessor<&Tun::Metas>("metas"),
+                           InstanceAccessor<&Tun::Slab>("slab"),
+                           InstanceAccessor<&Tun::Meta>("meta"),
                            InstanceAccessor<&Tun::BatchSize>("batchSize"),
                            InstanceAccessor<&Tun::Closed>("closed"),
                            InstanceMethod<&Tun::Start>("start"),
@@ -462,15 +461,10 @@ class Tun : public Napi::ObjectWrap<Tun> {
       core_->Close();  // frees it and clears core_
       throw SystemError(env, err, "uv_poll_init", "cannot poll this fd");
     }
-    // Arrays of one slab: the shape multi-queue devices will fill.
     Napi::ArrayBuffer ab = core_->buffer();
-    Napi::Array slabs = Napi::Array::New(env, 1);
-    Napi::Array metas = Napi::Array::New(env, 1);
-    slabs.Set(0u, ab);
-    metas.Set(0u, Napi::Int32Array::New(env, 2 * batch_size_, ab,
-                                        static_cast<size_t>(slab)));
-    slabs_ = Napi::Persistent(slabs);
-    metas_ = Napi::Persistent(metas);
+    slab_ = Napi::Persistent(ab);
+    meta_ = Napi::Persistent(Napi::Int32Array::New(env, 2 * batch_size_, ab,
+                                                   static_cast<size_t>(slab)));
   }
 
   ~Tun() override {
@@ -491,8 +485,8 @@ class Tun : public Napi::ObjectWrap<Tun> {
     return Napi::Number::New(info.Env(),
                              core_ && !core_->closing() ? core_->fd() : -1);
   }
-  Napi::Value Slabs(const Napi::CallbackInfo&) { return slabs_.Value(); }
-  Napi::Value Metas(const Napi::CallbackInfo&) { return metas_.Value(); }
+  Napi::Value Slab(const Napi::CallbackInfo&) { return slab_.Value(); }
+  Napi::Value Meta(const Napi::CallbackInfo&) { return meta_.Value(); }
   Napi::Value BatchSize(const Napi::CallbackInfo& info) {
     return Napi::Number::New(info.Env(), batch_size_);
   }
@@ -568,8 +562,8 @@ class Tun : public Napi::ObjectWrap<Tun> {
   Core* core_ = nullptr;  // freed by libuv's close callback, which clears this
   uint64_t counters_[kCounterCount] = {};
   uint32_t batch_size_ = 0;
-  Napi::Reference<Napi::Array> slabs_;
-  Napi::Reference<Napi::Array> metas_;
+  Napi::Reference<Napi::ArrayBuffer> slab_;
+  Napi::Reference<Napi::Int32Array> meta_;
 };
 
 class OpenWorker : public Napi::AsyncWorker {
