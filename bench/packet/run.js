@@ -13,19 +13,13 @@
 // Needs root (CAP_NET_ADMIN, unshare) and a C compiler; says so if not.
 const { spawnSync, execFileSync } = require('node:child_process');
 const fs = require('node:fs');
-const os = require('node:os');
 const path = require('node:path');
 
 const root = path.join(__dirname, '..', '..');
+const { option, median, writeResults } = require('../common');
 const argv = process.argv.slice(2);
 const flag = (name) => argv.includes(name);
-// --name value or --name=value
-const opt = (name, dflt) => {
-  const i = argv.indexOf(name);
-  if (i >= 0) return argv[i + 1];
-  const eq = argv.find((a) => a.startsWith(`${name}=`));
-  return eq ? eq.slice(name.length + 1) : dflt;
-};
+const opt = (name, dflt) => option(argv, name, dflt);
 const quick = flag('--quick');
 const reps = Number(opt('--reps', quick ? 3 : 5));
 const PEER = 'appium-ios-tuntap@2.0.5';
@@ -108,13 +102,6 @@ function trial(dir, impl, size, count) {
   res.cpuPerPacketNs = (res.cpu / Math.max(1, res.packets)) * 1e9;
   return res;
 }
-
-const median = (xs) => {
-  const s = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
-  if (s.length === 0) return NaN;
-  const m = s.length >> 1;
-  return s.length & 1 ? s[m] : (s[m - 1] + s[m]) / 2;
-};
 
 function progress(done, total, label) {
   if (!process.stderr.isTTY) return;
@@ -228,29 +215,18 @@ function main() {
     `idle device with a listener: ${fmt(idleCpuPercent, 3)}% of a core over ${fmt(idle?.seconds, 1)} s`,
   );
 
-  const out = {
-    suite: 'packet',
-    date: new Date().toISOString(),
-    machine: {
-      cpus: os.cpus().length,
-      model: os.cpus()[0]?.model,
-      kernel: os.release(),
-      node: process.version,
+  writeResults(
+    'packet',
+    {
+      method:
+        'recv: the device queue is filled first, then drained by the implementation (reader alone); send: writes delivered to a UDP socket that never reads. Fresh process and network namespace per trial.',
+      reps,
+      rows,
+      idleCpuPercent,
+      trials: results,
     },
-    method:
-      'recv: the device queue is filled first, then drained by the implementation (reader alone); send: writes delivered to a UDP socket that never reads. Fresh process and network namespace per trial.',
-    reps,
-    rows,
-    idleCpuPercent,
-    trials: results,
-  };
-  const file = opt(
-    '--json',
-    path.join(root, 'bench', 'results', `packet-${out.date.replace(/[:.]/g, '-')}.json`),
+    opt('--json'),
   );
-  fs.mkdirSync(path.dirname(file), { recursive: true });
-  fs.writeFileSync(file, JSON.stringify(out, null, 2) + '\n');
-  console.log(`\nwrote ${path.relative(process.cwd(), file)}`);
 }
 
 main();

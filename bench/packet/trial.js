@@ -18,7 +18,8 @@ const path = require('node:path');
 const readline = require('node:readline');
 
 const root = path.join(__dirname, '..', '..');
-const { TunDevice, createPlatform } = require(path.join(root, 'dist'));
+const { TunDevice } = require(path.join(root, 'dist'));
+const { benchPlatform } = require('../common');
 const { native } = require(path.join(root, 'dist', 'native'));
 const tunbench = path.join(root, 'bench', 'bin', 'tunbench');
 const peerDir = path.join(root, 'bench', '.cache', 'peers', 'node_modules', 'appium-ios-tuntap');
@@ -80,15 +81,8 @@ async function openPeer() {
  * through the public surface (a provider's events and sendPackets).
  */
 async function openSurface(qlen) {
-  const dir = fs.mkdtempSync(path.join(require('node:os').tmpdir(), 'vpn-bench-'));
-  const platform = createPlatform({
-    stateDir: dir,
-    dns: false,
-    controlSocket: false,
-    log: () => {},
-  });
-  const vpn = platform.provider('bench');
-  await vpn.createConfig('c');
+  const bench = await benchPlatform();
+  const { platform, vpn } = bench;
   await platform.connect('bench', 'c');
   await vpn.setParameters({
     address: ADDRESS,
@@ -98,14 +92,7 @@ async function openSurface(qlen) {
   });
   const ifindex = native.linkIndex(platform.session.interfaceName);
   if (qlen) await native.setLink({ ifindex, txQueueLen: qlen });
-  return {
-    vpn,
-    ifindex,
-    close: async () => {
-      await platform.close();
-      fs.rmSync(dir, { recursive: true, force: true });
-    },
-  };
+  return { vpn, ifindex, close: bench.close };
 }
 
 async function recv() {

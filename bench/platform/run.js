@@ -7,19 +7,11 @@
 // median of --reps trials is reported, with ratios to the `ip` baselines.
 //   node bench/platform/run.js [--reps N] [--json FILE]
 const { spawnSync } = require('node:child_process');
-const fs = require('node:fs');
-const os = require('node:os');
 const path = require('node:path');
 
-const root = path.join(__dirname, '..', '..');
+const { option, median, writeResults } = require('../common');
 const argv = process.argv.slice(2);
-// --name value or --name=value
-const opt = (name, dflt) => {
-  const i = argv.indexOf(name);
-  if (i >= 0) return argv[i + 1];
-  const eq = argv.find((a) => a.startsWith(`${name}=`));
-  return eq ? eq.slice(name.length + 1) : dflt;
-};
+const opt = (name, dflt) => option(argv, name, dflt);
 const reps = Number(opt('--reps', 5));
 
 if (process.getuid() !== 0) {
@@ -41,11 +33,6 @@ function trial(mode, n) {
   if (r.status !== 0) return { error: (r.stderr || `exit ${r.status}`).trim().split('\n').pop() };
   return JSON.parse(r.stdout.trim().split('\n').pop());
 }
-
-const median = (xs) => {
-  const s = xs.filter(Number.isFinite).sort((a, b) => a - b);
-  return s.length ? s[s.length >> 1] : NaN;
-};
 
 const plan = [
   ['ours-connect', 100],
@@ -89,22 +76,4 @@ for (const r of rows) {
 console.log(
   '(ours-connect includes the first packet through the tunnel; the ip rows do the configuration only.)',
 );
-const out = {
-  suite: 'platform',
-  date: new Date().toISOString(),
-  machine: {
-    cpus: os.cpus().length,
-    model: os.cpus()[0]?.model,
-    kernel: os.release(),
-    node: process.version,
-  },
-  reps,
-  rows,
-};
-const file = opt(
-  '--json',
-  path.join(root, 'bench', 'results', `platform-${out.date.replace(/[:.]/g, '-')}.json`),
-);
-fs.mkdirSync(path.dirname(file), { recursive: true });
-fs.writeFileSync(file, JSON.stringify(out, null, 2) + '\n');
-console.log(`wrote ${path.relative(process.cwd(), file)}`);
+writeResults('platform', { reps, rows }, opt('--json'));

@@ -8,12 +8,10 @@
 //   ours-apply N       setParameters with N routes (an existing session)
 const { execFileSync, spawnSync } = require('node:child_process');
 const dgram = require('node:dgram');
-const fs = require('node:fs');
-const os = require('node:os');
 const path = require('node:path');
 
 const root = path.join(__dirname, '..', '..');
-const { createPlatform } = require(path.join(root, 'dist'));
+const { benchPlatform } = require('../common');
 const { native } = require(path.join(root, 'dist', 'native'));
 
 const [mode, nArg] = process.argv.slice(2);
@@ -25,15 +23,8 @@ const routes = (count) =>
   Array.from({ length: count }, (_, i) => `${u32ToIp(((198 << 24) | (18 << 16)) + i * 4)}/30`);
 
 async function ours(connect) {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vpn-bench-'));
-  const platform = createPlatform({
-    stateDir: dir,
-    dns: false,
-    controlSocket: false,
-    log: () => {},
-  });
-  const vpn = platform.provider('bench');
-  await vpn.createConfig('c');
+  const bench = await benchPlatform();
+  const { platform, vpn } = bench;
   const params = {
     address: '10.200.0.2/24',
     exclusionList: [],
@@ -64,8 +55,7 @@ async function ours(connect) {
     result = { ms: ms(t0) };
   }
   sock.close();
-  await platform.close();
-  fs.rmSync(dir, { recursive: true, force: true });
+  await bench.close();
   return result;
 }
 
