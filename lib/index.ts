@@ -17,8 +17,14 @@ export { ChromeError } from './provider/errors';
 export { runtime } from './provider/callback';
 export { RouteTable } from './route';
 export { TunDevice, parseAddress } from './tun/device';
-export type { TunDeviceOptions, TunCounters, TunStats, AddressOptions } from './tun/device';
-export { PacketBatch } from './tun/batch';
+export type {
+  TunDeviceOptions,
+  TunCounters,
+  TunStats,
+  TunOffloads,
+  AddressOptions,
+} from './tun/device';
+export { PacketBatch, type GsoInfo, type GsoType } from './tun/batch';
 export { ChromeEvent } from './events';
 export { VpnError, SystemError } from './errors';
 export type { PacketData } from './native';

@@ -11,6 +11,8 @@ export interface OpenTunOptions {
   /** Interface name, or a pattern with %d; the kernel picks `tun%d` if empty. */
   name?: string;
   multiQueue?: boolean;
+  /** IFF_VNET_HDR with checksum, TSO4/6 and USO4/6 offloads, as many as the kernel takes. */
+  offload?: boolean;
 }
 
 export interface TunReaderOptions {
@@ -18,13 +20,24 @@ export interface TunReaderOptions {
   batchSize: number;
   /** Bytes of a receive slab (at least batchSize small packets + one 64 KiB packet). */
   slabSize: number;
+  /** TUN_F_* offloads in force on an IFF_VNET_HDR fd (OpenedTun.offloads); 0 or absent: none. */
+  offloads?: number;
+  /** With offloads: bytes of the area super-packets are split into. */
+  splitSize?: number;
+  /** With offloads: most segments one split call makes. */
+  splitSlots?: number;
 }
+
+/** TUN_F_* flags (linux/if_tun.h). */
+export const TUN_F = { CSUM: 0x01, TSO4: 0x02, TSO6: 0x04, USO4: 0x20, USO6: 0x40 } as const;
 
 /** What `openTun` resolves with: an open, non-blocking, close-on-exec TUN fd. */
 export interface OpenedTun {
   fd: number;
   name: string;
   ifindex: number;
+  /** TUN_F_* offloads in force (0: a plain fd without a virtio-net header). */
+  offloads: number;
 }
 
 /**
@@ -37,9 +50,27 @@ export interface NativeTun {
   readonly slab: ArrayBuffer;
   /** meta[2i] = offset, meta[2i+1] = length of packet i of the current batch. */
   readonly meta: Int32Array;
+  /**
+   * With offloads: packet i's virtio-net header at gso[8i..8i+6): flags,
+   * gso type, header length, gso size, checksum start, checksum offset.
+   */
+  readonly gso: Uint16Array | null;
+  /** With offloads: (offset, length) of the segments the last split() made. */
+  readonly splitMeta: Int32Array | null;
+  /** TUN_F_* flags in force. */
+  readonly offloads: number;
   readonly batchSize: number;
-  /** Start reading: `dispatch(count)` once per batch; `onError` once, then reading stops. */
-  start(dispatch: (count: number) => void, onError: (err: NativeError) => void): void;
+  /**
+   * Start reading: `dispatch(count, gso)` once per batch, gso the number of
+   * packets in it that are super-packets or need their checksum finished;
+   * `onError` once, then reading stops.
+   */
+  start(dispatch: (count: number, gso: number) => void, onError: (err: NativeError) => void): void;
+  /**
+   * Splits packets [start..count) of the current batch into wire-size
+   * packets (splitMeta); returns consumed * 65536 + segments made.
+   */
+  split(start: number): number;
   pause(): void;
   resume(): void;
   ref(): void;
@@ -51,7 +82,7 @@ export interface NativeTun {
    * reached: packets.length when all were written, less on EAGAIN. Throws on
    * a bad packet (nothing written) or a failed write (err.index says where).
    */
-  writeBatch(packets: readonly PacketData[], start: number): number;
+  writeBatch(packets: readonly PacketData[], start: number, withHeader?: boolean): number;
   /** Calls `cb` once when the fd is writable again. */
   waitWritable(cb: () => void): void;
   /** Fills `out` with the counters, in the order of COUNTER_NAMES. */
@@ -71,6 +102,10 @@ export const COUNTER_NAMES = [
   'txEagain',
   'readErrors',
   'writeErrors',
+  'rxSuperPackets',
+  'rxSegments',
+  'txSuperPackets',
+  'gsoErrors',
 ] as const;
 export type CounterName = (typeof COUNTER_NAMES)[number];
 

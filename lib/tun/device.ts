@@ -5,10 +5,16 @@
 //      (one ArrayBuffer per packet, as Chrome's API promises).
 // Out: sendPackets(array) -> one native call -> write() per packet, straight
 //      from the caller's memory; EAGAIN waits for POLLOUT, in order.
+// Offloads (on where the kernel has them): the kernel hands over TCP/UDP
+// super-packets of up to 64 KiB, one read each; native code splits them into
+// the split area (batches stay wire-size) unless `superPackets` asks for them
+// as they are. On the way out, runs of one flow's segments are coalesced
+// into super-packets and written with writev (native/tun/offload.cc).
 import { fromNative, VpnError } from '../errors';
 import { ChromeEvent } from '../events';
 import {
   COUNTER_NAMES,
+  TUN_F,
   native,
   type CounterName,
   type NativeTun,
@@ -40,6 +46,30 @@ export interface TunDeviceOptions {
   slabSize?: number;
   /** Keep the process alive while the device is open (default false). */
   ref?: boolean;
+  /**
+   * Segmentation offloads (IFF_VNET_HDR with checksum, TSO4/6, USO4/6) where
+   * the kernel supports them; default true. `device.offloads` says what is
+   * in force (null: none, the kernel took none or this was false).
+   */
+  offload?: boolean;
+  /**
+   * With offloads: batches hand out super-packets as the kernel gives them
+   * (see PacketBatch.gso and .split) instead of wire-size packets (default
+   * false). onPacketReceived always gets wire-size packets.
+   */
+  superPackets?: boolean;
+  /** With offloads: bytes of the area super-packets are split into (default 1 MiB). */
+  splitSize?: number;
+}
+
+/** Offloads in force on a device. */
+export interface TunOffloads {
+  /** TCP super-packets over IPv4 / IPv6 (TSO), both directions. */
+  tcp4: boolean;
+  tcp6: boolean;
+  /** UDP super-packets (USO, Linux 6.2+). */
+  udp4: boolean;
+  udp6: boolean;
 }
 
 export type TunCounters = Record<CounterName, number> & { meanBatch: number };
@@ -52,6 +82,7 @@ export interface TunStats extends TunCounters {
 interface PendingSend {
   packets: readonly PacketData[];
   index: number;
+  withHeader: boolean;
   resolve: () => void;
   reject: (err: Error) => void;
 }
@@ -62,6 +93,10 @@ const DEFAULT_BATCH = 256;
 // 192 KiB: 64 KiB kept free for one maximal read, so a batch of 1400-byte
 // packets spans ~128 KiB and stays in L2 (512 KiB cost ~15% at 1400 B).
 const DEFAULT_SLAB = 192 * 1024;
+// With offloads a read can be a 64 KiB super-packet: 1 MiB holds 15 of them.
+const DEFAULT_OFFLOAD_SLAB = 1024 * 1024;
+const DEFAULT_SPLIT = 1024 * 1024;
+const DEFAULT_SPLIT_SLOTS = 2048;
 
 /** Parses "a.b.c.d/n" or "x::y/n" into address options. */
 export function parseAddress(spec: string | AddressOptions): AddressOptions {
@@ -86,6 +121,11 @@ export class TunDevice {
 
   private readonly handle: NativeTun;
   private readonly batch: PacketBatch;
+  /** The split area's output (offload devices only). */
+  private readonly segments: PacketBatch | null = null;
+  private readonly superPackets: boolean;
+  /** Packets of the current batch that need split(); 0 outside dispatch. */
+  private rawGso = 0;
   private readonly counterBuf = new Float64Array(COUNTER_NAMES.length);
   private readonly pending: PendingSend[] = [];
   private started = false;
@@ -95,11 +135,11 @@ export class TunDevice {
   static async open(options: TunDeviceOptions = {}): Promise<TunDevice> {
     let opened;
     try {
-      opened = await native.openTun({ name: options.name });
+      opened = await native.openTun({ name: options.name, offload: options.offload !== false });
     } catch (err) {
       throw fromNative(err);
     }
-    const dev = new TunDevice(opened.fd, opened.name, opened.ifindex, options);
+    const dev = new TunDevice(opened.fd, opened.name, opened.ifindex, options, opened.offloads);
     try {
       for (const a of options.addresses ?? []) {
         await dev.addAddress(a);
@@ -123,7 +163,7 @@ export class TunDevice {
    * from elsewhere, or a SOCK_SEQPACKET socket in tests). Takes ownership.
    */
   static fromFd(fd: number, options: TunDeviceOptions = {}, name = '', ifindex = 0): TunDevice {
-    return new TunDevice(fd, name, ifindex, options);
+    return new TunDevice(fd, name, ifindex, options, 0);
   }
 
   private constructor(
@@ -131,18 +171,32 @@ export class TunDevice {
     readonly name: string,
     readonly ifindex: number,
     options: TunDeviceOptions,
+    offloads: number,
   ) {
     try {
       this.handle = new native.Tun(fd, {
         batchSize: options.batchSize ?? DEFAULT_BATCH,
-        slabSize: options.slabSize ?? DEFAULT_SLAB,
+        slabSize: options.slabSize ?? (offloads ? DEFAULT_OFFLOAD_SLAB : DEFAULT_SLAB),
+        offloads,
+        splitSize: options.splitSize ?? DEFAULT_SPLIT,
+        splitSlots: DEFAULT_SPLIT_SLOTS,
       });
     } catch (err) {
       native.closeFd(fd);
       throw fromNative(err);
     }
     if (options.ref) this.handle.ref();
-    this.batch = new PacketBatch(this.handle.slab, this.handle.meta);
+    this.superPackets = offloads !== 0 && options.superPackets === true;
+    const packetBytes = this.handle.meta.byteOffset;
+    const splitMeta = this.handle.splitMeta;
+    if (splitMeta) {
+      this.segments = new PacketBatch(this.handle.slab, splitMeta, packetBytes);
+    }
+    this.batch = this.superPackets
+      ? new PacketBatch(this.handle.slab, this.handle.meta, packetBytes, this.handle.gso, (each) =>
+          this.rawGso === 0 ? each(this.batch) : this.splitEach(this.batch.count, each),
+        )
+      : new PacketBatch(this.handle.slab, this.handle.meta, packetBytes);
     const watch = () => this.updateReading();
     this.onPacketsReceived = new ChromeEvent('TunDevice.onPacketsReceived', watch);
     this.onPacketReceived = new ChromeEvent('TunDevice.onPacketReceived', watch);
@@ -162,25 +216,43 @@ export class TunDevice {
     return this.handle.batchSize;
   }
 
+  /** The offloads in force, or null when there are none. */
+  get offloads(): TunOffloads | null {
+    const f = this.handle.offloads;
+    if (!f) return null;
+    return {
+      tcp4: (f & TUN_F.TSO4) !== 0,
+      tcp6: (f & TUN_F.TSO6) !== 0,
+      udp4: (f & TUN_F.USO4) !== 0,
+      udp6: (f & TUN_F.USO6) !== 0,
+    };
+  }
+
   /** Sends one packet into the system, as if it came out of the tunnel. */
   sendPacket(packet: PacketData): Promise<void> {
     if (this.failed) return Promise.reject(this.failed);
-    if (this.pending.length > 0) return this.enqueue([packet], 0);
+    if (this.pending.length > 0) return this.enqueue([packet], 0, false);
     try {
       // One native write, no array: the queue is only for EAGAIN.
       if (this.handle.write(packet)) return Promise.resolve();
     } catch (err) {
       return Promise.reject(fromNative(err));
     }
-    return this.enqueue([packet], 0);
+    return this.enqueue([packet], 0, false);
   }
 
   /**
    * Sends many packets in one native call, in order, written straight from
    * their memory (do not change them before the Promise settles). Nothing is
    * written if any packet is invalid; a failed write rejects with err.index.
+   * With offloads, runs of one TCP or UDP flow's segments are coalesced into
+   * super-packets. `withHeader`: each packet starts with its virtio-net
+   * header (PacketBatch.withHeader on the sending side) and is written as is.
    */
-  sendPackets(packets: readonly PacketData[]): Promise<void> {
+  sendPackets(
+    packets: readonly PacketData[],
+    options: { withHeader?: boolean } = {},
+  ): Promise<void> {
     if (!Array.isArray(packets)) {
       return Promise.reject(
         Object.assign(new TypeError('sendPackets(packets): packets must be an array'), {
@@ -188,16 +260,17 @@ export class TunDevice {
         }),
       );
     }
+    const withHeader = options.withHeader === true;
     if (this.failed) return Promise.reject(this.failed);
-    if (this.pending.length > 0) return this.enqueue(packets, 0);
+    if (this.pending.length > 0) return this.enqueue(packets, 0, withHeader);
     let reached: number;
     try {
-      reached = this.handle.writeBatch(packets, 0);
+      reached = this.handle.writeBatch(packets, 0, withHeader);
     } catch (err) {
       return Promise.reject(fromNative(err));
     }
     if (reached === packets.length) return Promise.resolve();
-    return this.enqueue(packets, reached);
+    return this.enqueue(packets, reached, withHeader);
   }
 
   /**
@@ -205,10 +278,14 @@ export class TunDevice {
    * than all when the kernel pushes back with EAGAIN; send the rest later).
    * Throws like sendPackets rejects.
    */
-  trySendPackets(packets: readonly PacketData[], start = 0): number {
+  trySendPackets(
+    packets: readonly PacketData[],
+    start = 0,
+    options: { withHeader?: boolean } = {},
+  ): number {
     if (this.pending.length > 0) return start;
     try {
-      return this.handle.writeBatch(packets, start);
+      return this.handle.writeBatch(packets, start, options.withHeader === true);
     } catch (err) {
       throw fromNative(err);
     }
@@ -311,7 +388,7 @@ export class TunDevice {
     if (want && !this.started) {
       this.started = true;
       this.handle.start(
-        (count) => this.dispatch(count),
+        (count, gso) => this.dispatch(count, gso),
         (err) => this.fail(err),
       );
     } else if (this.started) {
@@ -320,23 +397,56 @@ export class TunDevice {
     }
   }
 
-  private dispatch(count: number): void {
+  private dispatch(count: number, gso: number): void {
     const batch = this.batch;
     batch.count = count;
+    this.rawGso = gso;
     try {
-      if (this.onPacketsReceived.hasListeners()) this.onPacketsReceived.dispatch(batch);
-      if (this.onPacketReceived.hasListeners()) {
-        // One ArrayBuffer per packet, as Chrome's API promises: a copy.
-        // Uint8Array#slice is a fast builtin; ArrayBuffer#slice is ~25% slower.
-        const meta = batch.meta;
-        const data = batch.data;
-        for (let i = 0; i < count; i++) {
-          const off = meta[2 * i];
-          this.onPacketReceived.dispatch(data.slice(off, off + meta[2 * i + 1]).buffer);
+      if (gso === 0 || this.superPackets) {
+        if (this.onPacketsReceived.hasListeners()) this.onPacketsReceived.dispatch(batch);
+        if (this.onPacketReceived.hasListeners()) {
+          if (gso === 0) this.dispatchEach(batch);
+          else this.splitEach(count, (segments) => this.dispatchEach(segments));
         }
+      } else {
+        this.splitEach(count, (segments) => {
+          if (this.onPacketsReceived.hasListeners()) this.onPacketsReceived.dispatch(segments);
+          if (this.onPacketReceived.hasListeners()) this.dispatchEach(segments);
+        });
       }
     } finally {
       batch.count = 0;
+      this.rawGso = 0;
+    }
+  }
+
+  /** One ArrayBuffer per packet, as Chrome's API promises: a copy. */
+  private dispatchEach(batch: PacketBatch): void {
+    // Uint8Array#slice is a fast builtin; ArrayBuffer#slice is ~25% slower.
+    const meta = batch.meta;
+    const data = batch.data;
+    const count = batch.count;
+    for (let i = 0; i < count; i++) {
+      const off = meta[2 * i];
+      this.onPacketReceived.dispatch(data.slice(off, off + meta[2 * i + 1]).buffer);
+    }
+  }
+
+  /** Splits packets [0, count) of the current batch, round by round. */
+  private splitEach(count: number, each: (segments: PacketBatch) => void): void {
+    const segments = this.segments!;
+    let start = 0;
+    while (start < count && !this.closed) {
+      const r = this.handle.split(start);
+      const consumed = Math.floor(r / 65536);
+      segments.count = r % 65536;
+      try {
+        if (segments.count > 0) each(segments);
+      } finally {
+        segments.count = 0;
+      }
+      if (consumed === 0) break;
+      start += consumed;
     }
   }
 
@@ -348,9 +458,13 @@ export class TunDevice {
     }
   }
 
-  private enqueue(packets: readonly PacketData[], index: number): Promise<void> {
+  private enqueue(
+    packets: readonly PacketData[],
+    index: number,
+    withHeader: boolean,
+  ): Promise<void> {
     return new Promise<void>((resolve, reject) => {
-      this.pending.push({ packets, index, resolve, reject });
+      this.pending.push({ packets, index, withHeader, resolve, reject });
       if (this.pending.length === 1) this.handle.waitWritable(() => this.drain());
     });
   }
@@ -359,7 +473,7 @@ export class TunDevice {
     while (this.pending.length > 0 && !this.closed) {
       const p = this.pending[0];
       try {
-        p.index = this.handle.writeBatch(p.packets, p.index);
+        p.index = this.handle.writeBatch(p.packets, p.index, p.withHeader);
       } catch (err) {
         this.pending.shift();
         p.reject(fromNative(err));

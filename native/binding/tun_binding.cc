@@ -21,6 +21,7 @@
 #include <errno.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 #include <uv.h>
 
@@ -29,6 +30,7 @@
 
 #include "binding/addon.h"
 #include "binding/errors.h"
+#include "tun/offload.h"
 #include "tun/tun.h"
 
 namespace vpn {
@@ -45,33 +47,51 @@ enum Counter {
   kTxEagain,
   kReadErrors,
   kWriteErrors,
+  kRxSuperPackets,  // super-packets read (vnet: GSO type set)
+  kRxSegments,      // wire-size packets split from them
+  kTxSuperPackets,  // super-packets written (coalesced runs)
+  kGsoErrors,       // super-packets dropped as malformed
   kCounterCount
 };
 
 // Full batches delivered per wake-up before the loop gets control back.
 constexpr int kBatchesPerWake = 8;
 
-struct Slice {
-  const uint8_t* data;
-  size_t len;
+using Slice = tun::PacketRef;
+
+size_t Align8(size_t n) { return (n + 7) & ~static_cast<size_t>(7); }
+
+// What a device's receive side is made of (one ArrayBuffer, in this order):
+// the slab, the split area, meta (2 int32 a packet), gso (8 uint16 a
+// packet, vnet only), split meta (2 int32 a segment).
+struct Layout {
+  size_t slab;
+  size_t split;
+  uint32_t batch;
+  uint32_t split_slots;
+  size_t meta_at() const { return slab + split; }
+  size_t gso_at() const { return meta_at() + 8 * size_t{batch}; }
+  size_t split_meta_at() const { return gso_at() + 16 * size_t{batch}; }
+  size_t total() const { return split_meta_at() + 8 * size_t{split_slots}; }
 };
 
 class Core {
  public:
   // counters and owner_slot belong to the JS object (Tun); Core writes the
   // counters only while open and clears *owner_slot when it is freed.
-  Core(Napi::Env env, int fd, uint32_t batch_size, size_t slab_size,
+  Core(Napi::Env env, int fd, const Layout& layout, unsigned offloads,
        uint64_t* counters, Core** owner_slot)
       : env_(env),
         fd_(fd),
-        batch_size_(batch_size),
-        slab_size_(slab_size),
+        batch_size_(layout.batch),
+        slab_size_(layout.slab),
+        layout_(layout),
+        offloads_(offloads),
         counters_(counters),
         owner_slot_(owner_slot) {
-    // One ArrayBuffer: packets, then batch_size (offset, length) pairs. V8
-    // never moves a backing store, so the pointer holds while it is ours.
-    Napi::ArrayBuffer ab =
-        Napi::ArrayBuffer::New(env, slab_size + 8 * batch_size);
+    // One ArrayBuffer (see Layout). V8 never moves a backing store, so the
+    // pointer holds while it is ours.
+    Napi::ArrayBuffer ab = Napi::ArrayBuffer::New(env, layout.total());
     base_ = static_cast<uint8_t*>(ab.Data());
     buffer_ = Napi::Persistent(ab);
     uv_loop_t* loop = nullptr;
@@ -137,8 +157,16 @@ class Core {
   }
 
   // Validates packets[start..] into scratch_, then writes them in order.
-  uint32_t WriteBatch(Napi::Env env, Napi::Array packets, uint32_t start);
+  // with_header: each packet starts with its own virtio_net_hdr.
+  uint32_t WriteBatch(Napi::Env env, Napi::Array packets, uint32_t start,
+                      bool with_header);
   bool WriteOne(Napi::Env env, napi_value packet);
+  // Splits packets [start, count of the last batch) into wire-size
+  // segments in the split area, until it or its slots are full. Returns
+  // (packets consumed) * 65536 + (segments made).
+  uint32_t Split(uint32_t start);
+  bool vnet() const { return offloads_ != 0; }
+  unsigned offloads() const { return offloads_; }
 
  private:
   static void OnPoll(uv_poll_t* handle, int status, int events) {
@@ -230,6 +258,10 @@ class Core {
     if (!cb.IsEmpty()) Call(cb, 0, nullptr);
   }
 
+  // Writes one packet (count 1) or a coalesced run from scratch_[k..]; the
+  // result as tun::WritePacket, *count the packets it took.
+  int WriteUnit(uint32_t k, uint32_t* count);
+
   // Reads and delivers one batch: one JS call with the count. True if
   // the batch came back full (more is waiting).
   bool ReadAndDispatch() {
@@ -240,17 +272,25 @@ class Core {
            "the receive buffer was detached (transferred) by JS");
       return false;
     }
-    auto* meta = reinterpret_cast<int32_t*>(base_ + slab_size_);
+    auto* meta = reinterpret_cast<int32_t*>(base_ + layout_.meta_at());
+    auto* gso = vnet() ? reinterpret_cast<uint16_t*>(base_ + layout_.gso_at())
+                       : nullptr;
     tun::ReadResult r =
-        tun::ReadBatch(fd_, base_, slab_size_, meta, batch_size_);
+        tun::ReadBatch(fd_, base_, slab_size_, meta, batch_size_, gso);
+    last_count_ = r.count;
     if (r.count) {
       counters_[kRxPackets] += r.count;
       counters_[kRxBytes] += r.bytes;
       counters_[kRxBatches] += 1;
       if (r.full) counters_[kRxFullBatches] += 1;
-      napi_value count;
-      if (napi_create_uint32(env_, r.count, &count) == napi_ok)
-        Call(dispatch_, 1, &count);
+      if (gso) {
+        for (uint32_t i = 0; i < r.count; ++i)
+          if (gso[8 * i + 1] != tun::kGsoNone) counters_[kRxSuperPackets] += 1;
+      }
+      napi_value args[2];
+      if (napi_create_uint32(env_, r.count, &args[0]) == napi_ok &&
+          napi_create_uint32(env_, r.gso, &args[1]) == napi_ok)
+        Call(dispatch_, 2, args);
     }
     if (r.error && !closing_) {
       counters_[kReadErrors] += 1;
@@ -272,6 +312,10 @@ class Core {
   int fd_;
   uint32_t batch_size_;
   size_t slab_size_;
+  Layout layout_;
+  unsigned offloads_;  // TUN_F_* in force; nonzero means IFF_VNET_HDR
+  uint32_t last_count_ = 0;
+  std::vector<iovec> iov_;
   uv_poll_t poll_;
   bool poll_ready_ = false;
   int init_error_ = 0;
@@ -355,10 +399,86 @@ void CheckOrThrow(Napi::Env env, const Slice& s, int64_t index) {
   throw e;
 }
 
+int Core::WriteUnit(uint32_t k, uint32_t* count) {
+  if (!vnet()) {
+    *count = 1;
+    return tun::WritePacket(fd_, scratch_[k].data, scratch_[k].len);
+  }
+  tun::WritePlan plan;
+  tun::PlanWrite(scratch_.data(), static_cast<uint32_t>(scratch_.size()), k,
+                 offloads_, &plan);
+  iov_.resize(1 + plan.count);
+  iov_[0] = {plan.head, plan.head_len};
+  for (uint32_t m = 0; m < plan.count; ++m) {
+    const Slice& p = scratch_[k + m];
+    iov_[1 + m] = {const_cast<uint8_t*>(p.data) + plan.hdr_len,
+                   p.len - plan.hdr_len};
+  }
+  *count = plan.count;
+  int r = tun::WritePacketV(fd_, iov_.data(), static_cast<int>(iov_.size()),
+                            plan.head_len + plan.total - plan.hdr_len);
+  if (r == 1 && plan.count > 1) counters_[kTxSuperPackets] += 1;
+  return r;
+}
+
+uint32_t Core::Split(uint32_t start) {
+  auto* meta = reinterpret_cast<int32_t*>(base_ + layout_.meta_at());
+  auto* gso = reinterpret_cast<uint16_t*>(base_ + layout_.gso_at());
+  auto* out_meta = reinterpret_cast<int32_t*>(base_ + layout_.split_meta_at());
+  uint8_t* area = base_ + layout_.slab;
+  uint32_t made = 0, i = start;
+  size_t used = 0;
+  for (; i < last_count_ && made < layout_.split_slots; ++i) {
+    uint16_t* g = gso + 8 * i;
+    uint8_t* pkt = base_ + meta[2 * i];
+    size_t len = static_cast<size_t>(meta[2 * i + 1]);
+    tun::VnetHdr h;
+    h.flags = static_cast<uint8_t>(g[0]);
+    h.gso_type = static_cast<uint8_t>(g[1]);
+    h.hdr_len = g[2];
+    h.gso_size = g[3];
+    h.csum_start = g[4];
+    h.csum_offset = g[5];
+    if (h.gso_type == tun::kGsoNone) {
+      // A wire-size packet stays where it is; a checksum left to us is
+      // finished in place, once (the flag is cleared).
+      if ((h.flags & tun::kNeedsCsum) && !tun::FinishChecksum(pkt, len, h)) {
+        counters_[kGsoErrors] += 1;
+        continue;
+      }
+      g[0] = 0;
+      out_meta[2 * made] = meta[2 * i];
+      out_meta[2 * made + 1] = meta[2 * i + 1];
+      ++made;
+      continue;
+    }
+    tun::SegmentResult r = tun::Segment(
+        pkt, len, h, area + used, layout_.split - used, out_meta + 2 * made,
+        layout_.split_slots - made, layout_.slab + used);
+    if (r.status == tun::SegmentStatus::kNoRoom && made > 0) break;
+    if (r.status != tun::SegmentStatus::kOk) {
+      // Malformed, or more segments than an empty split area holds.
+      counters_[kGsoErrors] += 1;
+      continue;
+    }
+    made += r.count;
+    used += r.used;
+    counters_[kRxSegments] += r.count;
+  }
+  return (i - start) * 65536 + made;
+}
+
 bool Core::WriteOne(Napi::Env env, napi_value packet) {
   Slice s = GetBytes(env, packet);
   CheckOrThrow(env, s, -1);
-  int r = tun::WritePacket(fd_, s.data, s.len);
+  int r;
+  if (vnet()) {
+    uint8_t zero[tun::kVnetHdrLen] = {};
+    iovec iov[2] = {{zero, sizeof zero}, {const_cast<uint8_t*>(s.data), s.len}};
+    r = tun::WritePacketV(fd_, iov, 2, sizeof zero + s.len);
+  } else {
+    r = tun::WritePacket(fd_, s.data, s.len);
+  }
   if (r == 1) {
     counters_[kTxPackets] += 1;
     counters_[kTxBytes] += s.len;
@@ -373,23 +493,41 @@ bool Core::WriteOne(Napi::Env env, napi_value packet) {
   throw SystemError(env, -r, "write", "writing a packet to the device failed");
 }
 
-uint32_t Core::WriteBatch(Napi::Env env, Napi::Array packets, uint32_t start) {
+uint32_t Core::WriteBatch(Napi::Env env, Napi::Array packets, uint32_t start,
+                          bool with_header) {
+  if (with_header && !vnet())
+    throw CodedError(env, "ERR_NO_OFFLOAD",
+                     "This device has no offloads: packets cannot carry a "
+                     "virtio-net header.");
   uint32_t n = packets.Length();
   scratch_.clear();
   for (uint32_t i = start; i < n; ++i) {
     napi_value v;
     NAPI_THROW_IF_FAILED(env, napi_get_element(env, packets, i, &v), 0);
     Slice s = GetBytes(env, v);
-    CheckOrThrow(env, s, i);
+    if (with_header) {
+      if (const char* why = tun::CheckVnetPacket(s.data, s.len)) {
+        Napi::Error e = CodedError(env, "ERR_BAD_VNET_HEADER", why);
+        e.Set("index", Napi::Number::New(env, i));
+        throw e;
+      }
+      Slice ip{s.data + tun::kVnetHdrLen, s.len - tun::kVnetHdrLen};
+      CheckOrThrow(env, ip, i);
+    } else {
+      CheckOrThrow(env, s, i);
+    }
     scratch_.push_back(s);
   }
   uint64_t bytes = 0;
   uint32_t i = start;
-  for (const Slice& s : scratch_) {
-    int r = tun::WritePacket(fd_, s.data, s.len);
+  while (i - start < scratch_.size()) {
+    uint32_t k = i - start, taken = 1;
+    int r = with_header
+                ? tun::WritePacket(fd_, scratch_[k].data, scratch_[k].len)
+                : WriteUnit(k, &taken);
     if (r == 1) {
-      bytes += s.len;
-      ++i;
+      for (uint32_t m = 0; m < taken; ++m) bytes += scratch_[k + m].len;
+      i += taken;
       continue;
     }
     counters_[kTxPackets] += i - start;
@@ -419,6 +557,9 @@ class Tun : public Napi::ObjectWrap<Tun> {
                            InstanceAccessor<&Tun::Fd>("fd"),
                            InstanceAccessor<&Tun::Slab>("slab"),
                            InstanceAccessor<&Tun::Meta>("meta"),
+                           InstanceAccessor<&Tun::GsoMeta>("gso"),
+                           InstanceAccessor<&Tun::SplitMeta>("splitMeta"),
+                           InstanceAccessor<&Tun::Offloads>("offloads"),
                            InstanceAccessor<&Tun::BatchSize>("batchSize"),
                            InstanceAccessor<&Tun::Closed>("closed"),
                            InstanceMethod<&Tun::Start>("start"),
@@ -428,13 +569,16 @@ class Tun : public Napi::ObjectWrap<Tun> {
                            InstanceMethod<&Tun::Unref>("unref"),
                            InstanceMethod<&Tun::Write>("write"),
                            InstanceMethod<&Tun::WriteBatch>("writeBatch"),
+                           InstanceMethod<&Tun::Split>("split"),
                            InstanceMethod<&Tun::WaitWritable>("waitWritable"),
                            InstanceMethod<&Tun::Counters>("counters"),
                            InstanceMethod<&Tun::Close>("close"),
                        });
   }
 
-  // new Tun(fd, { batchSize, slabSize }): takes ownership of fd.
+  // new Tun(fd, { batchSize, slabSize, offloads?, splitSize?, splitSlots? }):
+  // takes ownership of fd. offloads: the TUN_F_* flags in force on a fd
+  // opened with IFF_VNET_HDR (0: a plain packet fd).
   explicit Tun(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Tun>(info) {
     Napi::Env env = info.Env();
     if (info.Length() < 2 || !info[0].IsNumber() || !info[1].IsObject())
@@ -454,17 +598,49 @@ class Tun : public Napi::ObjectWrap<Tun> {
       throw CodedRangeError(
           env, "ERR_OUT_OF_RANGE",
           "slabSize must be an integer from 65543 to 67108864");
+    double offloads =
+        o.Has("offloads") ? o.Get("offloads").ToNumber().DoubleValue() : 0;
+    if (!(offloads >= 0 && offloads <= 0xff) ||
+        offloads != static_cast<uint32_t>(offloads))
+      throw CodedRangeError(env, "ERR_OUT_OF_RANGE",
+                            "offloads must be TUN_F_* flags");
     batch_size_ = static_cast<uint32_t>(batch);
-    core_ = new Core(env, fd, batch_size_, static_cast<size_t>(slab), counters_,
-                     &core_);
+    Layout layout;
+    layout.batch = batch_size_;
+    layout.slab = Align8(static_cast<size_t>(slab));
+    layout.split = 0;
+    layout.split_slots = 0;
+    if (offloads != 0) {
+      double split = o.Get("splitSize").ToNumber().DoubleValue();
+      double slots = o.Get("splitSlots").ToNumber().DoubleValue();
+      if (!(split >= tun::kMaxPacket + 8 && split <= (64 << 20)) ||
+          split != static_cast<uint32_t>(split))
+        throw CodedRangeError(
+            env, "ERR_OUT_OF_RANGE",
+            "splitSize must be an integer from 65543 to 67108864");
+      if (!(slots >= 64 && slots <= 65535) ||
+          slots != static_cast<uint32_t>(slots))
+        throw CodedRangeError(env, "ERR_OUT_OF_RANGE",
+                              "splitSlots must be an integer from 64 to 65535");
+      layout.split = Align8(static_cast<size_t>(split));
+      layout.split_slots = static_cast<uint32_t>(slots);
+    }
+    core_ = new Core(env, fd, layout, static_cast<unsigned>(offloads),
+                     counters_, &core_);
     if (int err = core_->init_error()) {
       core_->Close();  // frees it and clears core_
       throw SystemError(env, err, "uv_poll_init", "cannot poll this fd");
     }
     Napi::ArrayBuffer ab = core_->buffer();
     slab_ = Napi::Persistent(ab);
-    meta_ = Napi::Persistent(Napi::Int32Array::New(env, 2 * batch_size_, ab,
-                                                   static_cast<size_t>(slab)));
+    meta_ = Napi::Persistent(
+        Napi::Int32Array::New(env, 2 * batch_size_, ab, layout.meta_at()));
+    if (offloads != 0) {
+      gso_ = Napi::Persistent(
+          Napi::Uint16Array::New(env, 8 * batch_size_, ab, layout.gso_at()));
+      split_meta_ = Napi::Persistent(Napi::Int32Array::New(
+          env, 2 * size_t{layout.split_slots}, ab, layout.split_meta_at()));
+    }
   }
 
   ~Tun() override {
@@ -487,6 +663,31 @@ class Tun : public Napi::ObjectWrap<Tun> {
   }
   Napi::Value Slab(const Napi::CallbackInfo&) { return slab_.Value(); }
   Napi::Value Meta(const Napi::CallbackInfo&) { return meta_.Value(); }
+  Napi::Value GsoMeta(const Napi::CallbackInfo& info) {
+    return gso_.IsEmpty() ? info.Env().Null() : gso_.Value();
+  }
+  Napi::Value SplitMeta(const Napi::CallbackInfo& info) {
+    return split_meta_.IsEmpty() ? info.Env().Null() : split_meta_.Value();
+  }
+  Napi::Value Offloads(const Napi::CallbackInfo& info) {
+    return Napi::Number::New(info.Env(), core_ ? core_->offloads() : 0);
+  }
+  Napi::Value Split(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    Core* c = Live(env);
+    if (!c->vnet())
+      throw CodedError(env, "ERR_NO_OFFLOAD",
+                       "This device has no offloads: its packets are "
+                       "wire-size already.");
+    double start = info.Length() > 0 && info[0].IsNumber()
+                       ? info[0].As<Napi::Number>().DoubleValue()
+                       : -1;
+    if (!(start >= 0 && start <= 65535) ||
+        start != static_cast<uint32_t>(start))
+      throw CodedRangeError(env, "ERR_OUT_OF_RANGE",
+                            "split(start): start is not a packet index");
+    return Napi::Number::New(env, c->Split(static_cast<uint32_t>(start)));
+  }
   Napi::Value BatchSize(const Napi::CallbackInfo& info) {
     return Napi::Number::New(info.Env(), batch_size_);
   }
@@ -523,8 +724,10 @@ class Tun : public Napi::ObjectWrap<Tun> {
     Napi::Env env = info.Env();
     Core* c = Live(env);
     if (info.Length() < 2 || !info[0].IsArray() || !info[1].IsNumber())
-      throw CodedTypeError(env, "ERR_INVALID_ARG_TYPE",
-                           "writeBatch(packets: array, start: number)");
+      throw CodedTypeError(
+          env, "ERR_INVALID_ARG_TYPE",
+          "writeBatch(packets: array, start: number, withHeader?: boolean)");
+    bool with_header = info.Length() > 2 && info[2].ToBoolean().Value();
     Napi::Array packets = info[0].As<Napi::Array>();
     double start = info[1].As<Napi::Number>().DoubleValue();
     if (!(start >= 0 && start <= packets.Length()) ||
@@ -532,7 +735,8 @@ class Tun : public Napi::ObjectWrap<Tun> {
       throw CodedRangeError(env, "ERR_OUT_OF_RANGE",
                             "start is not an index of packets");
     return Napi::Number::New(
-        env, c->WriteBatch(env, packets, static_cast<uint32_t>(start)));
+        env,
+        c->WriteBatch(env, packets, static_cast<uint32_t>(start), with_header));
   }
 
   void WaitWritable(const Napi::CallbackInfo& info) {
@@ -549,7 +753,8 @@ class Tun : public Napi::ObjectWrap<Tun> {
         info[0].As<Napi::TypedArray>().TypedArrayType() != napi_float64_array ||
         info[0].As<Napi::TypedArray>().ElementLength() < kCounterCount)
       throw CodedTypeError(env, "ERR_INVALID_ARG_TYPE",
-                           "counters(out: Float64Array of 10)");
+                           "counters(out: Float64Array of " +
+                               std::to_string(kCounterCount) + ")");
     Napi::Float64Array out = info[0].As<Napi::Float64Array>();
     for (int i = 0; i < kCounterCount; ++i)
       out[i] = static_cast<double>(counters_[i]);
@@ -564,6 +769,8 @@ class Tun : public Napi::ObjectWrap<Tun> {
   uint32_t batch_size_ = 0;
   Napi::Reference<Napi::ArrayBuffer> slab_;
   Napi::Reference<Napi::Int32Array> meta_;
+  Napi::Reference<Napi::Uint16Array> gso_;
+  Napi::Reference<Napi::Int32Array> split_meta_;
 };
 
 class OpenWorker : public Napi::AsyncWorker {
@@ -594,6 +801,7 @@ class OpenWorker : public Napi::AsyncWorker {
     o.Set("fd", opened_.fd);
     o.Set("name", opened_.name);
     o.Set("ifindex", opened_.ifindex);
+    o.Set("offloads", opened_.offloads);
     deferred_.Resolve(o);
   }
 
@@ -623,6 +831,9 @@ Napi::Value OpenTun(const Napi::CallbackInfo& info) {
       }
     }
     options.multi_queue = o.Get("multiQueue").ToBoolean().Value();
+    if (o.Get("offload").ToBoolean().Value())
+      options.offloads = tun::kTunFCsum | tun::kTunFTso4 | tun::kTunFTso6 |
+                         tun::kTunFUso4 | tun::kTunFUso6;
   }
   auto* w = new OpenWorker(env, std::move(options));
   Napi::Promise p = w->Promise();

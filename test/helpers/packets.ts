@@ -114,3 +114,20 @@ export function fakeIp(len: number, seed: number): Uint8Array {
   p[0] = 0x45;
   return p;
 }
+
+/** Whether the TCP or UDP checksum of an IPv4 or IPv6 packet is right (RFC 768/793/8200). */
+export function l4ChecksumValid(p: Uint8Array): boolean {
+  const v6 = p[0] >> 4 === 6;
+  const ipLen = v6 ? 40 : (p[0] & 15) * 4;
+  const proto = v6 ? p[6] : p[9];
+  const l4 = p.subarray(ipLen);
+  if (!v6 && proto === 17 && l4[6] === 0 && l4[7] === 0) return true;
+  const addrs = v6 ? p.subarray(8, 40) : p.subarray(12, 20);
+  const pseudo = new Uint8Array(addrs.length + 4 + l4.length + (l4.length & 1));
+  pseudo.set(addrs);
+  pseudo[addrs.length + 1] = proto;
+  pseudo[addrs.length + 2] = l4.length >> 8;
+  pseudo[addrs.length + 3] = l4.length & 0xff;
+  pseudo.set(l4, addrs.length + 4);
+  return checksum(pseudo) === 0;
+}

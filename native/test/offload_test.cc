@@ -1,0 +1,385 @@
+// C++ unit tests for native/tun/offload: checksums against a plain
+// big-endian reference, and the round trip that matters: a run of segments
+// coalesced by PlanWrite, then split by Segment, gives back the same bytes.
+#include "tun/offload.h"
+
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <random>
+#include <vector>
+
+#include "check.h"
+#include "tun/tun.h"
+
+using namespace vpn::tun;
+
+namespace {
+
+using Bytes = std::vector<uint8_t>;
+
+// RFC 1071, word by word in network order: the reference.
+uint16_t RefChecksum(const Bytes& pseudo, const uint8_t* p, size_t n) {
+  uint32_t sum = 0;
+  Bytes all(pseudo);
+  all.insert(all.end(), p, p + n);
+  if (all.size() % 2) all.push_back(0);
+  for (size_t i = 0; i < all.size(); i += 2) sum += all[i] << 8 | all[i + 1];
+  while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
+  return static_cast<uint16_t>(~sum);
+}
+
+void Put16(uint8_t* p, unsigned v) {
+  p[0] = static_cast<uint8_t>(v >> 8);
+  p[1] = static_cast<uint8_t>(v);
+}
+void Put32(uint8_t* p, uint32_t v) {
+  Put16(p, v >> 16);
+  Put16(p + 2, v & 0xffff);
+}
+uint16_t Get16(const uint8_t* p) {
+  return static_cast<uint16_t>(p[0] << 8 | p[1]);
+}
+
+struct Flow {
+  bool v6 = false;
+  bool tcp = true;
+  size_t options = 12;  // TCP options bytes (timestamps-sized)
+};
+
+// Segment i of a flow: payload bytes depend on (i, byte), valid checksums.
+Bytes MakeSegment(const Flow& f, uint32_t i, size_t payload, uint32_t seq,
+                  uint8_t flags = 0x10) {
+  size_t ip = f.v6 ? 40 : 20;
+  size_t l4 = f.tcp ? 20 + f.options : 8;
+  Bytes p(ip + l4 + payload);
+  uint8_t* b = p.data();
+  if (f.v6) {
+    b[0] = 0x60;
+    Put16(b + 4, static_cast<unsigned>(l4 + payload));
+    b[6] = f.tcp ? 6 : 17;
+    b[7] = 64;
+    b[8] = 0x20, b[9] = 0x01, b[10] = 0x0d, b[11] = 0xb8, b[23] = 1;
+    b[24] = 0x20, b[25] = 0x01, b[26] = 0x0d, b[27] = 0xb8, b[39] = 2;
+  } else {
+    b[0] = 0x45;
+    Put16(b + 2, static_cast<unsigned>(p.size()));
+    Put16(b + 4, 1000 + i);
+    b[6] = 0x40;  // DF
+    b[8] = 64;
+    b[9] = f.tcp ? 6 : 17;
+    b[12] = 198, b[13] = 18, b[14] = 0, b[15] = 1;
+    b[16] = 198, b[17] = 18, b[18] = 0, b[19] = 2;
+    Bytes none;
+    uint16_t c = RefChecksum(none, b, 20);
+    Put16(b + 10, c);
+  }
+  uint8_t* t = b + ip;
+  Put16(t, 40000);
+  Put16(t + 2, 5201);
+  if (f.tcp) {
+    Put32(t + 4, seq);
+    Put32(t + 8, 777);
+    t[12] = static_cast<uint8_t>((l4 / 4) << 4);
+    t[13] = flags;
+    Put16(t + 14, 512);
+    for (size_t k = 0; k < f.options; ++k) t[20 + k] = static_cast<uint8_t>(k);
+  } else {
+    Put16(t + 4, static_cast<unsigned>(8 + payload));
+  }
+  for (size_t k = 0; k < payload; ++k)
+    t[l4 + k] = static_cast<uint8_t>(i * 31 + k * 7);
+  Bytes pseudo;
+  if (f.v6) {
+    pseudo.assign(b + 8, b + 40);
+    Bytes tail = {0,
+                  0,
+                  static_cast<uint8_t>((l4 + payload) >> 8),
+                  static_cast<uint8_t>(l4 + payload),
+                  0,
+                  0,
+                  0,
+                  static_cast<uint8_t>(f.tcp ? 6 : 17)};
+    pseudo.insert(pseudo.end(), tail.begin(), tail.end());
+  } else {
+    pseudo.assign(b + 12, b + 20);
+    Bytes tail = {0, static_cast<uint8_t>(f.tcp ? 6 : 17),
+                  static_cast<uint8_t>((l4 + payload) >> 8),
+                  static_cast<uint8_t>(l4 + payload)};
+    pseudo.insert(pseudo.end(), tail.begin(), tail.end());
+  }
+  uint16_t c = RefChecksum(pseudo, t, l4 + payload);
+  if (!f.tcp && c == 0) c = 0xffff;
+  Put16(t + (f.tcp ? 16 : 6), c);
+  return p;
+}
+
+// A run of n segments of g bytes (the last `last` bytes), PSH on the last.
+std::vector<Bytes> MakeRun(const Flow& f, uint32_t n, size_t g, size_t last) {
+  std::vector<Bytes> run;
+  uint32_t seq = 1000000;
+  for (uint32_t i = 0; i < n; ++i) {
+    size_t len = i + 1 == n ? last : g;
+    run.push_back(MakeSegment(f, i, len, seq, i + 1 == n ? 0x18 : 0x10));
+    seq += static_cast<uint32_t>(len);
+  }
+  return run;
+}
+
+std::vector<PacketRef> Refs(const std::vector<Bytes>& pkts) {
+  std::vector<PacketRef> r;
+  for (const Bytes& p : pkts) r.push_back({p.data(), p.size()});
+  return r;
+}
+
+constexpr unsigned kAll =
+    kTunFCsum | kTunFTso4 | kTunFTso6 | kTunFUso4 | kTunFUso6;
+
+// The bytes a write of `plan` would carry after the virtio header.
+Bytes Assemble(const WritePlan& plan, const std::vector<Bytes>& pkts,
+               uint32_t first) {
+  Bytes out(plan.head + kVnetHdrLen, plan.head + plan.head_len);
+  for (uint32_t m = 0; m < plan.count; ++m) {
+    const Bytes& p = pkts[first + m];
+    out.insert(out.end(), p.begin() + plan.hdr_len, p.end());
+  }
+  return out;
+}
+
+// Coalesce then segment; checks the super-packet's checksum and the
+// segments' bytes against the originals.
+void RoundTrip(const Flow& f, uint32_t n, size_t g, size_t last) {
+  std::vector<Bytes> run = MakeRun(f, n, g, last);
+  std::vector<PacketRef> refs = Refs(run);
+  WritePlan plan;
+  PlanWrite(refs.data(), n, 0, kAll, &plan);
+  CHECK_EQ(plan.count, n);
+  Bytes super = Assemble(plan, run, 0);
+  CHECK_EQ(super.size(), plan.total);
+  VnetHdr h = ReadVnetHdr(plan.head);
+  CHECK_EQ(h.flags, kNeedsCsum);
+  CHECK_EQ(h.gso_size, g);
+  CHECK_EQ(h.gso_type, f.tcp ? (f.v6 ? kGsoTcp6 : kGsoTcp4) : kGsoUdpL4);
+  // The kernel's side of NEEDS_CSUM: finish it, and it must be valid.
+  Bytes finished(super);
+  CHECK(FinishChecksum(finished.data(), finished.size(), h));
+  Layout l;
+  CHECK(ParseLayout(finished.data(), finished.size(), &l));
+  CHECK(TransportChecksumValid(finished.data(), finished.size(), l));
+
+  Bytes out(super.size() + n * 128);
+  std::vector<int32_t> meta(2 * n);
+  SegmentResult r = Segment(super.data(), super.size(), h, out.data(),
+                            out.size(), meta.data(), n, 100);
+  CHECK(r.status == SegmentStatus::kOk);
+  CHECK_EQ(r.count, n);
+  for (uint32_t i = 0; i < r.count && i < n; ++i) {
+    CHECK_EQ(meta[2 * i] % 8, 100 % 8);
+    Bytes seg(out.begin() + (meta[2 * i] - 100),
+              out.begin() + (meta[2 * i] - 100) + meta[2 * i + 1]);
+    CHECK(seg == run[i]);
+  }
+}
+
+}  // namespace
+
+TEST(SumMatchesTheReferenceAtEveryLengthAndAlignment) {
+  std::mt19937 rng(7);
+  for (size_t len = 0; len < 300; ++len) {
+    Bytes buf(len + 8);
+    for (auto& x : buf) x = static_cast<uint8_t>(rng());
+    for (size_t at = 0; at < 4; ++at) {
+      Bytes none;
+      uint16_t want = RefChecksum(none, buf.data() + at, len);
+      uint8_t got[2];
+      StoreSum16(got, static_cast<uint16_t>(~Fold(Sum(buf.data() + at, len))));
+      CHECK_EQ(Get16(got), want);
+    }
+  }
+}
+
+TEST(MadeSegmentsHaveValidChecksums) {
+  for (bool v6 : {false, true}) {
+    for (bool tcp : {false, true}) {
+      Flow f{v6, tcp, 12};
+      Bytes p = MakeSegment(f, 3, 1000, 5);
+      Layout l;
+      CHECK(ParseLayout(p.data(), p.size(), &l));
+      CHECK(TransportChecksumValid(p.data(), p.size(), l));
+      p[p.size() - 1] ^= 1;
+      CHECK(!TransportChecksumValid(p.data(), p.size(), l));
+    }
+  }
+}
+
+TEST(CoalesceThenSegmentGivesBackTheSameBytes) {
+  for (bool v6 : {false, true}) {
+    for (bool tcp : {false, true}) {
+      Flow f{v6, tcp, tcp ? 12u : 0u};
+      RoundTrip(f, 2, 1400, 1400);
+      RoundTrip(f, 45, 1400, 1400);
+      RoundTrip(f, 30, 1400, 17);
+      RoundTrip(f, 3, 1, 1);
+    }
+  }
+  RoundTrip(Flow{false, true, 0}, 40, 1448, 999);
+}
+
+TEST(RunsStopAtTheLimits) {
+  Flow f;
+  // 64 KiB: 50 segments of 1400 cannot all go.
+  std::vector<Bytes> run = MakeRun(f, 50, 1400, 1400);
+  std::vector<PacketRef> refs = Refs(run);
+  WritePlan plan;
+  PlanWrite(refs.data(), 50, 0, kAll, &plan);
+  CHECK(plan.count > 1);
+  CHECK(plan.total <= 0xffff);
+  CHECK(plan.total + 1400 > 0xffff);
+  // The rest goes as the next run.
+  uint32_t next = plan.count;
+  PlanWrite(refs.data(), 50, next, kAll, &plan);
+  CHECK_EQ(next + plan.count, 50u);
+}
+
+TEST(PacketsThatMustNotJoinGoAlone) {
+  Flow f;
+  auto count = [](const std::vector<Bytes>& run, unsigned offloads) {
+    std::vector<PacketRef> refs = Refs(run);
+    WritePlan plan;
+    PlanWrite(refs.data(), static_cast<uint32_t>(refs.size()), 0, offloads,
+              &plan);
+    return plan.count;
+  };
+  std::vector<Bytes> run = MakeRun(f, 4, 1000, 1000);
+  CHECK_EQ(count(run, kAll), 4u);
+  CHECK_EQ(count(run, kTunFCsum), 1u);              // no TSO
+  CHECK_EQ(count(run, kTunFTso4 | kTunFTso6), 1u);  // no checksum offload
+  CHECK_EQ(count(run, kTunFCsum | kTunFTso6), 1u);  // IPv4 needs TSO4
+
+  std::vector<Bytes> bad = run;  // a bad checksum ends the run before it
+  bad[2][bad[2].size() - 1] ^= 0x40;
+  CHECK_EQ(count(bad, kAll), 2u);
+  bad = run;
+  bad[0][bad[0].size() - 1] ^= 0x40;  // ... or leaves the first alone
+  CHECK_EQ(count(bad, kAll), 1u);
+
+  std::vector<Bytes> gap = run;  // a sequence gap
+  gap[2] = MakeSegment(f, 2, 1000, 1000000 + 2001);
+  CHECK_EQ(count(gap, kAll), 2u);
+
+  std::vector<Bytes> psh = MakeRun(f, 4, 1000, 1000);  // PSH ends a run
+  psh[1] = MakeSegment(f, 1, 1000, 1000000 + 1000, 0x18);
+  CHECK_EQ(count(psh, kAll), 2u);
+
+  std::vector<Bytes> syn = run;  // not a plain data segment
+  syn[0] = MakeSegment(f, 0, 1000, 1000000, 0x12);
+  CHECK_EQ(count(syn, kAll), 1u);
+
+  std::vector<Bytes> shortmid = MakeRun(f, 4, 1000, 1000);
+  shortmid[1] = MakeSegment(f, 1, 500, 1000000 + 1000);
+  shortmid[2] = MakeSegment(f, 2, 1000, 1000000 + 1500);
+  CHECK_EQ(count(shortmid, kAll), 2u);  // a short one is the last
+
+  std::vector<Bytes> ttl = run;  // a different TTL
+  ttl[1][8] = 63;
+  ttl[1][10] = ttl[1][11] = 0;
+  Bytes none;
+  Put16(ttl[1].data() + 10, RefChecksum(none, ttl[1].data(), 20));
+  CHECK_EQ(count(ttl, kAll), 1u);
+
+  Flow udp{false, false, 0};
+  std::vector<Bytes> u = MakeRun(udp, 4, 1000, 1000);
+  CHECK_EQ(count(u, kAll), 4u);
+  CHECK_EQ(count(u, kTunFCsum | kTunFTso4 | kTunFTso6), 1u);  // no USO
+}
+
+TEST(SegmentRefusesMalformedAndReportsNoRoom) {
+  Flow f;
+  std::vector<Bytes> run = MakeRun(f, 3, 1000, 1000);
+  std::vector<PacketRef> refs = Refs(run);
+  WritePlan plan;
+  PlanWrite(refs.data(), 3, 0, kAll, &plan);
+  Bytes super = Assemble(plan, run, 0);
+  VnetHdr h = ReadVnetHdr(plan.head);
+  Bytes out(8192);
+  std::vector<int32_t> meta(16);
+  SegmentResult r = Segment(super.data(), super.size(), h, out.data(), 2000,
+                            meta.data(), 8, 0);
+  CHECK(r.status == SegmentStatus::kNoRoom);
+  r = Segment(super.data(), super.size(), h, out.data(), out.size(),
+              meta.data(), 2, 0);
+  CHECK(r.status == SegmentStatus::kNoRoom);
+  VnetHdr wrong = h;
+  wrong.gso_type = kGsoTcp6;  // IPv4 packet
+  r = Segment(super.data(), super.size(), wrong, out.data(), out.size(),
+              meta.data(), 8, 0);
+  CHECK(r.status == SegmentStatus::kMalformed);
+  wrong = h;
+  wrong.gso_size = 0;
+  r = Segment(super.data(), super.size(), wrong, out.data(), out.size(),
+              meta.data(), 8, 0);
+  CHECK(r.status == SegmentStatus::kMalformed);
+  r = Segment(super.data(), super.size() - 5, h, out.data(), out.size(),
+              meta.data(), 8, 0);  // IP length disagrees
+  CHECK(r.status == SegmentStatus::kMalformed);
+}
+
+TEST(FinishChecksumCompletesAPartialOne) {
+  for (bool v6 : {false, true}) {
+    Flow f{v6, true, 0};
+    Bytes p = MakeSegment(f, 0, 333, 1);
+    Layout l;
+    CHECK(ParseLayout(p.data(), p.size(), &l));
+    // What the kernel hands over: the pseudo-header sum in the field.
+    uint8_t* field = p.data() + l.ip_len + 16;
+    field[0] = field[1] = 0;
+    StoreSum16(field, Fold(PseudoSum(p.data(), l, p.size() - l.ip_len)));
+    CHECK(!TransportChecksumValid(p.data(), p.size(), l));
+    VnetHdr h;
+    h.flags = kNeedsCsum;
+    h.csum_start = l.ip_len;
+    h.csum_offset = 16;
+    CHECK(FinishChecksum(p.data(), p.size(), h));
+    CHECK(TransportChecksumValid(p.data(), p.size(), l));
+    h.csum_offset = 4000;
+    CHECK(!FinishChecksum(p.data(), p.size(), h));
+  }
+}
+
+TEST(ReadBatchWithVnetHeadersParsesThemAndAligns) {
+  int fds[2];
+  CHECK_EQ(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK, 0, fds), 0);
+  Flow f;
+  for (int i = 0; i < 3; ++i) {
+    Bytes p = MakeSegment(f, i, 100 + i, 0);
+    VnetHdr h;
+    h.flags = static_cast<uint8_t>(i);
+    h.gso_type = i == 2 ? kGsoTcp4 : kGsoNone;
+    h.gso_size = static_cast<uint16_t>(1400 + i);
+    h.csum_start = 20;
+    h.csum_offset = 16;
+    Bytes w(kVnetHdrLen);
+    WriteVnetHdr(w.data(), h);
+    w.insert(w.end(), p.begin(), p.end());
+    CHECK_EQ(write(fds[1], w.data(), w.size()), static_cast<ssize_t>(w.size()));
+  }
+  Bytes slab(4 * kMaxVnetRead);
+  int32_t meta[8];
+  uint16_t gso[32] = {};
+  ReadResult r = ReadBatch(fds[0], slab.data(), slab.size(), meta, 4, gso);
+  CHECK_EQ(r.count, 3u);
+  CHECK_EQ(r.gso, 2u);  // flags 1, and the super-packet
+  for (int i = 0; i < 3; ++i) {
+    CHECK_EQ(meta[2 * i] % 8, 0);
+    CHECK_EQ(meta[2 * i + 1], 20 + 32 + 100 + i);
+    CHECK_EQ(slab[meta[2 * i]], 0x45);
+    CHECK_EQ(gso[8 * i], i);
+    CHECK_EQ(gso[8 * i + 3], 1400 + i);
+  }
+  CHECK_EQ(gso[8 * 2 + 1], kGsoTcp4);
+  close(fds[0]);
+  close(fds[1]);
+}
+
+TEST_MAIN()
