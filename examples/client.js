@@ -16,6 +16,7 @@ const SERVER_PORT = 51820;
 const platform = createPlatform({
   stateDir: process.env.STATE_DIR || path.join(os.tmpdir(), 'vpn-provider-demo'),
   dns: false, // the demo leaves the system's DNS alone
+  offload: process.env.OFFLOAD !== '0', // TSO/USO on the tunnel device (default on)
 });
 const vpn = platform.provider('com.example.demo');
 const udp = dgram.createSocket('udp4');

@@ -12,7 +12,13 @@ const LISTEN_PORT = 51820;
 const TUNNEL = '198.18.0.1/24'; // the server's end of the tunnel network
 
 async function main() {
-  const tun = await TunDevice.open({ name: 'vpns%d', addresses: [TUNNEL], mtu: 1400, ref: true });
+  const tun = await TunDevice.open({
+    name: 'vpns%d',
+    addresses: [TUNNEL],
+    mtu: 1400,
+    ref: true,
+    offload: process.env.OFFLOAD !== '0', // TSO/USO where the kernel has them (default on)
+  });
   const udp = dgram.createSocket('udp4');
   const peers = []; // peer index -> { address, port }
   const routes = new RouteTable(); // client tunnel address -> peer index

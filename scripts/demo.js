@@ -14,6 +14,9 @@ const readline = require('node:readline');
 
 const root = path.join(__dirname, '..');
 const SECONDS = Number(process.env.DEMO_SECONDS || 5);
+// --no-offload: both tunnel devices without TSO/USO (examples read OFFLOAD).
+if (process.argv.includes('--no-offload')) process.env.OFFLOAD = '0';
+const OFFLOAD = process.env.OFFLOAD !== '0';
 
 if (process.getuid() !== 0) {
   console.error(
@@ -188,7 +191,7 @@ async function main() {
     server: (cpuSeconds(server.proc.pid) - cpu0.server) / secs,
   };
 
-  console.log('\nsummary');
+  console.log(`\nsummary (offloads ${OFFLOAD ? 'on' : 'off: --no-offload'})`);
   console.log(`  latency        ${latency.medianMs.toFixed(2)} ms median round trip`);
   console.log(
     `  throughput     ${mbit(done.bytes, done.ms).toFixed(0)} Mbit/s of TCP payload over ${(done.ms / 1000).toFixed(1)} s`,

@@ -29,7 +29,9 @@ const reps = Number(option(argv, '--reps', quick ? 3 : 5));
 const only = option(argv, '--only', 'udp,tcp,mq').split(',');
 
 if (process.getuid() !== 0) {
-  console.error('bench/offload: needs root (it creates TUN devices in its own network namespaces).');
+  console.error(
+    'bench/offload: needs root (it creates TUN devices in its own network namespaces).',
+  );
   process.exit(2);
 }
 if (!fs.existsSync(path.join(root, 'dist', 'index.js'))) {
@@ -58,7 +60,9 @@ function trial(...args) {
 
 const IMPLS = ['c-plain', 'c-gso', 'js-plain', 'js-split', 'js-super'];
 const results = { reps, udp: {}, tcp: {}, mq: {} };
-const total = reps * ((only.includes('udp') ? 5 : 0) + (only.includes('tcp') ? 5 : 0) + (only.includes('mq') ? 2 : 0));
+const total =
+  reps *
+  ((only.includes('udp') ? 5 : 0) + (only.includes('tcp') ? 5 : 0) + (only.includes('mq') ? 2 : 0));
 let done = 0;
 const progress = (what) => {
   done++;
@@ -98,7 +102,9 @@ const summary = {};
 
 if (only.includes('udp')) {
   const u = results.udp;
-  console.log('\nUDP drain, 1400-byte segments (payload GB/s, median; ratios: median of per-rep ratios)');
+  console.log(
+    '\nUDP drain, 1400-byte segments (payload GB/s, median; ratios: median of per-rep ratios)',
+  );
   console.log('| implementation | GB/s | x js-plain | x c-gso |');
   console.log('|---|---:|---:|---:|');
   for (const impl of IMPLS) {
@@ -121,8 +127,12 @@ if (only.includes('udp')) {
 if (only.includes('tcp')) {
   const t = results.tcp;
   const col = (impl, f) => t[impl].map((r) => (r ? f(r) : NaN));
-  console.log('\nTCP through two bridged TUN devices (Gbit/s, bridge CPU in cores, send path GB/s)');
-  console.log('| bridge | Gbit/s | x js-plain | x c-gso | bridge CPU | send path GB/s | x js-plain |');
+  console.log(
+    '\nTCP through two bridged TUN devices (Gbit/s, bridge CPU in cores, send path GB/s)',
+  );
+  console.log(
+    '| bridge | Gbit/s | x js-plain | x c-gso | bridge CPU | send path GB/s | x js-plain |',
+  );
   console.log('|---|---:|---:|---:|---:|---:|---:|');
   const gbps = Object.fromEntries(IMPLS.map((i) => [i, col(i, (r) => r.gbps)]));
   const send = Object.fromEntries(IMPLS.map((i) => [i, col(i, (r) => r.sendBytesPerSec ?? NaN)]));
@@ -160,5 +170,8 @@ if (only.includes('mq')) {
   summary.mq2VsMq1 = ratio(m[2], m[1]);
 }
 
-console.log('\nsummary:', JSON.stringify(summary, (k, v) => (typeof v === 'number' ? +v.toFixed(3) : v)));
+console.log(
+  '\nsummary:',
+  JSON.stringify(summary, (k, v) => (typeof v === 'number' ? +v.toFixed(3) : v)),
+);
 writeResults('offload', { reps, quick, summary, rows, raw: results }, option(argv, '--json'));

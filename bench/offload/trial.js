@@ -61,7 +61,6 @@ async function flood(bytes, flows) {
   await f.next();
 }
 
-
 async function udpDrain(mb) {
   const bytes = mb << 20;
   if (impl.startsWith('c-')) {

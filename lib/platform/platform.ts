@@ -42,6 +42,12 @@ export interface PlatformOptions {
   dns?: DnsOption;
   /** Serve the control socket in the state directory for the CLI (default true). */
   controlSocket?: boolean;
+  /**
+   * Segmentation offloads on the session's TUN device where the kernel has
+   * them (default true): fewer, larger reads and writes; the packets the
+   * provider sees are wire-size either way.
+   */
+  offload?: boolean;
 }
 
 /** The platform's state, as `vpn-provider status` shows it. */
@@ -80,6 +86,7 @@ export class Platform implements ProviderHost {
   private readonly store: ConfigStore;
   private readonly connectTimeoutMs: number;
   private readonly interfaceName: string;
+  private readonly offload: boolean;
   private readonly log: (line: string) => void;
   private readonly routing: RoutingOptions;
   private readonly dns: DnsOption;
@@ -109,6 +116,7 @@ export class Platform implements ProviderHost {
     this.connectTimeoutMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
     if (!(this.connectTimeoutMs > 0)) throw argError('connectTimeoutMs must be a positive number');
     this.interfaceName = options.interfaceName ?? 'vpn%d';
+    this.offload = options.offload !== false;
     this.log = options.log ?? ((line) => console.warn(line));
     this.routing = { ...DEFAULT_ROUTING, ...options.routing };
     this.dns = options.dns ?? 'auto';
@@ -276,6 +284,7 @@ export class Platform implements ProviderHost {
         providerId,
         configId,
         interfaceName: this.interfaceName,
+        offload: this.offload,
         connectTimeoutMs: this.connectTimeoutMs,
         routing: this.routing,
         dns: dnsBackend(this.dns, this.stateDir),

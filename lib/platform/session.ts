@@ -20,6 +20,7 @@ export interface SessionOptions {
   providerId: string;
   configId: string;
   interfaceName: string;
+  offload: boolean;
   connectTimeoutMs: number;
   routing: RoutingOptions;
   dns: DnsBackend | null;
@@ -45,7 +46,11 @@ export class Session {
   routes: RouteTable | null = null;
 
   static async open(options: SessionOptions): Promise<Session> {
-    const device = await TunDevice.open({ name: options.interfaceName, up: false });
+    const device = await TunDevice.open({
+      name: options.interfaceName,
+      up: false,
+      offload: options.offload,
+    });
     // A point-to-point tunnel needs no IPv6 link-local address; without one
     // the kernel sends no router solicitations into it. (Fails only where
     // IPv6 is off, which is fine.)

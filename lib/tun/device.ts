@@ -60,6 +60,11 @@ export interface TunDeviceOptions {
   superPackets?: boolean;
   /** With offloads: bytes of the area super-packets are split into (default 1 MiB). */
   splitSize?: number;
+  /**
+   * IFF_MULTI_QUEUE: more queues can be attached to this device (see
+   * attachQueue), one per worker thread; the kernel spreads flows over them.
+   */
+  multiQueue?: boolean;
 }
 
 /** Offloads in force on a device. */
@@ -96,7 +101,9 @@ const DEFAULT_SLAB = 192 * 1024;
 // With offloads a read can be a 64 KiB super-packet: 1 MiB holds 15 of them.
 const DEFAULT_OFFLOAD_SLAB = 1024 * 1024;
 const DEFAULT_SPLIT = 1024 * 1024;
-const DEFAULT_SPLIT_SLOTS = 2048;
+// Segments one split round makes at most: the batch size, but room for a
+// whole super-packet of small segments (64 KiB of 536-byte TCP ones is 123).
+const MIN_SPLIT_SLOTS = 128;
 
 /** Parses "a.b.c.d/n" or "x::y/n" into address options. */
 export function parseAddress(spec: string | AddressOptions): AddressOptions {
@@ -135,7 +142,11 @@ export class TunDevice {
   static async open(options: TunDeviceOptions = {}): Promise<TunDevice> {
     let opened;
     try {
-      opened = await native.openTun({ name: options.name, offload: options.offload !== false });
+      opened = await native.openTun({
+        name: options.name,
+        offload: options.offload !== false,
+        multiQueue: options.multiQueue === true,
+      });
     } catch (err) {
       throw fromNative(err);
     }
@@ -159,6 +170,30 @@ export class TunDevice {
   }
 
   /**
+   * Attaches another queue to a multi-queue device opened elsewhere in this
+   * process (typically in a worker thread: each queue has its own reader and
+   * batches). Configures nothing: the link, addresses and MTU belong to the
+   * device. `offload` must match the device's (the kernel keeps one set of
+   * flags for all queues). The queue detaches when closed.
+   */
+  static async attachQueue(
+    name: string,
+    options: Omit<TunDeviceOptions, 'name' | 'addresses' | 'mtu' | 'up' | 'txQueueLen'> = {},
+  ): Promise<TunDevice> {
+    let opened;
+    try {
+      opened = await native.openTun({
+        name,
+        offload: options.offload !== false,
+        multiQueue: true,
+      });
+    } catch (err) {
+      throw fromNative(err);
+    }
+    return new TunDevice(opened.fd, opened.name, opened.ifindex, options, opened.offloads);
+  }
+
+  /**
    * Wraps an fd that is already open and keeps packet boundaries (a TUN fd
    * from elsewhere, or a SOCK_SEQPACKET socket in tests). Takes ownership.
    */
@@ -173,13 +208,14 @@ export class TunDevice {
     options: TunDeviceOptions,
     offloads: number,
   ) {
+    const batchSize = options.batchSize ?? DEFAULT_BATCH;
     try {
       this.handle = new native.Tun(fd, {
-        batchSize: options.batchSize ?? DEFAULT_BATCH,
+        batchSize,
         slabSize: options.slabSize ?? (offloads ? DEFAULT_OFFLOAD_SLAB : DEFAULT_SLAB),
         offloads,
         splitSize: options.splitSize ?? DEFAULT_SPLIT,
-        splitSlots: DEFAULT_SPLIT_SLOTS,
+        splitSlots: Math.max(batchSize, MIN_SPLIT_SLOTS),
       });
     } catch (err) {
       native.closeFd(fd);
@@ -212,8 +248,10 @@ export class TunDevice {
     return this.handle.closed;
   }
 
+  /** The most packets a batch holds (size arrays passed to classify() by it). */
   get batchSize(): number {
-    return this.handle.batchSize;
+    const split = this.handle.splitMeta;
+    return split ? Math.max(this.handle.batchSize, split.length / 2) : this.handle.batchSize;
   }
 
   /** The offloads in force, or null when there are none. */

