@@ -83,7 +83,8 @@ void WriteVnetHdr(uint8_t* p, const VnetHdr& h) {
 #if defined(__x86_64__) && !defined(__SANITIZE_ADDRESS__)
 __attribute__((target_clones("avx2", "default")))
 #endif
-uint64_t Sum(const uint8_t* data, size_t len, uint64_t sum) {
+uint64_t
+Sum(const uint8_t* data, size_t len, uint64_t sum) {
   size_t words = len / 4;
   uint64_t acc = 0;
   for (size_t i = 0; i < words; ++i) {
