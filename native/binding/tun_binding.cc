@@ -792,6 +792,9 @@ class OpenWorker : public Napi::AsyncWorker {
         what += " (needs CAP_NET_ADMIN: run as root or grant the capability)";
       else if (err == EBUSY)
         what += " (the name \"" + options_.name + "\" is taken)";
+      else if (err == EINVAL && options_.multi_queue)
+        what += " (\"" + options_.name +
+                "\" exists without IFF_MULTI_QUEUE, or with other offloads)";
       else if (err == ENOENT || err == ENODEV)
         what += " (/dev/net/tun is missing: load the tun module)";
       deferred_.Reject(SystemError(env, err, syscall_, what).Value());
