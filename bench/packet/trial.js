@@ -117,6 +117,7 @@ async function recv() {
       txQueueLen: count + 1000,
       batchSize: Number(process.env.BENCH_BATCH) || undefined,
       slabSize: Number(process.env.BENCH_SLAB) || undefined,
+      offload: process.env.BENCH_OFFLOAD !== '0',
     });
     ifindex = dev.ifindex;
   }
@@ -248,7 +249,10 @@ async function send() {
       finish = () => last;
       close = () => s.close();
     } else {
-      const dev = await TunDevice.open({ addresses: [ADDRESS] });
+      const dev = await TunDevice.open({
+        addresses: [ADDRESS],
+        offload: process.env.BENCH_OFFLOAD !== '0',
+      });
       close = () => dev.close();
       if (impl === 'vpn-batch') {
         const batch = new Array(64).fill(pkt);

@@ -117,7 +117,17 @@ ReadResult ReadBatch(int fd, uint8_t* slab, size_t slab_size, int32_t* meta,
         break;
       }
       if (gso) {
-        VnetHdr h = ReadVnetHdr(slab + off + pad);
+        uint8_t* hdr = slab + off + pad;
+        VnetHdr h = ReadVnetHdr(hdr);
+        // A wire-size packet whose checksum was left to us is finished
+        // here, while it is in cache, and its header says so from now on:
+        // batches of them need no split round.
+        if (h.gso_type == kGsoNone && (h.flags & kNeedsCsum) &&
+            FinishChecksum(hdr + kVnetHdrLen, static_cast<size_t>(n) - skip,
+                           h)) {
+          h.flags = static_cast<uint8_t>(h.flags & ~kNeedsCsum);
+          hdr[0] = h.flags;
+        }
         uint16_t* g = gso + 8 * r.count;
         g[0] = h.flags;
         g[1] = h.gso_type;

@@ -62,7 +62,9 @@ struct ReadResult {
 // socket closed) is reported as error EPIPE.
 // With gso (an fd with IFF_VNET_HDR), each read starts with a virtio_net_hdr:
 // meta skips it, and gso[8i..8i+6) gets its fields (flags, gso_type,
-// hdr_len, gso_size, csum_start, csum_offset).
+// hdr_len, gso_size, csum_start, csum_offset). A packet without GSO whose
+// checksum is left to us (NEEDS_CSUM) gets it finished here, and the flag
+// cleared; ReadResult.gso counts the packets that still need a split.
 ReadResult ReadBatch(int fd, uint8_t* slab, size_t slab_size, int32_t* meta,
                      uint32_t max_packets, uint16_t* gso = nullptr);
 
