@@ -13,6 +13,8 @@ export interface OpenTunOptions {
   multiQueue?: boolean;
   /** IFF_VNET_HDR with checksum, TSO4/6 and USO4/6 offloads, as many as the kernel takes. */
   offload?: boolean;
+  /** At most these TUN_F_* flags (tests: the fallback paths). */
+  offloadMask?: number;
 }
 
 export interface TunReaderOptions {

@@ -196,9 +196,17 @@ export class TunDevice {
   /**
    * Wraps an fd that is already open and keeps packet boundaries (a TUN fd
    * from elsewhere, or a SOCK_SEQPACKET socket in tests). Takes ownership.
+   * `offloads`: the TUN_F_* flags in force if the fd was opened with
+   * IFF_VNET_HDR (0: a plain fd).
    */
-  static fromFd(fd: number, options: TunDeviceOptions = {}, name = '', ifindex = 0): TunDevice {
-    return new TunDevice(fd, name, ifindex, options, 0);
+  static fromFd(
+    fd: number,
+    options: TunDeviceOptions = {},
+    name = '',
+    ifindex = 0,
+    offloads = 0,
+  ): TunDevice {
+    return new TunDevice(fd, name, ifindex, options, offloads);
   }
 
   private constructor(

@@ -834,9 +834,15 @@ Napi::Value OpenTun(const Napi::CallbackInfo& info) {
       }
     }
     options.multi_queue = o.Get("multiQueue").ToBoolean().Value();
-    if (o.Get("offload").ToBoolean().Value())
+    if (o.Get("offload").ToBoolean().Value()) {
       options.offloads = tun::kTunFCsum | tun::kTunFTso4 | tun::kTunFTso6 |
                          tun::kTunFUso4 | tun::kTunFUso6;
+      // offloadMask: the TUN_F_* flags to ask for at most (tests use it to
+      // take the fallbacks a kernel without USO, or without any, takes).
+      Napi::Value mask = o.Get("offloadMask");
+      if (mask.IsNumber())
+        options.offloads &= mask.As<Napi::Number>().Uint32Value();
+    }
   }
   auto* w = new OpenWorker(env, std::move(options));
   Napi::Promise p = w->Promise();

@@ -13,9 +13,10 @@ import * as dgram from 'node:dgram';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import { TunDevice, type PacketBatch } from '../../lib';
+import { native, TUN_F } from '../../lib/native';
 import { describeNetns } from '../helpers/netns';
 import { ip, plainEnv } from '../helpers/ip';
-import { l4ChecksumValid, pattern } from '../helpers/packets';
+import { ipv4Udp, l4ChecksumValid, pattern } from '../helpers/packets';
 
 // The link's own IPv6 chatter (router solicitations) shares the queue.
 const isUdp = (p: Uint8Array) => (p[0] >> 4 === 6 ? p[6] : p[9]) === 17;
@@ -265,6 +266,68 @@ describeNetns('TUN offloads (GSO/GRO) in private namespaces', () => {
         split.map((p) => Buffer.from(p).toString('hex')),
       );
     }
+  });
+
+  test('falls back: a kernel without USO joins no UDP runs; one that takes no offload gives a plain device', async () => {
+    // Three datagrams of one flow, to a socket on the device's own address.
+    const run = [0, 1, 2].map((i) =>
+      ipv4Udp({
+        src: '198.18.11.2',
+        dst: '198.18.11.1',
+        srcPort: 40000,
+        dstPort: 5500,
+        payload: pattern(i === 2 ? 200 : 1000, i),
+      }),
+    );
+    const expectDelivered = async (dev: TunDevice) => {
+      const sock = dgram.createSocket('udp4');
+      await new Promise<void>((r) => sock.bind(5500, '198.18.11.1', r));
+      const got: Buffer[] = [];
+      const all = new Promise<void>((r) =>
+        sock.on('message', (m) => got.push(m) === run.length && r()),
+      );
+      try {
+        await dev.sendPackets(run);
+        await all;
+        expect(got.map((g) => g.toString('hex'))).toEqual(
+          run.map((p) => Buffer.from(p.subarray(28)).toString('hex')),
+        );
+      } finally {
+        sock.close();
+      }
+    };
+    const plug = async (opened: {
+      fd: number;
+      name: string;
+      ifindex: number;
+      offloads: number;
+    }) => {
+      const dev = TunDevice.fromFd(opened.fd, {}, opened.name, opened.ifindex, opened.offloads);
+      devices.push(dev);
+      await dev.addAddress('198.18.11.1/24');
+      await dev.setLink({ up: true });
+      return dev;
+    };
+
+    const full = await plug(await native.openTun({ offload: true }));
+    await expectDelivered(full);
+    expect(full.counters().txSuperPackets).toBe(full.offloads?.udp4 ? 1 : 0);
+    full.close();
+
+    const noUso = await plug(
+      await native.openTun({ offload: true, offloadMask: TUN_F.CSUM | TUN_F.TSO4 | TUN_F.TSO6 }),
+    );
+    expect(noUso.offloads).toEqual({ tcp4: true, tcp6: true, udp4: false, udp6: false });
+    await expectDelivered(noUso);
+    expect(noUso.counters().txSuperPackets).toBe(0);
+    noUso.close();
+
+    // Nothing taken (TSO_ECN alone is no usable set): reopened without a header.
+    const opened = await native.openTun({ offload: true, offloadMask: 0x08 });
+    expect(opened.offloads).toBe(0);
+    const plain = await plug(opened);
+    expect(plain.offloads).toBeNull();
+    await expectDelivered(plain);
   });
 
   test('a bad virtio-net header is refused with its index before anything is written', async () => {
