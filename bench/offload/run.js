@@ -77,7 +77,7 @@ for (let rep = 0; rep < reps; rep++) {
       // enough (~70 ms) that a late wake-up on a busy machine is noise.
       const mb = (quick ? 32 : 64) * (/gso|split|super/.test(impl) ? 8 : 1);
       const r = trial('udp-drain', impl, mb);
-      (results.udp[impl] ??= []).push(r && r.payload / r.seconds);
+      (results.udp[impl] ??= []).push(r && { wall: r.payload / r.seconds, cpu: r.payload / r.cpu });
     }
   }
   if (only.includes('tcp')) {
@@ -104,22 +104,32 @@ const rows = [];
 const summary = {};
 
 if (only.includes('udp')) {
-  const u = results.udp;
+  const pick = (impl, k) => results.udp[impl].map((r) => (r ? r[k] : NaN));
+  const u = Object.fromEntries(IMPLS.map((i) => [i, pick(i, 'wall')]));
+  const c = Object.fromEntries(IMPLS.map((i) => [i, pick(i, 'cpu')]));
   console.log(
-    '\nUDP drain, 1400-byte segments (payload GB/s, median; ratios: median of per-rep ratios)',
+    '\nUDP drain, 1400-byte segments: payload GB/s of wall time and GB per CPU-second of the reader' +
+      ' (medians; ratios: median of per-rep ratios)',
   );
-  console.log('| implementation | GB/s | x js-plain | x c-gso |');
-  console.log('|---|---:|---:|---:|');
+  console.log('| implementation | GB/s | x js-plain | x c-gso | GB/CPU-s | x js-plain | x c-gso |');
+  console.log('|---|---:|---:|---:|---:|---:|---:|');
   for (const impl of IMPLS) {
     const row = {
       impl,
       gbs: median(u[impl]) / 1e9,
       vsPlain: ratio(u[impl], u['js-plain']),
       vsCGso: ratio(u[impl], u['c-gso']),
+      gbCpu: median(c[impl]) / 1e9,
+      cpuVsPlain: ratio(c[impl], c['js-plain']),
+      cpuVsCGso: ratio(c[impl], c['c-gso']),
     };
     rows.push({ suite: 'udp-drain', ...row });
-    console.log(`| ${impl} | ${fmt(row.gbs)} | ${fmt(row.vsPlain)} | ${fmt(row.vsCGso)} |`);
+    console.log(
+      `| ${impl} | ${fmt(row.gbs)} | ${fmt(row.vsPlain)} | ${fmt(row.vsCGso)} | ${fmt(row.gbCpu)} | ${fmt(row.cpuVsPlain)} | ${fmt(row.cpuVsCGso)} |`,
+    );
   }
+  summary.udpSplitVsPlainCpu = ratio(c['js-split'], c['js-plain']);
+  summary.udpSuperVsCGsoCpu = ratio(c['js-super'], c['c-gso']);
   summary.udpSplitVsPlain = ratio(u['js-split'], u['js-plain']);
   summary.udpSuperVsPlain = ratio(u['js-super'], u['js-plain']);
   summary.udpSuperVsCGso = ratio(u['js-super'], u['c-gso']);
