@@ -118,6 +118,8 @@ export interface LinkChange {
   up?: boolean;
   mtu?: number;
   txQueueLen?: number;
+  /** The largest super-packet the kernel hands the device (offloads), 1280..65536. */
+  gsoMaxSize?: number;
   /** false: no IPv6 link-local address on the link (addr_gen_mode none). */
   ipv6LinkLocal?: boolean;
 }

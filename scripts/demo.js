@@ -197,7 +197,8 @@ async function main() {
     `  throughput     ${mbit(done.bytes, done.ms).toFixed(0)} Mbit/s of TCP payload over ${(done.ms / 1000).toFixed(1)} s`,
   );
   console.log(
-    `  packets        ${(serverPkts / secs / 1000).toFixed(0)}k packets/s through the server's tunnel device`,
+    `  packets        ${(serverPkts / secs / 1000).toFixed(0)}k packets/s through the server's tunnel device` +
+      (OFFLOAD ? ' (a super-packet of ~45 segments counts once)' : ''),
   );
   console.log(
     `  CPU            client ${(cpu.client * 100).toFixed(0)}% of a core, server ${(cpu.server * 100).toFixed(0)}%`,

@@ -45,9 +45,18 @@ export interface PlatformOptions {
   /**
    * Segmentation offloads on the session's TUN device where the kernel has
    * them (default true): fewer, larger reads and writes; the packets the
-   * provider sees are wire-size either way.
+   * provider sees are wire-size either way, unless superPackets.
    */
   offload?: boolean;
+  /**
+   * With offloads: onPacketsReceived batches hand out super-packets whole
+   * (PacketBatch.gso, withHeader, split), for a tunnel that carries them to
+   * a peer that writes them with sendPackets(p, { withHeader: true }).
+   * onPacketReceived stays wire-size. Default false.
+   */
+  superPackets?: boolean;
+  /** With offloads: the largest super-packet (IFLA_GSO_MAX_SIZE; 65000 fits a UDP datagram). */
+  gsoMaxSize?: number;
 }
 
 /** The platform's state, as `vpn-provider status` shows it. */
@@ -87,6 +96,8 @@ export class Platform implements ProviderHost {
   private readonly connectTimeoutMs: number;
   private readonly interfaceName: string;
   private readonly offload: boolean;
+  private readonly superPackets: boolean;
+  private readonly gsoMaxSize: number | undefined;
   private readonly log: (line: string) => void;
   private readonly routing: RoutingOptions;
   private readonly dns: DnsOption;
@@ -117,6 +128,8 @@ export class Platform implements ProviderHost {
     if (!(this.connectTimeoutMs > 0)) throw argError('connectTimeoutMs must be a positive number');
     this.interfaceName = options.interfaceName ?? 'vpn%d';
     this.offload = options.offload !== false;
+    this.superPackets = options.superPackets === true;
+    this.gsoMaxSize = options.gsoMaxSize;
     this.log = options.log ?? ((line) => console.warn(line));
     this.routing = { ...DEFAULT_ROUTING, ...options.routing };
     this.dns = options.dns ?? 'auto';
@@ -285,6 +298,8 @@ export class Platform implements ProviderHost {
         configId,
         interfaceName: this.interfaceName,
         offload: this.offload,
+        superPackets: this.superPackets,
+        gsoMaxSize: this.gsoMaxSize,
         connectTimeoutMs: this.connectTimeoutMs,
         routing: this.routing,
         dns: dnsBackend(this.dns, this.stateDir),
@@ -470,10 +485,14 @@ export class Platform implements ProviderHost {
     await this.written(session, session.device.sendPacket(data));
   }
 
-  async sendPackets(providerId: string, packets: readonly PacketData[]): Promise<void> {
+  async sendPackets(
+    providerId: string,
+    packets: readonly PacketData[],
+    options?: { withHeader?: boolean },
+  ): Promise<void> {
     this.checkOpen();
     const session = this.owned(providerId);
-    await this.written(session, session.device.sendPackets(packets));
+    await this.written(session, session.device.sendPackets(packets, options));
   }
 
   /** A failed write (not a refused packet) ends the session, as ChromeOS's error does. */

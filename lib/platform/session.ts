@@ -21,6 +21,8 @@ export interface SessionOptions {
   configId: string;
   interfaceName: string;
   offload: boolean;
+  superPackets: boolean;
+  gsoMaxSize: number | undefined;
   connectTimeoutMs: number;
   routing: RoutingOptions;
   dns: DnsBackend | null;
@@ -50,6 +52,8 @@ export class Session {
       name: options.interfaceName,
       up: false,
       offload: options.offload,
+      superPackets: options.superPackets,
+      gsoMaxSize: options.gsoMaxSize,
     });
     // A point-to-point tunnel needs no IPv6 link-local address; without one
     // the kernel sends no router solicitations into it. (Fails only where

@@ -32,7 +32,11 @@ export interface ProviderHost {
   destroyConfig(providerId: string, id: unknown): Promise<void>;
   setParameters(providerId: string, parameters: unknown): Promise<SetParametersResult>;
   sendPacket(providerId: string, data: PacketData): Promise<void>;
-  sendPackets(providerId: string, packets: readonly PacketData[]): Promise<void>;
+  sendPackets(
+    providerId: string,
+    packets: readonly PacketData[],
+    options?: { withHeader?: boolean },
+  ): Promise<void>;
   notifyConnectionStateChanged(providerId: string, state: unknown): Promise<void>;
 }
 
@@ -93,9 +97,13 @@ export class VpnProvider {
     return settle(() => this.host.sendPacket(this.id, data), callback);
   }
 
-  /** Fast path: many packets in one native call, written from their memory. */
-  sendPackets(packets: readonly PacketData[]): Promise<void> {
-    return this.host.sendPackets(this.id, packets);
+  /**
+   * Fast path: many packets in one native call, written from their memory.
+   * `withHeader`: each packet starts with its virtio-net header (a
+   * super-packet as a peer's device read it; platform `superPackets`).
+   */
+  sendPackets(packets: readonly PacketData[], options?: { withHeader?: boolean }): Promise<void> {
+    return this.host.sendPackets(this.id, packets, options);
   }
 
   notifyConnectionStateChanged(state: VpnConnectionState): Promise<void>;

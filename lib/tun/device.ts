@@ -40,6 +40,12 @@ export interface TunDeviceOptions {
   up?: boolean;
   /** Length of the kernel's transmit queue towards us (the kernel's default is 500). */
   txQueueLen?: number;
+  /**
+   * With offloads: the largest super-packet the kernel hands over (default
+   * 65536). A tunnel that carries super-packets whole in UDP datagrams wants
+   * one that fits, with the 10-byte header: 65000 does.
+   */
+  gsoMaxSize?: number;
   /** Most packets per batch (default 256). */
   batchSize?: number;
   /** Bytes of the receive slab (default 192 KiB). */
@@ -155,10 +161,16 @@ export class TunDevice {
       for (const a of options.addresses ?? []) {
         await dev.addAddress(a);
       }
-      if (options.mtu !== undefined || options.txQueueLen !== undefined || options.up !== false) {
+      if (
+        options.mtu !== undefined ||
+        options.txQueueLen !== undefined ||
+        options.gsoMaxSize !== undefined ||
+        options.up !== false
+      ) {
         await dev.setLink({
           mtu: options.mtu,
           txQueueLen: options.txQueueLen,
+          gsoMaxSize: options.gsoMaxSize,
           up: options.up !== false,
         });
       }
@@ -371,6 +383,8 @@ export class TunDevice {
     up?: boolean;
     mtu?: number;
     txQueueLen?: number;
+    /** The largest super-packet the kernel hands this device (offloads; default 65536). */
+    gsoMaxSize?: number;
     ipv6LinkLocal?: boolean;
   }): Promise<void> {
     const c = Object.fromEntries(Object.entries(change).filter(([, v]) => v !== undefined));

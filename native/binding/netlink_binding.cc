@@ -136,7 +136,9 @@ netlink::Address ParseAddress(Napi::Env env, Napi::Object o) {
 Napi::Value SetLink(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Napi::Object o = ArgObject(
-      info, "setLink({ ifindex, up?, mtu?, txQueueLen?, ipv6LinkLocal? })");
+      info,
+      "setLink({ ifindex, up?, mtu?, txQueueLen?, gsoMaxSize?, "
+      "ipv6LinkLocal? })");
   netlink::LinkChange c;
   c.ifindex = Ifindex(env, o);
   Napi::Value up = o.Get("up");
@@ -147,6 +149,7 @@ Napi::Value SetLink(const Napi::CallbackInfo& info) {
   }
   c.mtu = IntProp(env, o, "mtu", 68, 65535, -1);
   c.txqlen = IntProp(env, o, "txQueueLen", 0, 0x7fffffff, -1);
+  c.gso_max_size = IntProp(env, o, "gsoMaxSize", 1280, 65536, -1);
   Napi::Value ll = o.Get("ipv6LinkLocal");
   if (!ll.IsUndefined()) {
     if (!ll.IsBoolean())

@@ -250,6 +250,8 @@ int SetLink(const LinkChange& change) {
   if (change.mtu >= 0) m.AttrU32(IFLA_MTU, static_cast<uint32_t>(change.mtu));
   if (change.txqlen >= 0)
     m.AttrU32(IFLA_TXQLEN, static_cast<uint32_t>(change.txqlen));
+  if (change.gso_max_size >= 0)
+    m.AttrU32(IFLA_GSO_MAX_SIZE, static_cast<uint32_t>(change.gso_max_size));
   if (change.no_link_local >= 0) {
     size_t spec = m.BeginNest(IFLA_AF_SPEC);
     size_t inet6 = m.BeginNest(AF_INET6);

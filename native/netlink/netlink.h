@@ -93,6 +93,9 @@ struct LinkChange {
   int up = -1;          // -1: leave as is; 0: down; 1: up
   int64_t mtu = -1;     // -1: leave as is
   int64_t txqlen = -1;  // -1: leave as is
+  // The largest super-packet the kernel hands a device with offloads
+  // (IFLA_GSO_MAX_SIZE); -1: leave as is.
+  int64_t gso_max_size = -1;
   // 1: no IPv6 link-local address (addr_gen_mode none), as a point-to-point
   // tunnel wants; -1: leave as is.
   int no_link_local = -1;
