@@ -135,10 +135,10 @@ netlink::Address ParseAddress(Napi::Env env, Napi::Object o) {
 
 Napi::Value SetLink(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  Napi::Object o = ArgObject(
-      info,
-      "setLink({ ifindex, up?, mtu?, txQueueLen?, gsoMaxSize?, "
-      "ipv6LinkLocal? })");
+  Napi::Object o =
+      ArgObject(info,
+                "setLink({ ifindex, up?, mtu?, txQueueLen?, gsoMaxSize?, "
+                "ipv6LinkLocal? })");
   netlink::LinkChange c;
   c.ifindex = Ifindex(env, o);
   Napi::Value up = o.Get("up");
