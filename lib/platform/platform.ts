@@ -187,7 +187,8 @@ export class Platform implements ProviderHost {
   private sample(s: Session): NonNullable<PlatformStatus['counters']> {
     const c = s.device.counters();
     return {
-      inPackets: c.rxPackets,
+      // Wire-size packets: a super-packet counts as the segments it carries.
+      inPackets: c.rxPackets - c.rxSuperPackets + c.rxSegments,
       inBytes: c.rxBytes,
       outPackets: c.txPackets,
       outBytes: c.txBytes,

@@ -48,7 +48,7 @@ enum Counter {
   kReadErrors,
   kWriteErrors,
   kRxSuperPackets,  // super-packets read (vnet: GSO type set)
-  kRxSegments,      // wire-size packets split from them
+  kRxSegments,      // wire-size packets they carry
   kTxSuperPackets,  // super-packets written (coalesced runs)
   kGsoErrors,       // super-packets dropped as malformed
   kCounterCount
@@ -284,8 +284,15 @@ class Core {
       counters_[kRxBatches] += 1;
       if (r.full) counters_[kRxFullBatches] += 1;
       if (gso) {
-        for (uint32_t i = 0; i < r.count; ++i)
-          if (gso[8 * i + 1] != tun::kGsoNone) counters_[kRxSuperPackets] += 1;
+        for (uint32_t i = 0; i < r.count; ++i) {
+          if (gso[8 * i + 1] == tun::kGsoNone) continue;
+          tun::VnetHdr h;
+          h.gso_type = static_cast<uint8_t>(gso[8 * i + 1]);
+          h.gso_size = gso[8 * i + 3];
+          counters_[kRxSuperPackets] += 1;
+          counters_[kRxSegments] +=
+              tun::SegmentCount(base_ + meta[2 * i], meta[2 * i + 1], h);
+        }
       }
       napi_value args[2];
       if (napi_create_uint32(env_, r.count, &args[0]) == napi_ok &&
@@ -463,7 +470,6 @@ uint32_t Core::Split(uint32_t start) {
     }
     made += r.count;
     used += r.used;
-    counters_[kRxSegments] += r.count;
   }
   return (i - start) * 65536 + made;
 }
@@ -518,7 +524,7 @@ uint32_t Core::WriteBatch(Napi::Env env, Napi::Array packets, uint32_t start,
     }
     scratch_.push_back(s);
   }
-  uint64_t bytes = 0;
+  uint64_t bytes = 0, wire = 0;  // wire: the wire-size packets written
   uint32_t i = start;
   while (i - start < scratch_.size()) {
     uint32_t k = i - start, taken = 1;
@@ -527,10 +533,20 @@ uint32_t Core::WriteBatch(Napi::Env env, Napi::Array packets, uint32_t start,
                 : WriteUnit(k, &taken);
     if (r == 1) {
       for (uint32_t m = 0; m < taken; ++m) bytes += scratch_[k + m].len;
+      if (with_header) {
+        const Slice& p = scratch_[k];
+        tun::VnetHdr h = tun::ReadVnetHdr(p.data);
+        uint32_t n = tun::SegmentCount(p.data + tun::kVnetHdrLen,
+                                       p.len - tun::kVnetHdrLen, h);
+        wire += n;
+        if (n > 1) counters_[kTxSuperPackets] += 1;
+      } else {
+        wire += taken;
+      }
       i += taken;
       continue;
     }
-    counters_[kTxPackets] += i - start;
+    counters_[kTxPackets] += wire;
     counters_[kTxBytes] += bytes;
     if (i > start) counters_[kTxBatches] += 1;
     if (r == 0) {
@@ -543,7 +559,7 @@ uint32_t Core::WriteBatch(Napi::Env env, Napi::Array packets, uint32_t start,
     e.Set("index", Napi::Number::New(env, i));
     throw e;
   }
-  counters_[kTxPackets] += i - start;
+  counters_[kTxPackets] += wire;
   counters_[kTxBytes] += bytes;
   if (i > start) counters_[kTxBatches] += 1;
   return i;

@@ -160,6 +160,7 @@ void RoundTrip(const Flow& f, uint32_t n, size_t g, size_t last) {
   VnetHdr h = ReadVnetHdr(plan.head);
   CHECK_EQ(h.flags, kNeedsCsum);
   CHECK_EQ(h.gso_size, g);
+  CHECK_EQ(SegmentCount(super.data(), super.size(), h), n);
   CHECK_EQ(h.gso_type, f.tcp ? (f.v6 ? kGsoTcp6 : kGsoTcp4) : kGsoUdpL4);
   // The kernel's side of NEEDS_CSUM: finish it, and it must be valid.
   Bytes finished(super);

@@ -379,6 +379,17 @@ void PlanWrite(const PacketRef* pkts, uint32_t n, uint32_t first,
   plan->total = total;
 }
 
+uint32_t SegmentCount(const uint8_t* pkt, size_t len, const VnetHdr& h) {
+  Layout l;
+  if ((h.gso_type & static_cast<uint8_t>(~kGsoEcn)) == kGsoNone ||
+      h.gso_size == 0 || !ParseLayout(pkt, len, &l))
+    return 1;
+  size_t payload = len - l.ip_len - l.l4_len;
+  return payload == 0
+             ? 1
+             : static_cast<uint32_t>((payload + h.gso_size - 1) / h.gso_size);
+}
+
 const char* CheckVnetPacket(const uint8_t* p, size_t len) {
   if (len < kVnetHdrLen + 20)
     return "A packet with a virtio-net header is at least 30 bytes.";

@@ -125,6 +125,10 @@ struct WritePlan {
 void PlanWrite(const PacketRef* pkts, uint32_t n, uint32_t first,
                unsigned offloads, WritePlan* plan);
 
+// How many wire-size packets pkt carries: 1 without GSO (or if it does not
+// parse), else its payload over gso_size, rounded up.
+uint32_t SegmentCount(const uint8_t* pkt, size_t len, const VnetHdr& h);
+
 // Checks a packet that starts with its own virtio_net_hdr (a super-packet
 // forwarded as the peer's TUN read it) before it is written: nullptr, or
 // why not. The header must describe the packet: a known GSO type matching

@@ -156,14 +156,14 @@ describeNetns('TUN offloads (GSO/GRO) in private namespaces', () => {
       // The sender's kernel handed A super-packets ...
       expect(ca.rxSuperPackets).toBeGreaterThan(0);
       expect(ca.rxBytes / ca.rxPackets).toBeGreaterThan(4000);
-      if (mode === 'split') {
-        // ... that A split into wire-size segments and B coalesced again.
-        expect(ca.rxSegments).toBeGreaterThan(data.length / 1500);
-        expect(cb.txSuperPackets).toBeGreaterThan(0);
-        expect(cb.txPackets / cb.txBatches).toBeGreaterThan(1);
-      } else {
-        expect(ca.rxSegments).toBe(0);
-      }
+      // ... carrying at least one segment per 1448 bytes of the stream.
+      expect(ca.rxSegments).toBeGreaterThanOrEqual(Math.ceil(data.length / 1448));
+      expect(ca.rxSegments).toBeLessThan(ca.rxSuperPackets * 64);
+      // B wrote super-packets: coalesced again (split) or forwarded whole;
+      // txPackets counts the wire-size packets in them.
+      expect(cb.txSuperPackets).toBeGreaterThan(0);
+      expect(cb.txPackets).toBeGreaterThanOrEqual(Math.ceil(data.length / 1448));
+      if (mode === 'split') expect(cb.txPackets / cb.txBatches).toBeGreaterThan(1);
       expect(ca.gsoErrors + cb.gsoErrors).toBe(0);
     },
   );
