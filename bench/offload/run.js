@@ -12,10 +12,12 @@
 //               devices and a bridge between them (C or ours): Gbit/s, the
 //               bridge's CPU, and our send path's bytes/s (time inside
 //               trySendPackets), offloads against none
-//   mq-drain    64-byte packets over 64 flows drained by 1 and 2 worker
+//   mq-drain    64-byte packets over 256 flows drained by 1 and 2 worker
 //               threads, one queue each (IFF_MULTI_QUEUE)
 //
-//   node bench/offload/run.js [--reps N] [--quick] [--only udp,tcp,mq] [--json FILE]
+//   node bench/offload/run.js [--reps N] [--quick] [--only udp,tcp,mq] [--rt] [--json FILE]
+// --rt runs each trial SCHED_FIFO (chrt -f 20): on a shared machine other
+// tenants' work otherwise takes the second core that multi-queue needs.
 // Needs root (CAP_NET_ADMIN, unshare, nsenter) and a C compiler.
 const { spawnSync, execFileSync } = require('node:child_process');
 const fs = require('node:fs');
@@ -27,6 +29,7 @@ const argv = process.argv.slice(2);
 const quick = argv.includes('--quick');
 const reps = Number(option(argv, '--reps', quick ? 3 : 5));
 const only = option(argv, '--only', 'udp,tcp,mq').split(',');
+const rt = argv.includes('--rt');
 
 if (process.getuid() !== 0) {
   console.error(
@@ -46,11 +49,12 @@ execFileSync('cc', ['-O2', '-Wall', '-o', bin, path.join(__dirname, 'gsobench.c'
 });
 
 function trial(...args) {
-  const r = spawnSync(
-    'unshare',
-    ['--net', '--', process.execPath, path.join(__dirname, 'trial.js'), ...args.map(String)],
-    { encoding: 'utf8', timeout: 120000 },
-  );
+  const cmd = ['unshare', '--net', '--', process.execPath, path.join(__dirname, 'trial.js')];
+  if (rt) cmd.unshift('chrt', '-f', '20');
+  const r = spawnSync(cmd[0], [...cmd.slice(1), ...args.map(String)], {
+    encoding: 'utf8',
+    timeout: 120000,
+  });
   if (r.status !== 0) {
     console.error(`trial ${args.join(' ')} failed: ${r.stderr || r.error}`);
     return null;
@@ -59,7 +63,7 @@ function trial(...args) {
 }
 
 const IMPLS = ['c-plain', 'c-gso', 'js-plain', 'js-split', 'js-super'];
-const results = { reps, udp: {}, tcp: {}, mq: {} };
+const results = { reps, rt, udp: {}, tcp: {}, mq: {} };
 const total =
   reps *
   ((only.includes('udp') ? 5 : 0) + (only.includes('tcp') ? 5 : 0) + (only.includes('mq') ? 2 : 0));
@@ -90,7 +94,7 @@ for (let rep = 0; rep < reps; rep++) {
   if (only.includes('mq')) {
     for (const q of [1, 2]) {
       progress(`mq-drain ${q} queue(s)`);
-      const r = trial('mq-drain', q, quick ? 100000 : 200000);
+      const r = trial('mq-drain', q, quick ? 200000 : 350000);
       (results.mq[q] ??= []).push(r && r.pps);
     }
   }
@@ -172,7 +176,7 @@ if (only.includes('tcp')) {
 
 if (only.includes('mq')) {
   const m = results.mq;
-  console.log('\nMulti-queue drain, 64-byte packets over 64 flows (Mpps)');
+  console.log('\nMulti-queue drain, 64-byte packets over 256 flows (Mpps)');
   console.log('| queues (workers) | Mpps | x 1 queue |');
   console.log('|---|---:|---:|');
   for (const q of [1, 2]) {

@@ -8,7 +8,7 @@
 //   trial.js tcp-bridge IMPL MB    a TCP transfer of MB MiB between two
 //                                  namespaces whose only link is two TUN
 //                                  devices bridged by IMPL: Gbit/s, CPU
-//   trial.js mq-drain QUEUES N     N small UDP packets over 64 flows queued
+//   trial.js mq-drain QUEUES N     N small UDP packets over 256 flows queued
 //                                  towards a multi-queue device, drained by
 //                                  QUEUES worker threads, one queue each
 // IMPL: c-plain, c-gso (bench/bin/gsobench: plain read/write loops, without
@@ -25,6 +25,7 @@ const { drain } = require('./drain');
 const { TunDevice } = require(path.join(root, 'dist'));
 const GSOBENCH = path.join(root, 'bench', 'bin', 'gsobench');
 const QLEN = 60000;
+const FLOWS = 256; // mq-drain: many flows, so that the kernel's spread is even
 const [kind, impl, arg] = process.argv.slice(2);
 
 const ip = (...args) => execFileSync('ip', args, { stdio: ['ignore', 'ignore', 'inherit'] });
@@ -163,7 +164,9 @@ async function tcpBridge(mb) {
 
 async function mqDrain(queues, n) {
   const name = 'mq0';
-  const txQueueLen = Math.ceil((2 * n) / queues) + 1000;
+  // Each queue holds its share of the flows with room for an uneven spread
+  // (the kernel's ring takes at most 512k entries: n up to ~390k).
+  const txQueueLen = Math.ceil((1.3 * n) / queues) + 1000;
   const workers = [];
   for (let q = 0; q < queues; q++) {
     // The first worker makes the device, the others attach queues to it.
@@ -173,8 +176,8 @@ async function mqDrain(queues, n) {
     await new Promise((r, j) => (w.once('message', r), w.once('error', j)));
     workers.push(w);
   }
-  // n 64-byte packets over 64 flows, spread by the kernel over the queues.
-  execFileSync(GSOBENCH, ['flood', String(n * 64), '64', '64']);
+  // n 64-byte packets over FLOWS flows, spread by the kernel over the queues.
+  execFileSync(GSOBENCH, ['flood', String(n * 64), '64', String(FLOWS)]);
   await sleep(50);
   const results = await Promise.all(
     workers.map(
