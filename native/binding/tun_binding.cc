@@ -437,8 +437,16 @@ uint32_t Core::Split(uint32_t start) {
   size_t used = 0;
   for (; i < last_count_ && made < layout_.split_slots; ++i) {
     uint16_t* g = gso + 8 * i;
-    uint8_t* pkt = base_ + meta[2 * i];
-    size_t len = static_cast<size_t>(meta[2 * i + 1]);
+    // meta lives in memory JS can write: an entry that no longer describes
+    // a packet inside the slab is skipped, never followed.
+    int32_t off = meta[2 * i], mlen = meta[2 * i + 1];
+    if (off < 0 || mlen <= 0 || static_cast<size_t>(mlen) > tun::kMaxPacket ||
+        static_cast<size_t>(off) + static_cast<size_t>(mlen) > slab_size_) {
+      counters_[kGsoErrors] += 1;
+      continue;
+    }
+    uint8_t* pkt = base_ + off;
+    size_t len = static_cast<size_t>(mlen);
     tun::VnetHdr h;
     h.flags = static_cast<uint8_t>(g[0]);
     h.gso_type = static_cast<uint8_t>(g[1]);
@@ -695,6 +703,9 @@ class Tun : public Napi::ObjectWrap<Tun> {
       throw CodedError(env, "ERR_NO_OFFLOAD",
                        "This device has no offloads: its packets are "
                        "wire-size already.");
+    if (c->buffer().IsDetached())
+      throw CodedError(env, "ERR_BUFFER_DETACHED",
+                       "The receive buffer was detached (transferred) by JS.");
     double start = info.Length() > 0 && info[0].IsNumber()
                        ? info[0].As<Napi::Number>().DoubleValue()
                        : -1;
