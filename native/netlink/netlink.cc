@@ -71,6 +71,15 @@ bool ForEachMessage(const uint8_t* buf, size_t len,
   return off == len;
 }
 
+int AckError(const nlmsghdr* h) {
+  if (h->nlmsg_type != NLMSG_ERROR) return 0;
+  if (h->nlmsg_len < NLMSG_LENGTH(sizeof(nlmsgerr))) return -EPROTO;
+  int error;
+  memcpy(&error, NLMSG_DATA(h), sizeof error);
+  // An errno is small; anything else is not a kernel's answer.
+  return error <= 0 && error > -4096 ? error : -EPROTO;
+}
+
 bool ParseAttrs(const uint8_t* data, size_t len, const rtattr** table,
                 uint16_t max) {
   for (uint16_t i = 0; i <= max; ++i) table[i] = nullptr;
@@ -131,23 +140,18 @@ int Socket::Receive(uint32_t seq, bool dump,
     }
     bool done = false;
     int result = 0;
-    bool ok = ForEachMessage(
-        rx_.data(), static_cast<size_t>(n), [&](const nlmsghdr* h) {
-          if (done || h->nlmsg_seq != seq) return;
-          if (h->nlmsg_type == NLMSG_ERROR) {
-            if (h->nlmsg_len >= NLMSG_LENGTH(sizeof(nlmsgerr))) {
-              const auto* e = static_cast<const nlmsgerr*>(NLMSG_DATA(h));
-              result = e->error;
-            } else {
-              result = -EPROTO;
-            }
-            done = true;
-          } else if (h->nlmsg_type == NLMSG_DONE) {
-            done = true;
-          } else if (on_reply) {
-            on_reply(h);
-          }
-        });
+    bool ok = ForEachMessage(rx_.data(), static_cast<size_t>(n),
+                             [&](const nlmsghdr* h) {
+                               if (done || h->nlmsg_seq != seq) return;
+                               if (h->nlmsg_type == NLMSG_ERROR) {
+                                 result = AckError(h);
+                                 done = true;
+                               } else if (h->nlmsg_type == NLMSG_DONE) {
+                                 done = true;
+                               } else if (on_reply) {
+                                 on_reply(h);
+                               }
+                             });
     if (!ok) return -EPROTO;
     if (done) return result;
     (void)dump;
@@ -197,9 +201,7 @@ int Socket::RequestMany(std::vector<Message>& msgs, size_t* failed) {
                 h->nlmsg_seq > seq_)
               return;
             ++acked;
-            int err = h->nlmsg_len >= NLMSG_LENGTH(sizeof(nlmsgerr))
-                          ? static_cast<const nlmsgerr*>(NLMSG_DATA(h))->error
-                          : -EPROTO;
+            int err = AckError(h);
             if (err < 0 && result == 0) {
               result = err;
               bad = start + (h->nlmsg_seq - first_seq);
@@ -386,6 +388,21 @@ Message RouteMessage(const Route& r, bool add) {
   return m;
 }
 
+Message RuleMessage(const Rule& r, bool add) {
+  Message m(add ? RTM_NEWRULE : RTM_DELRULE,
+            add ? NLM_F_CREATE | NLM_F_EXCL : 0);
+  fib_rule_hdr frh{};
+  frh.family = static_cast<uint8_t>(r.family);
+  frh.action = FR_ACT_TO_TBL;
+  frh.table = static_cast<uint8_t>(r.table < 256 ? r.table : RT_TABLE_UNSPEC);
+  m.Put(frh);
+  m.AttrU32(FRA_TABLE, r.table);
+  m.AttrU32(FRA_PRIORITY, r.priority);
+  return m;
+}
+
+}  // namespace
+
 // Reads an RTM_NEWROUTE from a dump into a Route (only what deletion needs).
 bool ParseRoute(const nlmsghdr* h, Route* out) {
   if (h->nlmsg_type != RTM_NEWROUTE ||
@@ -414,20 +431,60 @@ bool ParseRoute(const nlmsghdr* h, Route* out) {
   return true;
 }
 
-Message RuleMessage(const Rule& r, bool add) {
-  Message m(add ? RTM_NEWRULE : RTM_DELRULE,
-            add ? NLM_F_CREATE | NLM_F_EXCL : 0);
-  fib_rule_hdr frh{};
-  frh.family = static_cast<uint8_t>(r.family);
-  frh.action = FR_ACT_TO_TBL;
-  frh.table = static_cast<uint8_t>(r.table < 256 ? r.table : RT_TABLE_UNSPEC);
-  m.Put(frh);
-  m.AttrU32(FRA_TABLE, r.table);
-  m.AttrU32(FRA_PRIORITY, r.priority);
-  return m;
+// Reads an RTM_NEWRULE from a dump: family, table and priority.
+bool ParseRule(const nlmsghdr* h, Rule* out) {
+  if (h->nlmsg_type != RTM_NEWRULE ||
+      h->nlmsg_len < NLMSG_LENGTH(sizeof(fib_rule_hdr)))
+    return false;
+  const auto* f = static_cast<const fib_rule_hdr*>(NLMSG_DATA(h));
+  const rtattr* tb[FRA_MAX + 1];
+  const uint8_t* attrs =
+      reinterpret_cast<const uint8_t*>(f) + NLMSG_ALIGN(sizeof(fib_rule_hdr));
+  if (!ParseAttrs(attrs, h->nlmsg_len - NLMSG_LENGTH(sizeof(fib_rule_hdr)), tb,
+                  FRA_MAX))
+    return false;
+  out->family = f->family;
+  out->table = f->table;
+  out->priority = 0;
+  if (tb[FRA_TABLE] && RTA_PAYLOAD(tb[FRA_TABLE]) >= 4)
+    memcpy(&out->table, RTA_DATA(tb[FRA_TABLE]), 4);
+  if (tb[FRA_PRIORITY] && RTA_PAYLOAD(tb[FRA_PRIORITY]) >= 4)
+    memcpy(&out->priority, RTA_DATA(tb[FRA_PRIORITY]), 4);
+  return true;
 }
 
-}  // namespace
+bool ParseDefaultRoute(const nlmsghdr* h, int family, DefaultRoute* out) {
+  if (h->nlmsg_type != RTM_NEWROUTE ||
+      h->nlmsg_len < NLMSG_LENGTH(sizeof(rtmsg)))
+    return false;
+  const auto* rt = static_cast<const rtmsg*>(NLMSG_DATA(h));
+  if (rt->rtm_family != family || rt->rtm_dst_len != 0 ||
+      rt->rtm_type != RTN_UNICAST)
+    return false;
+  const rtattr* tb[RTA_MAX + 1];
+  const uint8_t* attrs =
+      reinterpret_cast<const uint8_t*>(rt) + NLMSG_ALIGN(sizeof(rtmsg));
+  if (!ParseAttrs(attrs, h->nlmsg_len - NLMSG_LENGTH(sizeof(rtmsg)), tb,
+                  RTA_MAX))
+    return false;
+  uint32_t table = rt->rtm_table;
+  if (tb[RTA_TABLE] && RTA_PAYLOAD(tb[RTA_TABLE]) >= 4)
+    memcpy(&table, RTA_DATA(tb[RTA_TABLE]), 4);
+  if (table != RT_TABLE_MAIN) return false;
+  DefaultRoute d;
+  if (tb[RTA_OIF] && RTA_PAYLOAD(tb[RTA_OIF]) >= 4)
+    memcpy(&d.oif, RTA_DATA(tb[RTA_OIF]), 4);
+  if (tb[RTA_PRIORITY] && RTA_PAYLOAD(tb[RTA_PRIORITY]) >= 4)
+    memcpy(&d.metric, RTA_DATA(tb[RTA_PRIORITY]), 4);
+  size_t alen = family == AF_INET ? 4 : 16;
+  if (tb[RTA_GATEWAY] && RTA_PAYLOAD(tb[RTA_GATEWAY]) >= alen) {
+    memcpy(d.gateway, RTA_DATA(tb[RTA_GATEWAY]), alen);
+    d.has_gateway = true;
+  }
+  if (d.oif <= 0) return false;
+  *out = d;
+  return true;
+}
 
 int ChangeRoutes(const std::vector<Route>& routes, bool add, size_t* failed) {
   Socket s;
@@ -493,24 +550,8 @@ int FlushRules(uint32_t table) {
     frh.family = static_cast<uint8_t>(family);
     m.Put(frh);
     r = s.Dump(m, [&](const nlmsghdr* h) {
-      if (h->nlmsg_type != RTM_NEWRULE ||
-          h->nlmsg_len < NLMSG_LENGTH(sizeof(fib_rule_hdr)))
-        return;
-      const auto* f = static_cast<const fib_rule_hdr*>(NLMSG_DATA(h));
-      const rtattr* tb[FRA_MAX + 1];
-      const uint8_t* attrs = reinterpret_cast<const uint8_t*>(f) +
-                             NLMSG_ALIGN(sizeof(fib_rule_hdr));
-      if (!ParseAttrs(attrs, h->nlmsg_len - NLMSG_LENGTH(sizeof(fib_rule_hdr)),
-                      tb, FRA_MAX))
-        return;
       Rule rule;
-      rule.family = f->family;
-      rule.table = f->table;
-      if (tb[FRA_TABLE] && RTA_PAYLOAD(tb[FRA_TABLE]) >= 4)
-        memcpy(&rule.table, RTA_DATA(tb[FRA_TABLE]), 4);
-      if (tb[FRA_PRIORITY] && RTA_PAYLOAD(tb[FRA_PRIORITY]) >= 4)
-        memcpy(&rule.priority, RTA_DATA(tb[FRA_PRIORITY]), 4);
-      if (rule.table == table) found.push_back(rule);
+      if (ParseRule(h, &rule) && rule.table == table) found.push_back(rule);
     });
     if (r < 0) return r;
   }
@@ -531,32 +572,8 @@ int GetDefaultRoute(int family, DefaultRoute* out, bool* found) {
   rt.rtm_family = static_cast<uint8_t>(family);
   m.Put(rt);
   return s.Dump(m, [&](const nlmsghdr* h) {
-    if (h->nlmsg_type != RTM_NEWROUTE ||
-        h->nlmsg_len < NLMSG_LENGTH(sizeof(rtmsg)))
-      return;
-    const auto* rt = static_cast<const rtmsg*>(NLMSG_DATA(h));
-    if (rt->rtm_dst_len != 0 || rt->rtm_type != RTN_UNICAST) return;
-    const rtattr* tb[RTA_MAX + 1];
-    const uint8_t* attrs =
-        reinterpret_cast<const uint8_t*>(rt) + NLMSG_ALIGN(sizeof(rtmsg));
-    if (!ParseAttrs(attrs, h->nlmsg_len - NLMSG_LENGTH(sizeof(rtmsg)), tb,
-                    RTA_MAX))
-      return;
-    uint32_t table = rt->rtm_table;
-    if (tb[RTA_TABLE] && RTA_PAYLOAD(tb[RTA_TABLE]) >= 4)
-      memcpy(&table, RTA_DATA(tb[RTA_TABLE]), 4);
-    if (table != RT_TABLE_MAIN) return;
     DefaultRoute d;
-    if (tb[RTA_OIF] && RTA_PAYLOAD(tb[RTA_OIF]) >= 4)
-      memcpy(&d.oif, RTA_DATA(tb[RTA_OIF]), 4);
-    if (tb[RTA_PRIORITY] && RTA_PAYLOAD(tb[RTA_PRIORITY]) >= 4)
-      memcpy(&d.metric, RTA_DATA(tb[RTA_PRIORITY]), 4);
-    size_t alen = family == AF_INET ? 4 : 16;
-    if (tb[RTA_GATEWAY] && RTA_PAYLOAD(tb[RTA_GATEWAY]) >= alen) {
-      memcpy(d.gateway, RTA_DATA(tb[RTA_GATEWAY]), alen);
-      d.has_gateway = true;
-    }
-    if (d.oif <= 0) return;
+    if (!ParseDefaultRoute(h, family, &d)) return;
     if (!*found || d.metric < out->metric) {
       *out = d;
       *found = true;
