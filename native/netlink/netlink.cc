@@ -378,9 +378,17 @@ Message RouteMessage(const Route& r, bool add) {
   rt.rtm_dst_len = r.prefix_length;
   rt.rtm_table =
       static_cast<uint8_t>(r.table < 256 ? r.table : RT_TABLE_UNSPEC);
-  rt.rtm_protocol = RTPROT_STATIC;
   rt.rtm_type = r.type;
-  rt.rtm_scope = r.type == RTN_UNICAST ? RT_SCOPE_LINK : RT_SCOPE_UNIVERSE;
+  if (add) {
+    rt.rtm_protocol = RTPROT_STATIC;
+    rt.rtm_scope = r.type == RTN_UNICAST ? RT_SCOPE_LINK : RT_SCOPE_UNIVERSE;
+  } else {
+    // A deletion matches on what it names: protocol 0 and scope "nowhere"
+    // are wildcards (as `ip route del` sends them), so that FlushTable also
+    // removes routes someone else added with another protocol or scope.
+    rt.rtm_protocol = RTPROT_UNSPEC;
+    rt.rtm_scope = RT_SCOPE_NOWHERE;
+  }
   m.Put(rt);
   m.Attr(RTA_DST, r.dst, r.family == AF_INET ? 4 : 16);
   m.AttrU32(RTA_TABLE, r.table);
