@@ -4,6 +4,7 @@
 // device goes with its process; routes, rules and DNS settings do not.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { fsError, VpnError } from '../errors';
 
 export interface JournalEntry {
   pid: number;
@@ -33,14 +34,31 @@ export class Journal {
     this.file = path.join(dir, 'session.json');
   }
 
+  /** The entry, or null when there is none; throws ERR_JOURNAL_CORRUPT if unreadable. */
   read(): JournalEntry | null {
+    let text: string;
     try {
-      const e = JSON.parse(fs.readFileSync(this.file, 'utf8')) as JournalEntry;
-      if (typeof e.pid !== 'number' || typeof e.table !== 'number') return null;
-      return e;
-    } catch {
-      return null;
+      text = fs.readFileSync(this.file, 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+      throw fsError(err, `Cannot read the session journal ${this.file}`);
     }
+    let e: JournalEntry;
+    try {
+      e = JSON.parse(text) as JournalEntry;
+    } catch {
+      e = {} as JournalEntry;
+    }
+    if (
+      typeof e !== 'object' ||
+      e === null ||
+      !Number.isInteger(e.pid) ||
+      !Number.isInteger(e.table) ||
+      typeof e.startTime !== 'string'
+    ) {
+      throw new VpnError(`The session journal ${this.file} is corrupt`, 'ERR_JOURNAL_CORRUPT');
+    }
+    return e;
   }
 
   /** True if the process that wrote `e` is still running. */
@@ -55,8 +73,17 @@ export class Journal {
       ...e,
     };
     const tmp = `${this.file}.${process.pid}.tmp`;
-    fs.writeFileSync(tmp, JSON.stringify(entry) + '\n', { mode: 0o600 });
-    fs.renameSync(tmp, this.file);
+    try {
+      fs.writeFileSync(tmp, JSON.stringify(entry) + '\n', { mode: 0o600 });
+      fs.renameSync(tmp, this.file);
+    } catch (err) {
+      try {
+        fs.rmSync(tmp, { force: true });
+      } catch {
+        // read-only: nothing was created
+      }
+      throw fsError(err, `Cannot write the session journal ${this.file}`);
+    }
   }
 
   clear(): void {
