@@ -127,6 +127,16 @@ export function checkInterfaceName(value: unknown): asserts value is string {
     });
 }
 
+function checkIds(providerId: unknown, configId: unknown): void {
+  if (typeof providerId !== 'string') throw argError('providerId must be a string');
+  if (typeof configId !== 'string') throw argError('configId must be a string');
+}
+
+function checkEnum(what: string, value: unknown, allowed: readonly string[]): void {
+  if (typeof value !== 'string' || !allowed.includes(value))
+    throw valueError(`${what} must be one of ${allowed.map((a) => `"${a}"`).join(', ')}`);
+}
+
 // Routing tables the kernel uses itself: a session must never flush them.
 const RESERVED_TABLES = new Set([0, 253, 254, 255]);
 
@@ -373,6 +383,7 @@ export class Platform implements ProviderHost {
   connect(providerId: string, configId: string): Promise<void> {
     return this.serialize(async () => {
       this.checkOpen();
+      checkIds(providerId, configId);
       if (!this.byProvider(providerId).has(configId)) {
         throw new VpnError(
           `No configuration "${configId}" for provider "${providerId}".`,
@@ -444,6 +455,7 @@ export class Platform implements ProviderHost {
   /** "The user forgets it": removed from the store; the provider gets onConfigRemoved. */
   async removeConfig(providerId: string, configId: string): Promise<void> {
     this.checkOpen();
+    checkIds(providerId, configId);
     const m = this.byProvider(providerId);
     if (!m.has(configId)) {
       throw new VpnError(
@@ -479,6 +491,7 @@ export class Platform implements ProviderHost {
 
   showConfigureDialog(providerId: string, configId: string): void {
     this.checkOpen();
+    checkIds(providerId, configId);
     if (!this.byProvider(providerId).has(configId)) {
       throw new VpnError(
         `No configuration "${configId}" for provider "${providerId}".`,
@@ -495,6 +508,7 @@ export class Platform implements ProviderHost {
    * linkDown and linkChanged end the session, as ChromeOS does.
    */
   networkEvent(event: LinkEvent): void {
+    checkEnum('networkEvent: event', event, ['linkDown', 'linkUp', 'linkChanged']);
     const s = this.active;
     if (!s) return;
     const reconnect = s.parameters?.reconnect ?? false;
@@ -512,6 +526,7 @@ export class Platform implements ProviderHost {
    * without it, suspend ends the session.
    */
   systemEvent(event: SleepEvent): void {
+    checkEnum('systemEvent: event', event, ['suspend', 'resume']);
     const s = this.active;
     if (!s) return;
     if (s.parameters?.reconnect) {
