@@ -1,6 +1,7 @@
 // What a session can leave in the kernel, read with `ip`: TUN links, the
 // policy rules that consult the session's table, and the table's routes.
-import { ip } from './ip';
+import { execFileSync } from 'node:child_process';
+import { ip, plainEnv } from './ip';
 
 export interface KernelState {
   tunLinks: string[];
@@ -27,7 +28,11 @@ export function kernelState(table = TABLE): KernelState {
     }
     let out = '';
     try {
-      out = ip(family, 'route', 'show', 'table', String(table)).trim();
+      out = execFileSync('ip', [family, 'route', 'show', 'table', String(table)], {
+        encoding: 'utf8',
+        stdio: ['ignore', 'pipe', 'pipe'],
+        env: plainEnv(),
+      }).trim();
     } catch (err) {
       // A table that was never used does not exist: no routes.
       if (!/does not exist/.test(String((err as { stderr?: unknown }).stderr))) throw err;
