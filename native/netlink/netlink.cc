@@ -17,6 +17,30 @@ constexpr size_t Align(size_t n) {
 }
 }  // namespace
 
+namespace {
+// The fixed header T of a message of `type`, with its attributes read into
+// tb[0..max]; null if the message is of another type, or too short, or its
+// attributes are malformed.
+template <typename T>
+const T* ParseFixed(const nlmsghdr* h, uint16_t type, const rtattr** tb,
+                    uint16_t max) {
+  if (h->nlmsg_type != type || h->nlmsg_len < NLMSG_LENGTH(sizeof(T)))
+    return nullptr;
+  const auto* fixed = static_cast<const T*>(NLMSG_DATA(h));
+  const uint8_t* attrs =
+      reinterpret_cast<const uint8_t*>(fixed) + NLMSG_ALIGN(sizeof(T));
+  if (!ParseAttrs(attrs, h->nlmsg_len - NLMSG_LENGTH(sizeof(T)), tb, max))
+    return nullptr;
+  return fixed;
+}
+
+// Copies an attribute's first `len` bytes to out, if it has that many.
+template <typename T>
+void ReadAttr(const rtattr* a, T* out, size_t len = sizeof(T)) {
+  if (a && RTA_PAYLOAD(a) >= len) memcpy(out, RTA_DATA(a), len);
+}
+}  // namespace
+
 Message::Message(uint16_t type, uint16_t flags) {
   buf_.resize(NLMSG_HDRLEN);
   nlmsghdr* h = header();
@@ -307,27 +331,17 @@ int DeleteAddress(const Address& address) {
 }
 
 bool ParseLink(const nlmsghdr* h, LinkInfo* out) {
-  if (h->nlmsg_type != RTM_NEWLINK ||
-      h->nlmsg_len < NLMSG_LENGTH(sizeof(ifinfomsg)))
-    return false;
-  const auto* ifi = static_cast<const ifinfomsg*>(NLMSG_DATA(h));
+  const rtattr* tb[IFLA_MAX + 1];
+  const auto* ifi = ParseFixed<ifinfomsg>(h, RTM_NEWLINK, tb, IFLA_MAX);
+  if (!ifi) return false;
   out->ifindex = ifi->ifi_index;
   out->flags = ifi->ifi_flags;
-  const rtattr* tb[IFLA_MAX + 1];
-  const uint8_t* attrs =
-      reinterpret_cast<const uint8_t*>(ifi) + NLMSG_ALIGN(sizeof(ifinfomsg));
-  size_t len = h->nlmsg_len - NLMSG_LENGTH(sizeof(ifinfomsg));
-  if (!ParseAttrs(attrs, len, tb, IFLA_MAX)) return false;
-  auto u32 = [&](int type, uint32_t* v) {
-    if (tb[type] && RTA_PAYLOAD(tb[type]) >= 4)
-      memcpy(v, RTA_DATA(tb[type]), 4);
-  };
   if (tb[IFLA_IFNAME]) {
     const char* s = static_cast<const char*>(RTA_DATA(tb[IFLA_IFNAME]));
     out->name.assign(s, strnlen(s, RTA_PAYLOAD(tb[IFLA_IFNAME])));
   }
-  u32(IFLA_MTU, &out->mtu);
-  u32(IFLA_TXQLEN, &out->txqlen);
+  ReadAttr(tb[IFLA_MTU], &out->mtu);
+  ReadAttr(tb[IFLA_TXQLEN], &out->txqlen);
   if (tb[IFLA_STATS64] && RTA_PAYLOAD(tb[IFLA_STATS64]) >= 8 * 8) {
     rtnl_link_stats64 st{};
     memcpy(&st, RTA_DATA(tb[IFLA_STATS64]),
@@ -413,77 +427,46 @@ Message RuleMessage(const Rule& r, bool add) {
 
 // Reads an RTM_NEWROUTE from a dump into a Route (only what deletion needs).
 bool ParseRoute(const nlmsghdr* h, Route* out) {
-  if (h->nlmsg_type != RTM_NEWROUTE ||
-      h->nlmsg_len < NLMSG_LENGTH(sizeof(rtmsg)))
-    return false;
-  const auto* rt = static_cast<const rtmsg*>(NLMSG_DATA(h));
   const rtattr* tb[RTA_MAX + 1];
-  const uint8_t* attrs =
-      reinterpret_cast<const uint8_t*>(rt) + NLMSG_ALIGN(sizeof(rtmsg));
-  if (!ParseAttrs(attrs, h->nlmsg_len - NLMSG_LENGTH(sizeof(rtmsg)), tb,
-                  RTA_MAX))
-    return false;
+  const auto* rt = ParseFixed<rtmsg>(h, RTM_NEWROUTE, tb, RTA_MAX);
+  if (!rt) return false;
   out->family = rt->rtm_family;
   out->prefix_length = rt->rtm_dst_len;
   out->type = rt->rtm_type;
   out->table = rt->rtm_table;
-  if (tb[RTA_TABLE] && RTA_PAYLOAD(tb[RTA_TABLE]) >= 4)
-    memcpy(&out->table, RTA_DATA(tb[RTA_TABLE]), 4);
-  size_t alen = rt->rtm_family == AF_INET ? 4 : 16;
+  ReadAttr(tb[RTA_TABLE], &out->table);
   memset(out->dst, 0, sizeof out->dst);
-  if (tb[RTA_DST] && RTA_PAYLOAD(tb[RTA_DST]) >= alen)
-    memcpy(out->dst, RTA_DATA(tb[RTA_DST]), alen);
+  ReadAttr(tb[RTA_DST], &out->dst, rt->rtm_family == AF_INET ? 4 : 16);
   out->oif = 0;
-  if (tb[RTA_OIF] && RTA_PAYLOAD(tb[RTA_OIF]) >= 4)
-    memcpy(&out->oif, RTA_DATA(tb[RTA_OIF]), 4);
+  ReadAttr(tb[RTA_OIF], &out->oif);
   return true;
 }
 
 // Reads an RTM_NEWRULE from a dump: family, table and priority.
 bool ParseRule(const nlmsghdr* h, Rule* out) {
-  if (h->nlmsg_type != RTM_NEWRULE ||
-      h->nlmsg_len < NLMSG_LENGTH(sizeof(fib_rule_hdr)))
-    return false;
-  const auto* f = static_cast<const fib_rule_hdr*>(NLMSG_DATA(h));
   const rtattr* tb[FRA_MAX + 1];
-  const uint8_t* attrs =
-      reinterpret_cast<const uint8_t*>(f) + NLMSG_ALIGN(sizeof(fib_rule_hdr));
-  if (!ParseAttrs(attrs, h->nlmsg_len - NLMSG_LENGTH(sizeof(fib_rule_hdr)), tb,
-                  FRA_MAX))
-    return false;
+  const auto* f = ParseFixed<fib_rule_hdr>(h, RTM_NEWRULE, tb, FRA_MAX);
+  if (!f) return false;
   out->family = f->family;
   out->table = f->table;
   out->priority = 0;
-  if (tb[FRA_TABLE] && RTA_PAYLOAD(tb[FRA_TABLE]) >= 4)
-    memcpy(&out->table, RTA_DATA(tb[FRA_TABLE]), 4);
-  if (tb[FRA_PRIORITY] && RTA_PAYLOAD(tb[FRA_PRIORITY]) >= 4)
-    memcpy(&out->priority, RTA_DATA(tb[FRA_PRIORITY]), 4);
+  ReadAttr(tb[FRA_TABLE], &out->table);
+  ReadAttr(tb[FRA_PRIORITY], &out->priority);
   return true;
 }
 
 bool ParseDefaultRoute(const nlmsghdr* h, int family, DefaultRoute* out) {
-  if (h->nlmsg_type != RTM_NEWROUTE ||
-      h->nlmsg_len < NLMSG_LENGTH(sizeof(rtmsg)))
-    return false;
-  const auto* rt = static_cast<const rtmsg*>(NLMSG_DATA(h));
-  if (rt->rtm_family != family || rt->rtm_dst_len != 0 ||
+  const rtattr* tb[RTA_MAX + 1];
+  const auto* rt = ParseFixed<rtmsg>(h, RTM_NEWROUTE, tb, RTA_MAX);
+  if (!rt || rt->rtm_family != family || rt->rtm_dst_len != 0 ||
       rt->rtm_type != RTN_UNICAST)
     return false;
-  const rtattr* tb[RTA_MAX + 1];
-  const uint8_t* attrs =
-      reinterpret_cast<const uint8_t*>(rt) + NLMSG_ALIGN(sizeof(rtmsg));
-  if (!ParseAttrs(attrs, h->nlmsg_len - NLMSG_LENGTH(sizeof(rtmsg)), tb,
-                  RTA_MAX))
-    return false;
   uint32_t table = rt->rtm_table;
-  if (tb[RTA_TABLE] && RTA_PAYLOAD(tb[RTA_TABLE]) >= 4)
-    memcpy(&table, RTA_DATA(tb[RTA_TABLE]), 4);
+  ReadAttr(tb[RTA_TABLE], &table);
   if (table != RT_TABLE_MAIN) return false;
   DefaultRoute d;
-  if (tb[RTA_OIF] && RTA_PAYLOAD(tb[RTA_OIF]) >= 4)
-    memcpy(&d.oif, RTA_DATA(tb[RTA_OIF]), 4);
-  if (tb[RTA_PRIORITY] && RTA_PAYLOAD(tb[RTA_PRIORITY]) >= 4)
-    memcpy(&d.metric, RTA_DATA(tb[RTA_PRIORITY]), 4);
+  ReadAttr(tb[RTA_OIF], &d.oif);
+  ReadAttr(tb[RTA_PRIORITY], &d.metric);
   size_t alen = family == AF_INET ? 4 : 16;
   if (tb[RTA_GATEWAY] && RTA_PAYLOAD(tb[RTA_GATEWAY]) >= alen) {
     memcpy(d.gateway, RTA_DATA(tb[RTA_GATEWAY]), alen);
