@@ -5,6 +5,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fsError, VpnError } from '../errors';
+import { writeFileAtomic } from './store';
 
 export interface JournalEntry {
   pid: number;
@@ -72,18 +73,7 @@ export class Journal {
       startTime: processStartTime(process.pid) ?? '',
       ...e,
     };
-    const tmp = `${this.file}.${process.pid}.tmp`;
-    try {
-      fs.writeFileSync(tmp, JSON.stringify(entry) + '\n', { mode: 0o600 });
-      fs.renameSync(tmp, this.file);
-    } catch (err) {
-      try {
-        fs.rmSync(tmp, { force: true });
-      } catch {
-        // read-only: nothing was created
-      }
-      throw fsError(err, `Cannot write the session journal ${this.file}`);
-    }
+    writeFileAtomic(this.file, JSON.stringify(entry) + '\n', 'the session journal');
   }
 
   clear(): void {

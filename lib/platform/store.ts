@@ -99,35 +99,46 @@ export class ConfigStore {
   }
 
   private write(data: StoreFile): void {
-    const tmp = `${this.file}.${process.pid}.tmp`;
+    writeFileAtomic(this.file, JSON.stringify(data, null, 2) + '\n', 'the configuration file');
+  }
+}
+
+/**
+ * Writes text to file atomically: a temporary file (0600) beside it,
+ * written in full and fsync'ed, renamed over it, and the directory
+ * fsync'ed, so that a crash leaves the old file or the new one. A failure
+ * (EROFS, ENOSPC...) leaves no temporary file and is a SystemError naming
+ * `what` and the file.
+ */
+export function writeFileAtomic(file: string, text: string, what: string): void {
+  const tmp = `${file}.${process.pid}.tmp`;
+  try {
+    // A temporary file left by a write of ours that died halfway.
+    fs.rmSync(tmp, { force: true });
+    const fd = fs.openSync(tmp, 'wx', 0o600);
     try {
-      // A temporary file left by a write of ours that died halfway.
-      fs.rmSync(tmp, { force: true });
-      const fd = fs.openSync(tmp, 'wx', 0o600);
-      try {
-        const text = Buffer.from(JSON.stringify(data, null, 2) + '\n');
-        // writeSync may write less than asked (a full disk answers ENOSPC
-        // only on the next call): loop until all is written.
-        for (let off = 0; off < text.length;) off += fs.writeSync(fd, text, off);
-        fs.fsyncSync(fd);
-      } finally {
-        fs.closeSync(fd);
-      }
-      fs.renameSync(tmp, this.file);
-    } catch (err) {
-      try {
-        fs.rmSync(tmp, { force: true });
-      } catch {
-        // read-only: there is no temporary file either
-      }
-      throw fsError(err, `Cannot write the configuration file ${this.file}`);
-    }
-    const dirFd = fs.openSync(this.dir, 'r');
-    try {
-      fs.fsyncSync(dirFd);
+      const bytes = Buffer.from(text);
+      // writeSync may write less than asked (a full disk answers ENOSPC
+      // only on the next call): loop until all is written.
+      for (let off = 0; off < bytes.length;) off += fs.writeSync(fd, bytes, off);
+      fs.fsyncSync(fd);
     } finally {
-      fs.closeSync(dirFd);
+      fs.closeSync(fd);
     }
+    fs.renameSync(tmp, file);
+  } catch (err) {
+    try {
+      fs.rmSync(tmp, { force: true });
+    } catch {
+      // read-only: there is no temporary file either
+    }
+    throw fsError(err, `Cannot write ${what} ${file}`);
+  }
+  const dirFd = fs.openSync(path.dirname(file), 'r');
+  try {
+    fs.fsyncSync(dirFd);
+  } finally {
+    fs.closeSync(dirFd);
   }
 }
 
