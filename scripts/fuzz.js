@@ -21,14 +21,11 @@ const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 
+const common = require('../bench/common');
+
 const root = path.join(__dirname, '..');
 const argv = process.argv.slice(2);
-const option = (name, dflt) => {
-  const i = argv.indexOf(name);
-  if (i >= 0) return argv[i + 1];
-  const eq = argv.find((a) => a.startsWith(`${name}=`));
-  return eq ? eq.slice(name.length + 1) : dflt;
-};
+const option = (name, dflt) => common.option(argv, name, dflt);
 const seconds = Number(option('--seconds', 60));
 const buildOnly = argv.includes('--build-only');
 const buildDir = path.join(root, 'build-fuzz');

@@ -26,13 +26,10 @@ const fs = require('node:fs');
 const path = require('node:path');
 const readline = require('node:readline');
 
+const common = require('../bench/common');
+
 const argv = process.argv.slice(2);
-const option = (name, dflt) => {
-  const i = argv.indexOf(name);
-  if (i >= 0) return argv[i + 1];
-  const eq = argv.find((a) => a.startsWith(`${name}=`));
-  return eq ? eq.slice(name.length + 1) : dflt;
-};
+const option = (name, dflt) => common.option(argv, name, dflt);
 const PACKETS = Number(option('--packets', 10_000_000));
 const CYCLES = Number(option('--cycles', 1000));
 const JSON_FILE = option('--json');
