@@ -65,3 +65,31 @@ export function fromNative(err: unknown): Error {
   Error.captureStackTrace(out, fromNative);
   return out;
 }
+
+/**
+ * A failed file-system call of Node's (err.code EROFS, ENOSPC, EACCES...)
+ * as a SystemError whose message says what we were doing and names the
+ * file; anything else is returned as it is.
+ */
+export function fsError(err: unknown, what: string): Error {
+  // Duck-typed, as in fromNative: Node's errors may come from another realm.
+  const e = err as NodeJS.ErrnoException;
+  if (
+    typeof err !== 'object' ||
+    err === null ||
+    typeof e.code !== 'string' ||
+    typeof e.message !== 'string' ||
+    err instanceof VpnError
+  ) {
+    return err as Error;
+  }
+  const out = new SystemError(
+    `${what}: ${e.message}`,
+    e.code,
+    typeof e.errno === 'number' ? e.errno : 0,
+    e.syscall ?? '',
+    { cause: err },
+  );
+  Error.captureStackTrace(out, fsError);
+  return out;
+}

@@ -25,7 +25,10 @@ export class ChromeEvent<A extends unknown[]> {
 
   addListener(listener: Listener<A>): void {
     if (typeof listener !== 'function') {
-      throw new TypeError(`${this.name}.addListener: the listener must be a function`);
+      throw Object.assign(
+        new TypeError(`${this.name}.addListener: the listener must be a function`),
+        { code: 'ERR_INVALID_ARG_TYPE' },
+      );
     }
     if (this.listeners.includes(listener)) return;
     // Copy on write: a dispatch in progress keeps the array it started with.

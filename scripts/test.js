@@ -5,6 +5,12 @@
 //   build        tsc to dist/ (child processes and workers in tests load it)
 //   unit         jest, no privileges needed
 //   native       the C++ unit tests (CMake developer build in build-dev/)
+//   tsan         native/test/thread_test.cc (the C++ that runs on several
+//                threads) under ThreadSanitizer (build-tsan/; npm run
+//                test:tsan runs every C++ test under it)
+//   fuzz         the libFuzzer targets (clang, ASan + UBSan), each for a
+//                bounded time after replaying the inputs kept in test/fuzz/
+//                (scripts/fuzz.js; without clang: skipped, failed in CI)
 //   sanitize     the addon built with ASan + UBSan (CMake), its C++ tests,
 //                then the unit and integration suites against it, the
 //                sanitizer runtimes preloaded into the node processes
@@ -178,6 +184,80 @@ step('native', () => {
     totals.failed += 1;
   }
   return r.status === 0;
+});
+
+step('tsan', () => {
+  if (!which('cmake')) {
+    console.log('[tsan] cmake is not installed: the ThreadSanitizer run is skipped');
+    return !strict;
+  }
+  const dir = path.join(root, 'build-tsan');
+  const quiet = { stdio: ['ignore', 'ignore', 'inherit'] };
+  const ok =
+    run(
+      'tsan',
+      'cmake',
+      [
+        '-S',
+        '.',
+        '-B',
+        dir,
+        '-DCMAKE_BUILD_TYPE=RelWithDebInfo',
+        '-DVPN_WERROR=ON',
+        '-DVPN_SANITIZE=thread',
+      ],
+      quiet,
+    ) === 0 &&
+    run('tsan', 'cmake', [
+      '--build',
+      dir,
+      '-j',
+      String(Math.max(2, os.availableParallelism())),
+      '--target',
+      'thread_test',
+    ]) === 0;
+  if (!ok) return false;
+  const env = { ...process.env, TSAN_OPTIONS: 'halt_on_error=1:second_deadlock_stack=1' };
+  delete env.LD_PRELOAD;
+  const code = run('tsan', path.join(dir, 'thread_test'), [], { env });
+  if (code === 0) totals.passed += 1;
+  else totals.failed += 1;
+  return code === 0;
+});
+
+// Seconds each fuzz target runs in npm test (npm run fuzz runs longer).
+const FUZZ_SECONDS = 15;
+
+step('fuzz', () => {
+  const targets = fs
+    .readdirSync(path.join(root, 'native', 'fuzz'))
+    .filter((f) => f.endsWith('_fuzz.cc'))
+    .map((f) => f.slice(0, -3));
+  const out = path.join(os.tmpdir(), `vpn-provider-fuzz-${process.pid}.json`);
+  const code = run('fuzz', process.execPath, [
+    path.join(__dirname, 'fuzz.js'),
+    '--seconds',
+    String(FUZZ_SECONDS),
+    '--targets',
+    targets.join(','),
+    '--json',
+    out,
+  ]);
+  if (code === 3) {
+    console.log('[fuzz] clang is not installed: the fuzz targets were not run');
+    return !strict;
+  }
+  try {
+    const { rows } = JSON.parse(fs.readFileSync(out, 'utf8'));
+    fs.rmSync(out);
+    for (const r of rows) {
+      if (r.replayed && r.crashes.length === 0) totals.passed += 1;
+      else totals.failed += 1;
+    }
+  } catch {
+    totals.failed += 1;
+  }
+  return code === 0;
 });
 
 function integration(preload = null) {

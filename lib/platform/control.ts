@@ -22,6 +22,25 @@ export interface ControlRequest {
 export type ControlAnswer =
   { ok: true; result: unknown } | { ok: false; error: { message: string; code: string } };
 
+/** A request as the CLI sends it: { cmd, name?, provider? }, all strings. */
+function checkRequest(req: unknown): ControlRequest {
+  const r = req as Record<string, unknown>;
+  const ok =
+    typeof req === 'object' &&
+    req !== null &&
+    !Array.isArray(req) &&
+    typeof r.cmd === 'string' &&
+    (r.name === undefined || typeof r.name === 'string') &&
+    (r.provider === undefined || typeof r.provider === 'string');
+  if (!ok) {
+    throw new VpnError(
+      'A request is { "cmd": string, "name"?: string, "provider"?: string }.',
+      'ERR_BAD_REQUEST',
+    );
+  }
+  return req as ControlRequest;
+}
+
 /** The handle of a net.Socket's fd (Node keeps it on an internal handle). */
 function socketFd(socket: net.Socket): number {
   const handle = (socket as unknown as { _handle?: { fd?: number } })._handle;
@@ -114,35 +133,40 @@ export class ControlServer {
     }
     let buf = '';
     socket.setEncoding('utf8');
+    const tooLong = () => {
+      buf = '';
+      socket.removeAllListeners('data');
+      socket.end(
+        JSON.stringify({
+          ok: false,
+          error: { message: 'Request too long.', code: 'ERR_TOO_LONG' },
+        }) + '\n',
+      );
+    };
     socket.on('data', (chunk: string) => {
       buf += chunk;
-      if (buf.length > MAX_LINE && !buf.includes('\n')) {
-        socket.end(
-          JSON.stringify({
-            ok: false,
-            error: { message: 'Request too long.', code: 'ERR_TOO_LONG' },
-          }) + '\n',
-        );
-        return;
-      }
       let nl;
       while ((nl = buf.indexOf('\n')) >= 0) {
         const line = buf.slice(0, nl);
         buf = buf.slice(nl + 1);
-        void this.answer(line).then((a) => socket.write(JSON.stringify(a) + '\n'));
+        if (line.length > MAX_LINE) return tooLong();
+        void this.answer(line).then((a) => {
+          if (!socket.destroyed) socket.write(JSON.stringify(a) + '\n');
+        });
       }
+      if (buf.length > MAX_LINE) tooLong();
     });
   }
 
   private async answer(line: string): Promise<ControlAnswer> {
     try {
-      let req: ControlRequest;
+      let req: unknown;
       try {
-        req = JSON.parse(line) as ControlRequest;
+        req = JSON.parse(line);
       } catch {
         throw new VpnError('The request is not JSON.', 'ERR_BAD_REQUEST');
       }
-      return { ok: true, result: await this.run(req) };
+      return { ok: true, result: await this.run(checkRequest(req)) };
     } catch (err) {
       const e = err as { message?: string; code?: string };
       return {

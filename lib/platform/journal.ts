@@ -4,6 +4,8 @@
 // device goes with its process; routes, rules and DNS settings do not.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { fsError, VpnError } from '../errors';
+import { writeFileAtomic } from './store';
 
 export interface JournalEntry {
   pid: number;
@@ -33,14 +35,31 @@ export class Journal {
     this.file = path.join(dir, 'session.json');
   }
 
+  /** The entry, or null when there is none; throws ERR_JOURNAL_CORRUPT if unreadable. */
   read(): JournalEntry | null {
+    let text: string;
     try {
-      const e = JSON.parse(fs.readFileSync(this.file, 'utf8')) as JournalEntry;
-      if (typeof e.pid !== 'number' || typeof e.table !== 'number') return null;
-      return e;
-    } catch {
-      return null;
+      text = fs.readFileSync(this.file, 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+      throw fsError(err, `Cannot read the session journal ${this.file}`);
     }
+    let e: JournalEntry;
+    try {
+      e = JSON.parse(text) as JournalEntry;
+    } catch {
+      e = {} as JournalEntry;
+    }
+    if (
+      typeof e !== 'object' ||
+      e === null ||
+      !Number.isInteger(e.pid) ||
+      !Number.isInteger(e.table) ||
+      typeof e.startTime !== 'string'
+    ) {
+      throw new VpnError(`The session journal ${this.file} is corrupt`, 'ERR_JOURNAL_CORRUPT');
+    }
+    return e;
   }
 
   /** True if the process that wrote `e` is still running. */
@@ -54,9 +73,7 @@ export class Journal {
       startTime: processStartTime(process.pid) ?? '',
       ...e,
     };
-    const tmp = `${this.file}.${process.pid}.tmp`;
-    fs.writeFileSync(tmp, JSON.stringify(entry) + '\n', { mode: 0o600 });
-    fs.renameSync(tmp, this.file);
+    writeFileAtomic(this.file, JSON.stringify(entry) + '\n', 'the session journal');
   }
 
   clear(): void {

@@ -57,6 +57,12 @@ export interface PlatformOptions {
   superPackets?: boolean;
   /** With offloads: the largest super-packet (IFLA_GSO_MAX_SIZE; 65000 fits a UDP datagram). */
   gsoMaxSize?: number;
+  /**
+   * While a session is active, end it on SIGTERM and SIGINT, then end the
+   * process with the signal when nothing else listens for it; and end it
+   * when the event loop runs dry (default true).
+   */
+  handleSignals?: boolean;
 }
 
 /** The platform's state, as `vpn-provider status` shows it. */
@@ -90,6 +96,120 @@ function argError(message: string): TypeError {
   return Object.assign(new TypeError(message), { code: 'ERR_INVALID_ARG_TYPE' });
 }
 
+function valueError(message: string): TypeError {
+  return Object.assign(new TypeError(message), { code: 'ERR_INVALID_ARG_VALUE' });
+}
+
+/** The longest configuration name or provider id, in UTF-16 code units. */
+export const MAX_NAME_LENGTH = 255;
+
+/**
+ * A configuration name or provider id: shown by the command-line tool and
+ * kept in the store, so no control characters (a name must not be able to
+ * drive the terminal that lists it) and at most MAX_NAME_LENGTH characters.
+ * Chrome puts no limit on them; ChromeOS shows them in its UI.
+ */
+export function checkName(what: string, value: unknown): asserts value is string {
+  if (typeof value !== 'string') throw argError(`${what} must be a string`);
+  if (value.length > MAX_NAME_LENGTH)
+    throw valueError(`${what} is longer than ${MAX_NAME_LENGTH} characters`);
+  // eslint-disable-next-line no-control-regex
+  if (/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/.test(value))
+    throw valueError(`${what} holds a control character`);
+}
+
+/**
+ * An interface name or pattern as the kernel takes it (dev_valid_name):
+ * 1-15 bytes, not "." or "..", no "/", ":" or whitespace; at most one "%d".
+ */
+export function checkInterfaceName(value: unknown): asserts value is string {
+  if (typeof value !== 'string') throw argError('interfaceName must be a string');
+  const bytes = Buffer.byteLength(value);
+  const bad =
+    bytes < 1 || bytes > 15
+      ? 'must be 1 to 15 bytes'
+      : value === '.' || value === '..'
+        ? 'cannot be "." or ".."'
+        : // eslint-disable-next-line no-control-regex
+          /[/:\s\u0000-\u001f\u007f]/.test(value)
+          ? 'cannot hold "/", ":", whitespace or control characters'
+          : (value.match(/%/g) ?? []).length > (value.includes('%d') ? 1 : 0)
+            ? 'may hold one "%d" and no other "%"'
+            : null;
+  if (bad)
+    throw Object.assign(new TypeError(`interfaceName ${bad}: ${JSON.stringify(value)}`), {
+      code: 'ERR_INVALID_INTERFACE_NAME',
+    });
+}
+
+function checkIds(providerId: unknown, configId: unknown): void {
+  if (typeof providerId !== 'string') throw argError('providerId must be a string');
+  if (typeof configId !== 'string') throw argError('configId must be a string');
+}
+
+function checkEnum(what: string, value: unknown, allowed: readonly string[]): void {
+  if (typeof value !== 'string' || !allowed.includes(value))
+    throw valueError(`${what} must be one of ${allowed.map((a) => `"${a}"`).join(', ')}`);
+}
+
+// Routing tables the kernel uses itself: a session must never flush them.
+const RESERVED_TABLES = new Set([0, 253, 254, 255]);
+
+function checkOptions(o: PlatformOptions): void {
+  if (typeof o !== 'object' || o === null) throw argError('options must be an object');
+  if (o.stateDir !== undefined && (typeof o.stateDir !== 'string' || o.stateDir === ''))
+    throw argError('stateDir must be a non-empty string');
+  if (typeof o.stateDir === 'string' && o.stateDir.includes('\0'))
+    throw valueError('stateDir holds a NUL character');
+  if (o.connectTimeoutMs !== undefined) {
+    const t = o.connectTimeoutMs;
+    if (typeof t !== 'number') throw argError('connectTimeoutMs must be a number');
+    if (!(t > 0 && t <= 2 ** 31 - 1))
+      throw Object.assign(new RangeError('connectTimeoutMs must be from 1 to 2147483647'), {
+        code: 'ERR_OUT_OF_RANGE',
+      });
+  }
+  if (o.interfaceName !== undefined) checkInterfaceName(o.interfaceName);
+  if (o.log !== undefined && typeof o.log !== 'function') throw argError('log must be a function');
+  if (o.routing !== undefined) {
+    if (typeof o.routing !== 'object' || o.routing === null)
+      throw argError('routing must be an object');
+    const { table, priority } = o.routing;
+    const range = (name: string, v: unknown, lo: number, hi: number) => {
+      if (v === undefined) return;
+      if (typeof v !== 'number') throw argError(`routing.${name} must be a number`);
+      if (!Number.isInteger(v) || v < lo || v > hi)
+        throw Object.assign(
+          new RangeError(`routing.${name} must be an integer from ${lo} to ${hi}`),
+          { code: 'ERR_OUT_OF_RANGE' },
+        );
+    };
+    range('table', table, 1, 0xfffffffe);
+    range('priority', priority, 1, 32765); // before the main table's rule (32766)
+    if (table !== undefined && RESERVED_TABLES.has(table))
+      throw valueError(`routing.table ${table} is one of the kernel's own (local, main, default)`);
+  }
+  const d = o.dns;
+  if (
+    d !== undefined &&
+    d !== false &&
+    d !== 'auto' &&
+    !(typeof d === 'object' && d !== null && typeof d.resolvConf === 'string' && d.resolvConf)
+  )
+    throw argError('dns must be "auto", false or { resolvConf: path }');
+  for (const k of ['controlSocket', 'handleSignals', 'offload', 'superPackets'] as const) {
+    if (o[k] !== undefined && typeof o[k] !== 'boolean') throw argError(`${k} must be a boolean`);
+  }
+  if (o.gsoMaxSize !== undefined) {
+    const g = o.gsoMaxSize;
+    if (typeof g !== 'number') throw argError('gsoMaxSize must be a number');
+    if (!Number.isInteger(g) || g < 1280 || g > 65536)
+      throw Object.assign(new RangeError('gsoMaxSize must be an integer from 1280 to 65536'), {
+        code: 'ERR_OUT_OF_RANGE',
+      });
+  }
+}
+
 export class Platform implements ProviderHost {
   readonly stateDir: string;
   private readonly store: ConfigStore;
@@ -121,15 +241,19 @@ export class Platform implements ProviderHost {
   /** connect/disconnect/close run one at a time, in call order. */
   private lifecycle: Promise<unknown> = Promise.resolve();
   private closed = false;
+  private readonly handleSignals: boolean;
+  private readonly onSignal = (signal: NodeJS.Signals) => this.signalled(signal);
+  private readonly onBeforeExit = () => void this.disconnect();
 
   constructor(options: PlatformOptions = {}) {
+    checkOptions(options);
     this.stateDir = options.stateDir ?? defaultStateDir();
     this.connectTimeoutMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
-    if (!(this.connectTimeoutMs > 0)) throw argError('connectTimeoutMs must be a positive number');
     this.interfaceName = options.interfaceName ?? 'vpn%d';
     this.offload = options.offload !== false;
     this.superPackets = options.superPackets === true;
     this.gsoMaxSize = options.gsoMaxSize;
+    this.handleSignals = options.handleSignals ?? true;
     this.log = options.log ?? ((line) => console.warn(line));
     this.routing = { ...DEFAULT_ROUTING, ...options.routing };
     this.dns = options.dns ?? 'auto';
@@ -225,7 +349,17 @@ export class Platform implements ProviderHost {
 
   /** Removes what a session of a process that died left in the kernel. */
   private async recover(): Promise<void> {
-    const e = this.journal.read();
+    let e;
+    try {
+      e = this.journal.read();
+    } catch (err) {
+      // Unreadable: what it recorded is lost, but a session of ours only
+      // ever uses our table; its routes and rules go, and so does the file.
+      this.log(`vpn-provider: ${(err as Error).message}; removing table ${this.routing.table}`);
+      await removeRouting(this.routing.table);
+      this.journal.clear();
+      return;
+    }
     if (!e || Journal.alive(e)) return;
     this.log(
       `vpn-provider: removing what the session of dead process ${e.pid} left (table ${e.table})`,
@@ -250,8 +384,8 @@ export class Platform implements ProviderHost {
 
   /** The vpnProvider surface of one provider (Chrome: one extension). */
   provider(providerId: string): VpnProvider {
-    if (typeof providerId !== 'string' || providerId === '')
-      throw argError('providerId must be a non-empty string');
+    checkName('providerId', providerId);
+    if (providerId === '') throw valueError('providerId must not be empty');
     let p = this.providers.get(providerId);
     if (!p) {
       p = new VpnProvider(providerId, this);
@@ -279,6 +413,7 @@ export class Platform implements ProviderHost {
   connect(providerId: string, configId: string): Promise<void> {
     return this.serialize(async () => {
       this.checkOpen();
+      checkIds(providerId, configId);
       if (!this.byProvider(providerId).has(configId)) {
         throw new VpnError(
           `No configuration "${configId}" for provider "${providerId}".`,
@@ -287,7 +422,12 @@ export class Platform implements ProviderHost {
       }
       await this.endSession();
       await this.recovered;
-      const other = this.journal.read();
+      let other = null;
+      try {
+        other = this.journal.read();
+      } catch {
+        // corrupt: overwritten below
+      }
       if (other && other.pid !== process.pid && Journal.alive(other)) {
         throw new VpnError(
           `Process ${other.pid} has a session on the state directory ${this.stateDir} (routing table ${other.table}).`,
@@ -313,14 +453,23 @@ export class Platform implements ProviderHost {
           void this.endSession(session, `The tunnel device failed: ${err.message}`),
       });
       const dns = session.dnsBackend;
-      this.journal.write({
-        table: this.routing.table,
-        interfaceName: session.device.name,
-        ...(dns instanceof ResolvConfBackend
-          ? { resolvConfPath: dns.file, resolvConfBackup: dns.backup }
-          : {}),
-      });
+      try {
+        // Before anything reaches the kernel's tables: without this record a
+        // crash would leave routes that nothing removes, so no journal, no
+        // session (a read-only or full state directory fails here).
+        this.journal.write({
+          table: this.routing.table,
+          interfaceName: session.device.name,
+          ...(dns instanceof ResolvConfBackend
+            ? { resolvConfPath: dns.file, resolvConfBackup: dns.backup }
+            : {}),
+        });
+      } catch (err) {
+        await session.close().catch(() => undefined);
+        throw err;
+      }
       this.active = session;
+      this.watchProcess(true);
       const provider = this.provider(providerId);
       provider.attachDevice(session.device);
       await this.monitor.start();
@@ -339,6 +488,7 @@ export class Platform implements ProviderHost {
   /** "The user forgets it": removed from the store; the provider gets onConfigRemoved. */
   async removeConfig(providerId: string, configId: string): Promise<void> {
     this.checkOpen();
+    checkIds(providerId, configId);
     const m = this.byProvider(providerId);
     if (!m.has(configId)) {
       throw new VpnError(
@@ -349,15 +499,18 @@ export class Platform implements ProviderHost {
     if (this.active?.providerId === providerId && this.active.configId === configId) {
       await this.serialize(() => this.endSession());
     }
-    m.delete(configId);
     await this.store.update((cs) =>
       cs.filter((c) => !(c.providerId === providerId && c.id === configId)),
     );
+    m.delete(configId);
     this.providers.get(providerId)?.onConfigRemoved.dispatch(configId);
   }
 
   /** The platform creates a configuration (the CLI's `create`): onConfigCreated. */
   async createConfigFor(providerId: string, name: string, data: object = {}): Promise<string> {
+    this.checkOpen();
+    checkName('providerId', providerId);
+    if (typeof data !== 'object' || data === null) throw argError('data must be an object');
     const id = await this.createConfig(providerId, name);
     this.provider(providerId).onConfigCreated.dispatch(id, name, data);
     return id;
@@ -365,11 +518,13 @@ export class Platform implements ProviderHost {
 
   showAddDialog(providerId: string): void {
     this.checkOpen();
+    checkName('providerId', providerId);
     this.uiEvent(providerId, 'showAddDialog', '');
   }
 
   showConfigureDialog(providerId: string, configId: string): void {
     this.checkOpen();
+    checkIds(providerId, configId);
     if (!this.byProvider(providerId).has(configId)) {
       throw new VpnError(
         `No configuration "${configId}" for provider "${providerId}".`,
@@ -386,6 +541,7 @@ export class Platform implements ProviderHost {
    * linkDown and linkChanged end the session, as ChromeOS does.
    */
   networkEvent(event: LinkEvent): void {
+    checkEnum('networkEvent: event', event, ['linkDown', 'linkUp', 'linkChanged']);
     const s = this.active;
     if (!s) return;
     const reconnect = s.parameters?.reconnect ?? false;
@@ -403,6 +559,7 @@ export class Platform implements ProviderHost {
    * without it, suspend ends the session.
    */
   systemEvent(event: SleepEvent): void {
+    checkEnum('systemEvent: event', event, ['suspend', 'resume']);
     const s = this.active;
     if (!s) return;
     if (s.parameters?.reconnect) {
@@ -428,7 +585,7 @@ export class Platform implements ProviderHost {
 
   async createConfig(providerId: string, name: unknown): Promise<string> {
     this.checkOpen();
-    if (typeof name !== 'string') throw argError('createConfig: name must be a string');
+    checkName('createConfig: name', name);
     if (name === '') throw new ChromeError('ERR_EMPTY_NAME');
     const m = this.byProvider(providerId);
     const pending = this.pendingFor(providerId);
@@ -456,13 +613,20 @@ export class Platform implements ProviderHost {
     if (this.pendingFor(providerId).has(id)) throw new ChromeError('ERR_PENDING_CREATE');
     if (!m.has(id)) throw new ChromeError('ERR_UNAUTHORIZED');
     // Gone at once, as in Chrome: a createConfig right after succeeds.
+    const config = m.get(id)!;
     m.delete(id);
     if (this.active?.providerId === providerId && this.active.configId === id) {
       await this.serialize(() => this.endSession());
     }
-    await this.store.update((cs) =>
-      cs.filter((c) => !(c.providerId === providerId && c.id === id)),
-    );
+    try {
+      await this.store.update((cs) =>
+        cs.filter((c) => !(c.providerId === providerId && c.id === id)),
+      );
+    } catch (err) {
+      // Still stored (a read-only or full state directory): still known.
+      if (!m.has(id) && !this.pendingFor(providerId).has(id)) m.set(id, config);
+      throw err;
+    }
   }
 
   async setParameters(providerId: string, parameters: unknown): Promise<SetParametersResult> {
@@ -531,6 +695,34 @@ export class Platform implements ProviderHost {
 
   // --------------------------------------------------------------- inside
 
+  /**
+   * While a session is active: SIGTERM and SIGINT end it (and then the
+   * process, with the signal, when nothing else listens for it), and so does
+   * the event loop running dry, so that no route or rule outlives the
+   * process (process.exit() and SIGKILL leave them to the next start, which
+   * reads the journal).
+   */
+  private watchProcess(on: boolean): void {
+    if (!this.handleSignals) return;
+    for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+      process.removeListener(signal, this.onSignal);
+      if (on) process.on(signal, this.onSignal);
+    }
+    process.removeListener('beforeExit', this.onBeforeExit);
+    if (on) process.on('beforeExit', this.onBeforeExit);
+  }
+
+  private signalled(signal: NodeJS.Signals): void {
+    this.watchProcess(false); // a second signal takes the default action at once
+    const others = process.listenerCount(signal) > 0;
+    const done = others ? this.disconnect() : this.close();
+    void done
+      .catch((err: Error) => this.log(`vpn-provider: on ${signal}: ${err.message}`))
+      .then(() => {
+        if (!others) process.kill(process.pid, signal);
+      });
+  }
+
   private owned(providerId: string): Session {
     const s = this.active;
     if (!s || s.providerId !== providerId) throw new ChromeError('ERR_UNAUTHORIZED');
@@ -545,6 +737,7 @@ export class Platform implements ProviderHost {
   private async endSession(session: Session | null = this.active, error?: string): Promise<void> {
     if (!session || session !== this.active) return;
     this.active = null;
+    this.watchProcess(false);
     this.monitor.stop();
     this.stopSampler();
     this.connectedAt = null;

@@ -69,6 +69,10 @@ export class SessionRouting {
     const { table, priority } = this.options;
     const { cidrs, types, families } = plan(p);
     try {
+      // The first time, also the rules of the table: a process killed
+      // before its journal could tell may have left one, and adding it
+      // again would fail (EEXIST).
+      if (this.rules.length === 0) await native.flushRules({ table });
       await native.flushTable({ table });
       // The routes go out on the threadpool; the in-process table is built
       // meanwhile (100k routes: ~0.1 s of the ~1 s the kernel takes).

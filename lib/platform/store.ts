@@ -10,7 +10,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { VpnError } from '../errors';
+import { fromNative, fsError, VpnError } from '../errors';
 import { native } from '../native';
 
 export interface StoredConfig {
@@ -41,7 +41,11 @@ export class ConfigStore {
   constructor(readonly dir: string) {
     this.file = path.join(dir, 'configs.json');
     this.lockPath = path.join(dir, 'configs.lock');
-    fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+    try {
+      fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+    } catch (err) {
+      throw fsError(err, `Cannot create the state directory ${dir}`);
+    }
   }
 
   /** The configurations as stored now. Throws ERR_STORE_CORRUPT naming the file. */
@@ -51,7 +55,7 @@ export class ConfigStore {
       text = fs.readFileSync(this.file, 'utf8');
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
-      throw err;
+      throw fsError(err, `Cannot read the configuration file ${this.file}`);
     }
     return parseStore(text, this.file).configs;
   }
@@ -78,7 +82,11 @@ export class ConfigStore {
       try {
         return native.lockFile(this.lockPath);
       } catch (err) {
-        if ((err as { code?: string }).code !== 'EAGAIN' || Date.now() > deadline) {
+        if ((err as { code?: string }).code !== 'EAGAIN') {
+          // Cannot even open it: a read-only or full state directory, say.
+          throw fromNative(err);
+        }
+        if (Date.now() > deadline) {
           throw new VpnError(
             `Cannot lock the configuration store ${this.lockPath}: ${(err as Error).message}`,
             'ERR_STORE_LOCKED',
@@ -91,24 +99,46 @@ export class ConfigStore {
   }
 
   private write(data: StoreFile): void {
-    const tmp = `${this.file}.${process.pid}.tmp`;
+    writeFileAtomic(this.file, JSON.stringify(data, null, 2) + '\n', 'the configuration file');
+  }
+}
+
+/**
+ * Writes text to file atomically: a temporary file (0600) beside it,
+ * written in full and fsync'ed, renamed over it, and the directory
+ * fsync'ed, so that a crash leaves the old file or the new one. A failure
+ * (EROFS, ENOSPC...) leaves no temporary file and is a SystemError naming
+ * `what` and the file.
+ */
+export function writeFileAtomic(file: string, text: string, what: string): void {
+  const tmp = `${file}.${process.pid}.tmp`;
+  try {
+    // A temporary file left by a write of ours that died halfway.
+    fs.rmSync(tmp, { force: true });
     const fd = fs.openSync(tmp, 'wx', 0o600);
     try {
-      fs.writeSync(fd, JSON.stringify(data, null, 2) + '\n');
+      const bytes = Buffer.from(text);
+      // writeSync may write less than asked (a full disk answers ENOSPC
+      // only on the next call): loop until all is written.
+      for (let off = 0; off < bytes.length;) off += fs.writeSync(fd, bytes, off);
       fs.fsyncSync(fd);
-    } catch (err) {
-      fs.closeSync(fd);
-      fs.rmSync(tmp, { force: true });
-      throw err;
-    }
-    fs.closeSync(fd);
-    fs.renameSync(tmp, this.file);
-    const dirFd = fs.openSync(this.dir, 'r');
-    try {
-      fs.fsyncSync(dirFd);
     } finally {
-      fs.closeSync(dirFd);
+      fs.closeSync(fd);
     }
+    fs.renameSync(tmp, file);
+  } catch (err) {
+    try {
+      fs.rmSync(tmp, { force: true });
+    } catch {
+      // read-only: there is no temporary file either
+    }
+    throw fsError(err, `Cannot write ${what} ${file}`);
+  }
+  const dirFd = fs.openSync(path.dirname(file), 'r');
+  try {
+    fs.fsyncSync(dirFd);
+  } finally {
+    fs.closeSync(dirFd);
   }
 }
 

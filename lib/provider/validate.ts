@@ -84,13 +84,16 @@ export function sane(value: string, cidr: boolean): boolean {
   return chromeSanity(value, cidr) || parseIpv6(value, cidr) !== null;
 }
 
+// A zone (fe80::1%eth0) is an address of a DNS server, never of a
+// tunnel or a route: the kernel's and our parsers refuse it there.
 function parseIpv6(value: string, cidr: boolean): { address: string; prefixLength: number } | null {
   if (!cidr) return net.isIPv6(value) ? { address: value, prefixLength: 128 } : null;
   const slash = value.indexOf('/');
   if (slash < 0) return null;
   const address = value.slice(0, slash);
   const bits = value.slice(slash + 1);
-  if (!net.isIPv6(address) || !/^\d{1,3}$/.test(bits) || Number(bits) > 128) return null;
+  if (address.includes('%') || !net.isIPv6(address)) return null;
+  if (!/^\d{1,3}$/.test(bits) || Number(bits) > 128) return null;
   return { address, prefixLength: Number(bits) };
 }
 
@@ -133,13 +136,17 @@ export function checkTypes(p: unknown): asserts p is Parameters {
 
 const DECIMAL = /^(0|[1-9]\d{0,9})$/;
 
-/** An IPv4 dotted quad with each part 0..255 (no leading '+', no spaces). */
+/**
+ * An IPv4 dotted quad with each part 0..255, in decimal without leading
+ * zeros (as inet_pton reads it, and shill with it: "010.1.1.1" is not an
+ * address; inet_aton, which resolvers use, would read 010 as octal 8).
+ */
 function parseIpv4(s: string): number[] | null {
   const parts = s.split('.');
   if (parts.length !== 4) return null;
   const out: number[] = [];
   for (const p of parts) {
-    if (!/^\d{1,3}$/.test(p) || Number(p) > 255) return null;
+    if (!/^(0|[1-9]\d{0,2})$/.test(p) || Number(p) > 255) return null;
     out.push(Number(p));
   }
   return out;
@@ -148,7 +155,8 @@ function parseIpv4(s: string): number[] | null {
 /**
  * "a.b.c.d/n" as one unsigned number and n, by hand (lists run to 100k
  * entries: this is ~5x faster than split and regexes); null if not exactly
- * that form: four parts of 1-3 digits up to 255, a prefix of 1-2 digits.
+ * that form: four parts of 1-3 digits up to 255 without leading zeros, a
+ * prefix of 1-2 digits.
  */
 function scanIpv4Cidr(text: string): { value: number; prefixLength: number } | null {
   let value = 0;
@@ -159,6 +167,7 @@ function scanIpv4Cidr(text: string): { value: number; prefixLength: number } | n
   for (; i < text.length; i++) {
     const c = text.charCodeAt(i);
     if (c >= 48 && c <= 57) {
+      if (digits === 1 && part === 0) return null; // a leading zero
       part = part * 10 + (c - 48);
       if (++digits > 3 || part > 255) return null;
     } else if (c === 46 /* . */ && digits > 0 && dots < 3) {

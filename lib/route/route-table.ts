@@ -158,6 +158,16 @@ function report(r: NativeBulkReport, cidrs: readonly string[]): BulkReport {
 }
 
 function split(entries: Iterable<readonly [string, number]>): [string[], number[]] {
+  if (
+    typeof entries !== 'object' ||
+    entries === null ||
+    typeof (entries as Partial<Iterable<unknown>>)[Symbol.iterator] !== 'function'
+  ) {
+    throw coded(
+      new TypeError('entries must be an iterable of [cidr, value] pairs'),
+      'ERR_INVALID_ARG_TYPE',
+    );
+  }
   const cidrs: string[] = [];
   const values: number[] = [];
   for (const entry of entries) {

@@ -23,6 +23,10 @@ Napi::Value LockFile(const Napi::CallbackInfo& info) {
   if (info.Length() < 1 || !info[0].IsString())
     throw CodedTypeError(env, "ERR_INVALID_ARG_TYPE", "lockFile(path)");
   std::string path = info[0].As<Napi::String>().Utf8Value();
+  // open() reads up to a NUL: "a\0b" would lock "a".
+  if (path.empty() || path.find('\0') != std::string::npos)
+    throw CodedTypeError(env, "ERR_INVALID_ARG_VALUE",
+                         "lockFile: the path is empty or holds a NUL");
   int fd =
       ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
   if (fd < 0)
@@ -39,8 +43,12 @@ Napi::Value LockFile(const Napi::CallbackInfo& info) {
 void UnlockFile(const Napi::CallbackInfo& info) {
   if (info.Length() < 1 || !info[0].IsNumber())
     throw CodedTypeError(info.Env(), "ERR_INVALID_ARG_TYPE", "unlockFile(fd)");
-  int fd = info[0].As<Napi::Number>().Int32Value();
-  if (fd >= 0) ::close(fd);  // closing the fd releases the lock
+  double d = info[0].As<Napi::Number>().DoubleValue();
+  // Int32Value would make NaN fd 0: never close what was not given.
+  if (!(d >= 0 && d <= 0x7fffffff) || d != static_cast<int>(d))
+    throw CodedRangeError(info.Env(), "ERR_OUT_OF_RANGE",
+                          "unlockFile: fd must be an integer from 0");
+  ::close(static_cast<int>(d));  // closing the fd releases the lock
 }
 
 // peerCredentials(fd): { pid, uid, gid } of the process at the other end of
@@ -49,7 +57,11 @@ Napi::Value PeerCredentials(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 1 || !info[0].IsNumber())
     throw CodedTypeError(env, "ERR_INVALID_ARG_TYPE", "peerCredentials(fd)");
-  int fd = info[0].As<Napi::Number>().Int32Value();
+  double d = info[0].As<Napi::Number>().DoubleValue();
+  if (!(d >= 0 && d <= 0x7fffffff) || d != static_cast<int>(d))
+    throw CodedRangeError(env, "ERR_OUT_OF_RANGE",
+                          "peerCredentials: fd must be an integer from 0");
+  int fd = static_cast<int>(d);
   struct ucred cred;
   socklen_t len = sizeof cred;
   if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)

@@ -2,6 +2,7 @@
 // then sent and acknowledged on the threadpool (AsyncWorker), settling a
 // Promise. Errors carry errno and code (EPERM without CAP_NET_ADMIN).
 #include <arpa/inet.h>
+#include <errno.h>
 #include <net/if.h>
 
 #include <functional>
@@ -94,10 +95,12 @@ int ParseIp(Napi::Env env, Napi::Value v, const char* key, int family,
     throw CodedTypeError(env, "ERR_INVALID_ARG_TYPE",
                          std::string(key) + " must be a string");
   std::string s = v.As<Napi::String>().Utf8Value();
-  if ((family == 0 || family == AF_INET) &&
+  // inet_pton reads up to a NUL: "10.0.0.1\0junk" would pass as 10.0.0.1.
+  bool clean = s.find('\0') == std::string::npos;
+  if (clean && (family == 0 || family == AF_INET) &&
       inet_pton(AF_INET, s.c_str(), out) == 1)
     return AF_INET;
-  if ((family == 0 || family == AF_INET6) &&
+  if (clean && (family == 0 || family == AF_INET6) &&
       inet_pton(AF_INET6, s.c_str(), out) == 1)
     return AF_INET6;
   throw CodedTypeError(env, "ERR_INVALID_IP",
@@ -188,7 +191,11 @@ Napi::Value LinkInfo(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 1 || !info[0].IsNumber())
     throw CodedTypeError(env, "ERR_INVALID_ARG_TYPE", "linkInfo(ifindex)");
-  int ifindex = info[0].As<Napi::Number>().Int32Value();
+  double d = info[0].As<Napi::Number>().DoubleValue();
+  if (!(d >= 1 && d <= 0x7fffffff) || d != static_cast<int>(d))
+    throw CodedRangeError(env, "ERR_OUT_OF_RANGE",
+                          "ifindex must be an integer from 1 to 2147483647");
+  int ifindex = static_cast<int>(d);
   auto link = std::make_shared<netlink::LinkInfo>();
   return NetlinkWorker::Run(
       env, "cannot read the link",
@@ -223,6 +230,9 @@ Napi::Value LinkIndex(const Napi::CallbackInfo& info) {
   if (info.Length() < 1 || !info[0].IsString())
     throw CodedTypeError(env, "ERR_INVALID_ARG_TYPE", "linkIndex(name)");
   std::string name = info[0].As<Napi::String>().Utf8Value();
+  if (name.find('\0') != std::string::npos || name.size() >= IF_NAMESIZE)
+    throw SystemError(env, ENODEV, "if_nametoindex",
+                      "no interface \"" + name + "\"");
   unsigned i = if_nametoindex(name.c_str());
   if (i == 0)
     throw SystemError(env, errno, "if_nametoindex",
@@ -232,6 +242,7 @@ Napi::Value LinkIndex(const Napi::CallbackInfo& info) {
 
 // Parses "a.b.c.d/n" or "x::y/n" into a route's destination; false if bad.
 bool ParseRouteCidr(const std::string& text, netlink::Route* r) {
+  if (text.find('\0') != std::string::npos) return false;  // see ParseIp
   size_t slash = text.find('/');
   if (slash == std::string::npos || slash + 1 >= text.size() ||
       text.size() - slash > 4)

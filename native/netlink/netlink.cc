@@ -17,6 +17,30 @@ constexpr size_t Align(size_t n) {
 }
 }  // namespace
 
+namespace {
+// The fixed header T of a message of `type`, with its attributes read into
+// tb[0..max]; null if the message is of another type, or too short, or its
+// attributes are malformed.
+template <typename T>
+const T* ParseFixed(const nlmsghdr* h, uint16_t type, const rtattr** tb,
+                    uint16_t max) {
+  if (h->nlmsg_type != type || h->nlmsg_len < NLMSG_LENGTH(sizeof(T)))
+    return nullptr;
+  const auto* fixed = static_cast<const T*>(NLMSG_DATA(h));
+  const uint8_t* attrs =
+      reinterpret_cast<const uint8_t*>(fixed) + NLMSG_ALIGN(sizeof(T));
+  if (!ParseAttrs(attrs, h->nlmsg_len - NLMSG_LENGTH(sizeof(T)), tb, max))
+    return nullptr;
+  return fixed;
+}
+
+// Copies an attribute's first `len` bytes to out, if it has that many.
+template <typename T>
+void ReadAttr(const rtattr* a, T* out, size_t len = sizeof(T)) {
+  if (a && RTA_PAYLOAD(a) >= len) memcpy(out, RTA_DATA(a), len);
+}
+}  // namespace
+
 Message::Message(uint16_t type, uint16_t flags) {
   buf_.resize(NLMSG_HDRLEN);
   nlmsghdr* h = header();
@@ -69,6 +93,15 @@ bool ForEachMessage(const uint8_t* buf, size_t len,
     off += step;
   }
   return off == len;
+}
+
+int AckError(const nlmsghdr* h) {
+  if (h->nlmsg_type != NLMSG_ERROR) return 0;
+  if (h->nlmsg_len < NLMSG_LENGTH(sizeof(nlmsgerr))) return -EPROTO;
+  int error;
+  memcpy(&error, NLMSG_DATA(h), sizeof error);
+  // An errno is small; anything else is not a kernel's answer.
+  return error <= 0 && error > -4096 ? error : -EPROTO;
 }
 
 bool ParseAttrs(const uint8_t* data, size_t len, const rtattr** table,
@@ -131,23 +164,18 @@ int Socket::Receive(uint32_t seq, bool dump,
     }
     bool done = false;
     int result = 0;
-    bool ok = ForEachMessage(
-        rx_.data(), static_cast<size_t>(n), [&](const nlmsghdr* h) {
-          if (done || h->nlmsg_seq != seq) return;
-          if (h->nlmsg_type == NLMSG_ERROR) {
-            if (h->nlmsg_len >= NLMSG_LENGTH(sizeof(nlmsgerr))) {
-              const auto* e = static_cast<const nlmsgerr*>(NLMSG_DATA(h));
-              result = e->error;
-            } else {
-              result = -EPROTO;
-            }
-            done = true;
-          } else if (h->nlmsg_type == NLMSG_DONE) {
-            done = true;
-          } else if (on_reply) {
-            on_reply(h);
-          }
-        });
+    bool ok = ForEachMessage(rx_.data(), static_cast<size_t>(n),
+                             [&](const nlmsghdr* h) {
+                               if (done || h->nlmsg_seq != seq) return;
+                               if (h->nlmsg_type == NLMSG_ERROR) {
+                                 result = AckError(h);
+                                 done = true;
+                               } else if (h->nlmsg_type == NLMSG_DONE) {
+                                 done = true;
+                               } else if (on_reply) {
+                                 on_reply(h);
+                               }
+                             });
     if (!ok) return -EPROTO;
     if (done) return result;
     (void)dump;
@@ -197,9 +225,7 @@ int Socket::RequestMany(std::vector<Message>& msgs, size_t* failed) {
                 h->nlmsg_seq > seq_)
               return;
             ++acked;
-            int err = h->nlmsg_len >= NLMSG_LENGTH(sizeof(nlmsgerr))
-                          ? static_cast<const nlmsgerr*>(NLMSG_DATA(h))->error
-                          : -EPROTO;
+            int err = AckError(h);
             if (err < 0 && result == 0) {
               result = err;
               bad = start + (h->nlmsg_seq - first_seq);
@@ -307,27 +333,17 @@ int DeleteAddress(const Address& address) {
 }
 
 bool ParseLink(const nlmsghdr* h, LinkInfo* out) {
-  if (h->nlmsg_type != RTM_NEWLINK ||
-      h->nlmsg_len < NLMSG_LENGTH(sizeof(ifinfomsg)))
-    return false;
-  const auto* ifi = static_cast<const ifinfomsg*>(NLMSG_DATA(h));
+  const rtattr* tb[IFLA_MAX + 1];
+  const auto* ifi = ParseFixed<ifinfomsg>(h, RTM_NEWLINK, tb, IFLA_MAX);
+  if (!ifi) return false;
   out->ifindex = ifi->ifi_index;
   out->flags = ifi->ifi_flags;
-  const rtattr* tb[IFLA_MAX + 1];
-  const uint8_t* attrs =
-      reinterpret_cast<const uint8_t*>(ifi) + NLMSG_ALIGN(sizeof(ifinfomsg));
-  size_t len = h->nlmsg_len - NLMSG_LENGTH(sizeof(ifinfomsg));
-  if (!ParseAttrs(attrs, len, tb, IFLA_MAX)) return false;
-  auto u32 = [&](int type, uint32_t* v) {
-    if (tb[type] && RTA_PAYLOAD(tb[type]) >= 4)
-      memcpy(v, RTA_DATA(tb[type]), 4);
-  };
   if (tb[IFLA_IFNAME]) {
     const char* s = static_cast<const char*>(RTA_DATA(tb[IFLA_IFNAME]));
     out->name.assign(s, strnlen(s, RTA_PAYLOAD(tb[IFLA_IFNAME])));
   }
-  u32(IFLA_MTU, &out->mtu);
-  u32(IFLA_TXQLEN, &out->txqlen);
+  ReadAttr(tb[IFLA_MTU], &out->mtu);
+  ReadAttr(tb[IFLA_TXQLEN], &out->txqlen);
   if (tb[IFLA_STATS64] && RTA_PAYLOAD(tb[IFLA_STATS64]) >= 8 * 8) {
     rtnl_link_stats64 st{};
     memcpy(&st, RTA_DATA(tb[IFLA_STATS64]),
@@ -378,42 +394,22 @@ Message RouteMessage(const Route& r, bool add) {
   rt.rtm_dst_len = r.prefix_length;
   rt.rtm_table =
       static_cast<uint8_t>(r.table < 256 ? r.table : RT_TABLE_UNSPEC);
-  rt.rtm_protocol = RTPROT_STATIC;
   rt.rtm_type = r.type;
-  rt.rtm_scope = r.type == RTN_UNICAST ? RT_SCOPE_LINK : RT_SCOPE_UNIVERSE;
+  if (add) {
+    rt.rtm_protocol = RTPROT_STATIC;
+    rt.rtm_scope = r.type == RTN_UNICAST ? RT_SCOPE_LINK : RT_SCOPE_UNIVERSE;
+  } else {
+    // A deletion matches on what it names: protocol 0 and scope "nowhere"
+    // are wildcards (as `ip route del` sends them), so that FlushTable also
+    // removes routes someone else added with another protocol or scope.
+    rt.rtm_protocol = RTPROT_UNSPEC;
+    rt.rtm_scope = RT_SCOPE_NOWHERE;
+  }
   m.Put(rt);
   m.Attr(RTA_DST, r.dst, r.family == AF_INET ? 4 : 16);
   m.AttrU32(RTA_TABLE, r.table);
   if (r.type == RTN_UNICAST) m.AttrU32(RTA_OIF, static_cast<uint32_t>(r.oif));
   return m;
-}
-
-// Reads an RTM_NEWROUTE from a dump into a Route (only what deletion needs).
-bool ParseRoute(const nlmsghdr* h, Route* out) {
-  if (h->nlmsg_type != RTM_NEWROUTE ||
-      h->nlmsg_len < NLMSG_LENGTH(sizeof(rtmsg)))
-    return false;
-  const auto* rt = static_cast<const rtmsg*>(NLMSG_DATA(h));
-  const rtattr* tb[RTA_MAX + 1];
-  const uint8_t* attrs =
-      reinterpret_cast<const uint8_t*>(rt) + NLMSG_ALIGN(sizeof(rtmsg));
-  if (!ParseAttrs(attrs, h->nlmsg_len - NLMSG_LENGTH(sizeof(rtmsg)), tb,
-                  RTA_MAX))
-    return false;
-  out->family = rt->rtm_family;
-  out->prefix_length = rt->rtm_dst_len;
-  out->type = rt->rtm_type;
-  out->table = rt->rtm_table;
-  if (tb[RTA_TABLE] && RTA_PAYLOAD(tb[RTA_TABLE]) >= 4)
-    memcpy(&out->table, RTA_DATA(tb[RTA_TABLE]), 4);
-  size_t alen = rt->rtm_family == AF_INET ? 4 : 16;
-  memset(out->dst, 0, sizeof out->dst);
-  if (tb[RTA_DST] && RTA_PAYLOAD(tb[RTA_DST]) >= alen)
-    memcpy(out->dst, RTA_DATA(tb[RTA_DST]), alen);
-  out->oif = 0;
-  if (tb[RTA_OIF] && RTA_PAYLOAD(tb[RTA_OIF]) >= 4)
-    memcpy(&out->oif, RTA_DATA(tb[RTA_OIF]), 4);
-  return true;
 }
 
 Message RuleMessage(const Rule& r, bool add) {
@@ -430,6 +426,58 @@ Message RuleMessage(const Rule& r, bool add) {
 }
 
 }  // namespace
+
+// Reads an RTM_NEWROUTE from a dump into a Route (only what deletion needs).
+bool ParseRoute(const nlmsghdr* h, Route* out) {
+  const rtattr* tb[RTA_MAX + 1];
+  const auto* rt = ParseFixed<rtmsg>(h, RTM_NEWROUTE, tb, RTA_MAX);
+  if (!rt) return false;
+  out->family = rt->rtm_family;
+  out->prefix_length = rt->rtm_dst_len;
+  out->type = rt->rtm_type;
+  out->table = rt->rtm_table;
+  ReadAttr(tb[RTA_TABLE], &out->table);
+  memset(out->dst, 0, sizeof out->dst);
+  ReadAttr(tb[RTA_DST], &out->dst, rt->rtm_family == AF_INET ? 4 : 16);
+  out->oif = 0;
+  ReadAttr(tb[RTA_OIF], &out->oif);
+  return true;
+}
+
+// Reads an RTM_NEWRULE from a dump: family, table and priority.
+bool ParseRule(const nlmsghdr* h, Rule* out) {
+  const rtattr* tb[FRA_MAX + 1];
+  const auto* f = ParseFixed<fib_rule_hdr>(h, RTM_NEWRULE, tb, FRA_MAX);
+  if (!f) return false;
+  out->family = f->family;
+  out->table = f->table;
+  out->priority = 0;
+  ReadAttr(tb[FRA_TABLE], &out->table);
+  ReadAttr(tb[FRA_PRIORITY], &out->priority);
+  return true;
+}
+
+bool ParseDefaultRoute(const nlmsghdr* h, int family, DefaultRoute* out) {
+  const rtattr* tb[RTA_MAX + 1];
+  const auto* rt = ParseFixed<rtmsg>(h, RTM_NEWROUTE, tb, RTA_MAX);
+  if (!rt || rt->rtm_family != family || rt->rtm_dst_len != 0 ||
+      rt->rtm_type != RTN_UNICAST)
+    return false;
+  uint32_t table = rt->rtm_table;
+  ReadAttr(tb[RTA_TABLE], &table);
+  if (table != RT_TABLE_MAIN) return false;
+  DefaultRoute d;
+  ReadAttr(tb[RTA_OIF], &d.oif);
+  ReadAttr(tb[RTA_PRIORITY], &d.metric);
+  size_t alen = family == AF_INET ? 4 : 16;
+  if (tb[RTA_GATEWAY] && RTA_PAYLOAD(tb[RTA_GATEWAY]) >= alen) {
+    memcpy(d.gateway, RTA_DATA(tb[RTA_GATEWAY]), alen);
+    d.has_gateway = true;
+  }
+  if (d.oif <= 0) return false;
+  *out = d;
+  return true;
+}
 
 int ChangeRoutes(const std::vector<Route>& routes, bool add, size_t* failed) {
   Socket s;
@@ -495,24 +543,8 @@ int FlushRules(uint32_t table) {
     frh.family = static_cast<uint8_t>(family);
     m.Put(frh);
     r = s.Dump(m, [&](const nlmsghdr* h) {
-      if (h->nlmsg_type != RTM_NEWRULE ||
-          h->nlmsg_len < NLMSG_LENGTH(sizeof(fib_rule_hdr)))
-        return;
-      const auto* f = static_cast<const fib_rule_hdr*>(NLMSG_DATA(h));
-      const rtattr* tb[FRA_MAX + 1];
-      const uint8_t* attrs = reinterpret_cast<const uint8_t*>(f) +
-                             NLMSG_ALIGN(sizeof(fib_rule_hdr));
-      if (!ParseAttrs(attrs, h->nlmsg_len - NLMSG_LENGTH(sizeof(fib_rule_hdr)),
-                      tb, FRA_MAX))
-        return;
       Rule rule;
-      rule.family = f->family;
-      rule.table = f->table;
-      if (tb[FRA_TABLE] && RTA_PAYLOAD(tb[FRA_TABLE]) >= 4)
-        memcpy(&rule.table, RTA_DATA(tb[FRA_TABLE]), 4);
-      if (tb[FRA_PRIORITY] && RTA_PAYLOAD(tb[FRA_PRIORITY]) >= 4)
-        memcpy(&rule.priority, RTA_DATA(tb[FRA_PRIORITY]), 4);
-      if (rule.table == table) found.push_back(rule);
+      if (ParseRule(h, &rule) && rule.table == table) found.push_back(rule);
     });
     if (r < 0) return r;
   }
@@ -533,32 +565,8 @@ int GetDefaultRoute(int family, DefaultRoute* out, bool* found) {
   rt.rtm_family = static_cast<uint8_t>(family);
   m.Put(rt);
   return s.Dump(m, [&](const nlmsghdr* h) {
-    if (h->nlmsg_type != RTM_NEWROUTE ||
-        h->nlmsg_len < NLMSG_LENGTH(sizeof(rtmsg)))
-      return;
-    const auto* rt = static_cast<const rtmsg*>(NLMSG_DATA(h));
-    if (rt->rtm_dst_len != 0 || rt->rtm_type != RTN_UNICAST) return;
-    const rtattr* tb[RTA_MAX + 1];
-    const uint8_t* attrs =
-        reinterpret_cast<const uint8_t*>(rt) + NLMSG_ALIGN(sizeof(rtmsg));
-    if (!ParseAttrs(attrs, h->nlmsg_len - NLMSG_LENGTH(sizeof(rtmsg)), tb,
-                    RTA_MAX))
-      return;
-    uint32_t table = rt->rtm_table;
-    if (tb[RTA_TABLE] && RTA_PAYLOAD(tb[RTA_TABLE]) >= 4)
-      memcpy(&table, RTA_DATA(tb[RTA_TABLE]), 4);
-    if (table != RT_TABLE_MAIN) return;
     DefaultRoute d;
-    if (tb[RTA_OIF] && RTA_PAYLOAD(tb[RTA_OIF]) >= 4)
-      memcpy(&d.oif, RTA_DATA(tb[RTA_OIF]), 4);
-    if (tb[RTA_PRIORITY] && RTA_PAYLOAD(tb[RTA_PRIORITY]) >= 4)
-      memcpy(&d.metric, RTA_DATA(tb[RTA_PRIORITY]), 4);
-    size_t alen = family == AF_INET ? 4 : 16;
-    if (tb[RTA_GATEWAY] && RTA_PAYLOAD(tb[RTA_GATEWAY]) >= alen) {
-      memcpy(d.gateway, RTA_DATA(tb[RTA_GATEWAY]), alen);
-      d.has_gateway = true;
-    }
-    if (d.oif <= 0) return;
+    if (!ParseDefaultRoute(h, family, &d)) return;
     if (!*found || d.metric < out->metric) {
       *out = d;
       *found = true;

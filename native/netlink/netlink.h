@@ -170,7 +170,20 @@ int DeleteRule(const Rule& rule);
 // Deletes every rule (both families) that looks up `table`. How many, or
 // -errno.
 int FlushRules(uint32_t table);
-// Parses an RTM_NEWLINK message (as GetLink receives it). False if malformed.
+// The parsers of what the kernel sends, each bounds-checked against the
+// message's own length (and fuzzed: native/fuzz/netlink_fuzz.cc).
+// An RTM_NEWLINK message (as GetLink receives it). False if malformed.
 bool ParseLink(const nlmsghdr* h, LinkInfo* out);
+// An RTM_NEWROUTE message of a dump: family, destination, length, type,
+// table, output interface. False if not one, or malformed.
+bool ParseRoute(const nlmsghdr* h, Route* out);
+// An RTM_NEWRULE message of a dump: family, table, priority.
+bool ParseRule(const nlmsghdr* h, Rule* out);
+// An RTM_NEWROUTE of `family` that is a usable default route of the main
+// table (unicast, /0, an output interface). False otherwise.
+bool ParseDefaultRoute(const nlmsghdr* h, int family, DefaultRoute* out);
+// The error of an NLMSG_ERROR answer: 0 (an ack), a negative errno, or
+// -EPROTO when truncated or out of range; 0 for any other message type.
+int AckError(const nlmsghdr* h);
 
 }  // namespace vpn::netlink

@@ -2,6 +2,8 @@
 // that read what the kernel sends (bounds-checked; also fuzzed).
 #include "netlink/netlink.h"
 
+#include <errno.h>
+#include <linux/fib_rules.h>
 #include <linux/if_link.h>
 #include <net/if.h>
 
@@ -87,6 +89,68 @@ TEST(ParseLinkReadsNameMtuAndStats) {
   CHECK_EQ(info.tx_dropped, 42u);
   CHECK_EQ(info.rx_packets, 7u);
   CHECK((info.flags & IFF_UP) != 0);
+}
+
+TEST(ParseRouteRuleAndDefaultRoute) {
+  Message m(RTM_NEWROUTE, 0);
+  rtmsg rt{};
+  rt.rtm_family = AF_INET;
+  rt.rtm_dst_len = 0;
+  rt.rtm_type = RTN_UNICAST;
+  rt.rtm_table = RT_TABLE_MAIN;
+  m.Put(rt);
+  uint8_t gw[4] = {192, 0, 2, 254};
+  m.Attr(RTA_GATEWAY, gw, 4);
+  m.AttrU32(RTA_OIF, 5);
+  m.AttrU32(RTA_PRIORITY, 100);
+  Route r;
+  CHECK(ParseRoute(m.header(), &r));
+  CHECK_EQ(r.table, static_cast<uint32_t>(RT_TABLE_MAIN));
+  CHECK_EQ(r.oif, 5);
+  DefaultRoute d;
+  CHECK(ParseDefaultRoute(m.header(), AF_INET, &d));
+  CHECK_EQ(d.oif, 5);
+  CHECK_EQ(d.metric, 100u);
+  CHECK(d.has_gateway && d.gateway[3] == 254);
+  CHECK(!ParseDefaultRoute(m.header(), AF_INET6, &d));  // another family
+  // Another table (in RTA_TABLE, which wins over rtm_table) is not main's.
+  m.AttrU32(RTA_TABLE, 30100);
+  CHECK(!ParseDefaultRoute(m.header(), AF_INET, &d));
+  CHECK(ParseRoute(m.header(), &r));
+  CHECK_EQ(r.table, 30100u);
+  // A rule is not a route, and the other way round.
+  Rule rule;
+  CHECK(!ParseRule(m.header(), &rule));
+  Message f(RTM_NEWRULE, 0);
+  fib_rule_hdr frh{};
+  frh.family = AF_INET6;
+  f.Put(frh);
+  f.AttrU32(FRA_TABLE, 30100);
+  f.AttrU32(FRA_PRIORITY, 30101);
+  CHECK(ParseRule(f.header(), &rule));
+  CHECK_EQ(rule.family, AF_INET6);
+  CHECK_EQ(rule.table, 30100u);
+  CHECK_EQ(rule.priority, 30101u);
+  CHECK(!ParseRoute(f.header(), &r));
+  // Truncated: the fixed header does not fit in nlmsg_len.
+  f.header()->nlmsg_len = NLMSG_LENGTH(sizeof(fib_rule_hdr)) - 1;
+  CHECK(!ParseRule(f.header(), &rule));
+}
+
+TEST(AckErrors) {
+  Message ack(NLMSG_ERROR, 0);
+  nlmsgerr e{};
+  e.error = -EEXIST;
+  ack.Put(e);
+  CHECK_EQ(AckError(ack.header()), -EEXIST);
+  ack.At<nlmsgerr>(NLMSG_HDRLEN)->error = 0;
+  CHECK_EQ(AckError(ack.header()), 0);
+  ack.At<nlmsgerr>(NLMSG_HDRLEN)->error = 5;  // not an errno the kernel sends
+  CHECK_EQ(AckError(ack.header()), -EPROTO);
+  ack.header()->nlmsg_len = NLMSG_HDRLEN + 4;  // too short for nlmsgerr
+  CHECK_EQ(AckError(ack.header()), -EPROTO);
+  Message done(NLMSG_DONE, 0);
+  CHECK_EQ(AckError(done.header()), 0);
 }
 
 TEST_MAIN()

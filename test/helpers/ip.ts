@@ -1,6 +1,6 @@
-// Runs iproute2's `ip` for a test's checks and set-up. Without the
-// sanitizer preload of a sanitized run: that checks our code, not ip's
-// (ip has a strncpy overlap ASan reports).
+// Runs iproute2's `ip` (and other system tools: mount) for a test's checks
+// and set-up. Without the sanitizer preload of a sanitized run: that checks
+// our code, not ip's (ip has a strncpy overlap ASan reports).
 import { execFileSync } from 'node:child_process';
 
 /** The environment minus LD_PRELOAD. */
@@ -10,8 +10,13 @@ export function plainEnv(): NodeJS.ProcessEnv {
   return env;
 }
 
+/** Runs a system tool (fixed arguments, no shell) and returns its output. */
+export function tool(cmd: string, ...args: string[]): string {
+  return execFileSync(cmd, args, { encoding: 'utf8', maxBuffer: 64 << 20, env: plainEnv() });
+}
+
 export function ip(...args: string[]): string {
-  return execFileSync('ip', args, { encoding: 'utf8', maxBuffer: 64 << 20, env: plainEnv() });
+  return tool('ip', ...args);
 }
 
 /** `ip -batch -` with these commands on its standard input. */

@@ -37,27 +37,32 @@ function reason(): string | null {
 export const netnsSkipReason = reason();
 export const strict = process.env.VPN_PROVIDER_REQUIRE_PRIVILEGED === '1';
 
-/** describe() for tests that need a TUN device in a private namespace. */
-export function describeNetns(title: string, body: () => void): void {
-  if (netnsSkipReason === null) {
+/** describe(), or a skip with the reason in its title (a failure under `strict`). */
+function describeUnless(why: string | null, title: string, body: () => void): void {
+  if (why === null) {
     describe(title, body);
   } else if (strict) {
     describe(title, () => {
-      test(`cannot run: ${netnsSkipReason}`, () => {
-        throw new Error(`${title}: ${netnsSkipReason} (VPN_PROVIDER_REQUIRE_PRIVILEGED=1)`);
+      test(`cannot run: ${why}`, () => {
+        throw new Error(`${title}: ${why} (VPN_PROVIDER_REQUIRE_PRIVILEGED=1)`);
       });
     });
   } else {
-    describe.skip(`${title} [skipped: ${netnsSkipReason}]`, body);
+    describe.skip(`${title} [skipped: ${why}]`, body);
   }
+}
+
+/** describe() for tests that need a TUN device in a private namespace. */
+export function describeNetns(title: string, body: () => void): void {
+  describeUnless(netnsSkipReason, title, body);
 }
 
 export const SCRATCH_MARK =
   '# vpn-provider test scratch, bound over /etc/resolv.conf in a private mount namespace';
 
-// DNS tests write /etc/resolv.conf: only when it is the runner's scratch file
-// in a private mount namespace.
-function dnsReason(): string | null {
+// Tests that mount file systems (a read-only or full state directory): only
+// in the private mount namespace npm test runs the integration project in.
+function mountReason(): string | null {
   const base = reason();
   if (base) return base;
   const outer = process.env.VPN_PROVIDER_OUTER_MNTNS;
@@ -65,6 +70,18 @@ function dnsReason(): string | null {
     if (outer === undefined || fs.readlinkSync('/proc/self/ns/mnt') === outer) {
       return 'not inside a private mount namespace: run them with npm test';
     }
+  } catch (err) {
+    return `cannot read the mount namespace: ${(err as Error).message}`;
+  }
+  return null;
+}
+
+// DNS tests write /etc/resolv.conf: only when it is the runner's scratch file
+// in a private mount namespace.
+function dnsReason(): string | null {
+  const base = mountReason();
+  if (base) return base;
+  try {
     if (!fs.readFileSync('/etc/resolv.conf', 'utf8').startsWith(SCRATCH_MARK)) {
       return '/etc/resolv.conf here is not the scratch file npm test binds over it';
     }
@@ -76,13 +93,10 @@ function dnsReason(): string | null {
 
 /** describe() for tests that write /etc/resolv.conf (the scratch copy). */
 export function describeDns(title: string, body: () => void): void {
-  const why = dnsReason();
-  if (why === null) describe(title, body);
-  else if (strict)
-    describe(title, () => {
-      test(`cannot run: ${why}`, () => {
-        throw new Error(`${title}: ${why} (VPN_PROVIDER_REQUIRE_PRIVILEGED=1)`);
-      });
-    });
-  else describe.skip(`${title} [skipped: ${why}]`, body);
+  describeUnless(dnsReason(), title, body);
+}
+
+/** describe() for tests that mount and unmount file systems. */
+export function describeMounts(title: string, body: () => void): void {
+  describeUnless(mountReason(), title, body);
 }

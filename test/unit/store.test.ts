@@ -71,3 +71,30 @@ test('two processes creating configs at once lose nothing', async () => {
   expect(configs).toHaveLength(75);
   expect(new Set(configs.map((c) => `${c.providerId}/${c.id}`)).size).toBe(75);
 });
+
+test('a configuration file cut at any byte: corrupt, named, left as it is', async () => {
+  const a = createPlatform({ stateDir: dir, log: () => {}, controlSocket: false });
+  for (const name of ['office', 'home', 'lab']) await a.provider('p').createConfig(name);
+  await a.close();
+  const file = path.join(dir, 'configs.json');
+  const whole = fs.readFileSync(file, 'utf8');
+  const outcomes = new Map<string, number>();
+  for (let n = 0; n < whole.length; n++) {
+    const cut = whole.slice(0, n);
+    fs.writeFileSync(file, cut);
+    let outcome: string;
+    try {
+      const p = createPlatform({ stateDir: dir, log: () => {}, controlSocket: false });
+      outcome = `loaded ${p.configs().length}`;
+      await p.close();
+    } catch (err) {
+      const e = err as { code?: string; message: string };
+      outcome =
+        e.code === 'ERR_STORE_CORRUPT' && e.message.includes(file) ? 'corrupt' : String(err);
+    }
+    outcomes.set(outcome, (outcomes.get(outcome) ?? 0) + 1);
+    expect(fs.readFileSync(file, 'utf8')).toBe(cut); // never rewritten
+  }
+  // Only the whole text less its final newline still parses.
+  expect(Object.fromEntries(outcomes)).toEqual({ corrupt: whole.length - 1, 'loaded 3': 1 });
+});

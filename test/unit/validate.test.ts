@@ -132,3 +132,31 @@ test('ipv6Address (dual stack, our extension)', () => {
     validate({ ...base, address: '2001:db8::1/64', ipv6Address: '2001:db8::2/64' }).errors,
   ).toBe('ipv6_address goes with an IPv4 address;');
 });
+
+// Found by the fuzzer (test/unit/validate-fuzz.test.ts; inputs kept in
+// test/fuzz/validate/): each passed validation, then failed in the kernel
+// or in RouteTable while being applied.
+test('leading zeros and IPv6 zones are not addresses, as inet_pton says', () => {
+  expect(parseCidr('01.2.3.4/8')).toBeNull();
+  expect(parseCidr('137.01.189.103/19')).toBeNull();
+  expect(parseCidr('10.0.0.0/8')).not.toBeNull(); // a lone 0 is fine
+  expect(validate({ ...base, address: '010.10.10.10/24' }).errors).toBe(
+    'address is not a valid IP;',
+  );
+  expect(validate({ ...base, broadcastAddress: '10.10.10.0255' }).errors).toBe(
+    'broadcast_address is not a valid IP;',
+  );
+  const dns = validate({ ...base, dnsServers: ['08.8.8.8', 'fe80::53%eth0'] }).value!;
+  expect(dns.dnsServers).toEqual(['fe80::53%eth0']); // a zone is fine for a DNS server
+  expect(dns.warnings).toEqual(['08.8.8.8 for dns_servers is invalid;']);
+  expect(sane('fe80::1%eth0/64', true)).toBe(false);
+  expect(sanityError({ ...base, address: 'fe80::1%eth0/64' })).toBe(
+    'Address CIDR sanity check failed.',
+  );
+  expect(sanityError({ ...base, ipv6Address: '2001:db8::2%1/64' })).toBe(
+    'IPv6 address CIDR sanity check failed.',
+  );
+  expect(validate({ ...base, inclusionList: ['cAF::%1/8'] }).value!.warnings).toEqual([
+    'cAF::%1/8 for inclusion_list is invalid;',
+  ]);
+});
