@@ -238,7 +238,8 @@ export class TunDevice {
         splitSlots: Math.max(batchSize, MIN_SPLIT_SLOTS),
       });
     } catch (err) {
-      native.closeFd(fd);
+      // Never close what was not a valid fd (NaN would not be one).
+      if (Number.isInteger(fd) && fd >= 0) native.closeFd(fd);
       throw fromNative(err);
     }
     if (options.ref) this.handle.ref();

@@ -323,6 +323,7 @@ class Core {
   unsigned offloads_;  // TUN_F_* in force; nonzero means IFF_VNET_HDR
   uint32_t last_count_ = 0;
   std::vector<iovec> iov_;
+  std::vector<napi_value> values_;  // WriteBatch's elements, this call only
   uv_poll_t poll_;
   bool poll_ready_ = false;
   int init_error_ = 0;
@@ -514,11 +515,18 @@ uint32_t Core::WriteBatch(Napi::Env env, Napi::Array packets, uint32_t start,
                      "This device has no offloads: packets cannot carry a "
                      "virtio-net header.");
   uint32_t n = packets.Length();
-  scratch_.clear();
+  // Every element first: a getter (or proxy) runs JS, which could detach or
+  // shrink a packet already checked. Taking the bytes runs no JS, so what is
+  // checked below is what is written.
+  values_.clear();
   for (uint32_t i = start; i < n; ++i) {
     napi_value v;
     NAPI_THROW_IF_FAILED(env, napi_get_element(env, packets, i, &v), 0);
-    Slice s = GetBytes(env, v);
+    values_.push_back(v);
+  }
+  scratch_.clear();
+  for (uint32_t i = start; i < n; ++i) {
+    Slice s = GetBytes(env, values_[i - start]);
     if (with_header) {
       if (const char* why = tun::CheckVnetPacket(s.data, s.len)) {
         Napi::Error e = CodedError(env, "ERR_BAD_VNET_HEADER", why);
@@ -605,15 +613,13 @@ class Tun : public Napi::ObjectWrap<Tun> {
   // opened with IFF_VNET_HDR (0: a plain packet fd).
   explicit Tun(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Tun>(info) {
     Napi::Env env = info.Env();
-    if (info.Length() < 2 || !info[0].IsNumber() || !info[1].IsObject())
+    if (info.Length() < 2 || !info[1].IsObject())
       throw CodedTypeError(env, "ERR_INVALID_ARG_TYPE",
                            "new Tun(fd, { batchSize, slabSize })");
-    int fd = info[0].As<Napi::Number>().Int32Value();
+    int fd = FdArg(env, info[0], "new Tun(fd)");
     Napi::Object o = info[1].As<Napi::Object>();
     double batch = o.Get("batchSize").ToNumber().DoubleValue();
     double slab = o.Get("slabSize").ToNumber().DoubleValue();
-    if (fd < 0)
-      throw CodedRangeError(env, "ERR_OUT_OF_RANGE", "fd must be >= 0");
     if (!(batch >= 1 && batch <= 4096) || batch != static_cast<uint32_t>(batch))
       throw CodedRangeError(env, "ERR_OUT_OF_RANGE",
                             "batchSize must be an integer from 1 to 4096");
@@ -890,10 +896,8 @@ Napi::Value SocketPair(const Napi::CallbackInfo& info) {
 }
 
 void CloseFd(const Napi::CallbackInfo& info) {
-  if (info.Length() < 1 || !info[0].IsNumber())
-    throw CodedTypeError(info.Env(), "ERR_INVALID_ARG_TYPE", "closeFd(fd)");
-  int fd = info[0].As<Napi::Number>().Int32Value();
-  if (fd >= 0 && ::close(fd) < 0)
+  int fd = FdArg(info.Env(), info[0], "closeFd");
+  if (::close(fd) < 0)
     throw SystemError(info.Env(), errno, "close",
                       "cannot close fd " + std::to_string(fd));
 }

@@ -1025,83 +1025,75 @@ test('the command-line tool and the control socket', async () => {
   expect(storeSnapshot()).toBe(before);
 });
 
-// Bugs found here in the packet path, which is being reworked elsewhere
-// (native/binding/tun_binding.cc, lib/tun): each test states the behaviour
-// wanted and fails today (test.failing passes while the bug is there; when
-// it is fixed, test.failing fails: make it a plain test).
-describe('known bugs of the packet path (test.failing until fixed)', () => {
-  // Core::WriteBatch checks each packet and keeps a pointer to its bytes
-  // while it walks the array; an element's getter runs JS in between, which
-  // can detach (transfer) or shrink an earlier packet's buffer. The write
-  // then reads memory the caller no longer owns (here: bytes that failed no
-  // check, first nibble 9) or memory that is gone (EFAULT, reported as a
-  // device failure). Fix: fetch every element first, then take the bytes.
-  test.failing(
-    'a getter that detaches an earlier packet: ERR_BUFFER_DETACHED, nothing written',
-    async () => {
-      const [fa, fb] = native.socketpair();
-      const dev = TunDevice.fromFd(fa);
-      const peer = TunDevice.fromFd(fb);
-      const seen: number[] = [];
-      peer.onPacketsReceived.addListener((b) => {
-        for (let i = 0; i < b.count; i++) seen.push(b.packet(i)[0]);
+// Bugs found here in the packet path, now fixed; each test states the
+// behaviour wanted.
+describe('packet path: what a getter or a bad fd could do', () => {
+  // Core::WriteBatch checked each packet and kept a pointer to its bytes
+  // while it walked the array; an element's getter ran JS in between, which
+  // could detach (transfer) or shrink an earlier packet's buffer. The write
+  // then read memory the caller no longer owned (bytes that failed no
+  // check, first nibble 9) or memory that was gone (EFAULT, reported as a
+  // device failure). Now every element is fetched first, then the bytes.
+  test('a getter that detaches an earlier packet: ERR_BUFFER_DETACHED, nothing written', async () => {
+    const [fa, fb] = native.socketpair();
+    const dev = TunDevice.fromFd(fa);
+    const peer = TunDevice.fromFd(fb);
+    const seen: number[] = [];
+    peer.onPacketsReceived.addListener((b) => {
+      for (let i = 0; i < b.count; i++) seen.push(b.packet(i)[0]);
+    });
+    try {
+      const first = fakeIp(64, 1);
+      const packets = [first, fakeIp(64, 2)];
+      Object.defineProperty(packets, 1, {
+        get() {
+          const moved = structuredClone(first.buffer, {
+            transfer: [first.buffer as ArrayBuffer],
+          });
+          new Uint8Array(moved).fill(0x99); // the old owner's bytes, changed after the check
+          return fakeIp(64, 2);
+        },
       });
-      try {
-        const first = fakeIp(64, 1);
-        const packets = [first, fakeIp(64, 2)];
-        Object.defineProperty(packets, 1, {
-          get() {
-            const moved = structuredClone(first.buffer, {
-              transfer: [first.buffer as ArrayBuffer],
-            });
-            new Uint8Array(moved).fill(0x99); // the old owner's bytes, changed after the check
-            return fakeIp(64, 2);
-          },
-        });
-        const o = await outcome(() => dev.sendPackets(packets));
-        await new Promise((r) => setTimeout(r, 50));
-        expect([o.ok ? 'ok' : o.code, seen]).toEqual(['ERR_BUFFER_DETACHED', []]);
-      } finally {
-        dev.close();
-        peer.close();
-      }
-    },
-  );
+      const o = await outcome(() => dev.sendPackets(packets));
+      await new Promise((r) => setTimeout(r, 50));
+      expect([o.ok ? 'ok' : o.code, seen]).toEqual(['ERR_BUFFER_DETACHED', []]);
+    } finally {
+      dev.close();
+      peer.close();
+    }
+  });
 
-  test.failing(
-    'a getter that shrinks a resizable buffer: refused as a bad packet, the device fine',
-    async () => {
-      const [fa, fb] = native.socketpair();
-      const dev = TunDevice.fromFd(fa);
-      const peer = TunDevice.fromFd(fb);
-      try {
-        const rab = new (
-          ArrayBuffer as unknown as new (
-            n: number,
-            o: { maxByteLength: number },
-          ) => ArrayBuffer & { resize(n: number): void }
-        )(1 << 20, { maxByteLength: 1 << 20 });
-        new Uint8Array(rab).fill(0x45);
-        const packets = [new Uint8Array(rab, 0, 60000), fakeIp(64, 2)];
-        Object.defineProperty(packets, 1, {
-          get() {
-            rab.resize(0);
-            return fakeIp(64, 2);
-          },
-        });
-        const o = await outcome(() => dev.sendPackets(packets));
-        // Today: SystemError EFAULT from write(), which a session takes for a dead device.
-        expect(o.ok ? 'ok' : o.code).toMatch(/^ERR_/);
-      } finally {
-        dev.close();
-        peer.close();
-      }
-    },
-  );
+  test('a getter that shrinks a resizable buffer: refused as a bad packet, the device fine', async () => {
+    const [fa, fb] = native.socketpair();
+    const dev = TunDevice.fromFd(fa);
+    const peer = TunDevice.fromFd(fb);
+    try {
+      const rab = new (
+        ArrayBuffer as unknown as new (
+          n: number,
+          o: { maxByteLength: number },
+        ) => ArrayBuffer & { resize(n: number): void }
+      )(1 << 20, { maxByteLength: 1 << 20 });
+      new Uint8Array(rab).fill(0x45);
+      const packets = [new Uint8Array(rab, 0, 60000), fakeIp(64, 2)];
+      Object.defineProperty(packets, 1, {
+        get() {
+          rab.resize(0);
+          return fakeIp(64, 2);
+        },
+      });
+      const o = await outcome(() => dev.sendPackets(packets));
+      // Was: SystemError EFAULT from write(), which a session takes for a dead device.
+      expect(o.ok ? 'ok' : o.code).toMatch(/^ERR_/);
+    } finally {
+      dev.close();
+      peer.close();
+    }
+  });
 
-  // TunDevice.fromFd and new Tun() take any number: Int32Value makes NaN
-  // fd 0, so fromFd(NaN) wraps stdin, and on failure closes it (closeFd(NaN)).
-  test.failing('fromFd(NaN) is refused and leaves fd 0 alone', () => {
+  // TunDevice.fromFd and new Tun() took any number: Int32Value made NaN
+  // fd 0, so fromFd(NaN) wrapped stdin, and on failure closed it.
+  test('fromFd(NaN) is refused and leaves fd 0 alone', () => {
     const script = `
       const fs = require('fs');
       const { TunDevice } = require(${JSON.stringify(path.join(__dirname, '../../dist'))});
