@@ -41,27 +41,15 @@ Napi::Value LockFile(const Napi::CallbackInfo& info) {
 }
 
 void UnlockFile(const Napi::CallbackInfo& info) {
-  if (info.Length() < 1 || !info[0].IsNumber())
-    throw CodedTypeError(info.Env(), "ERR_INVALID_ARG_TYPE", "unlockFile(fd)");
-  double d = info[0].As<Napi::Number>().DoubleValue();
-  // Int32Value would make NaN fd 0: never close what was not given.
-  if (!(d >= 0 && d <= 0x7fffffff) || d != static_cast<int>(d))
-    throw CodedRangeError(info.Env(), "ERR_OUT_OF_RANGE",
-                          "unlockFile: fd must be an integer from 0");
-  ::close(static_cast<int>(d));  // closing the fd releases the lock
+  int fd = FdArg(info.Env(), info[0], "unlockFile");
+  ::close(fd);  // closing the fd releases the lock
 }
 
 // peerCredentials(fd): { pid, uid, gid } of the process at the other end of
 // a connected Unix socket, as the kernel recorded them at connect().
 Napi::Value PeerCredentials(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (info.Length() < 1 || !info[0].IsNumber())
-    throw CodedTypeError(env, "ERR_INVALID_ARG_TYPE", "peerCredentials(fd)");
-  double d = info[0].As<Napi::Number>().DoubleValue();
-  if (!(d >= 0 && d <= 0x7fffffff) || d != static_cast<int>(d))
-    throw CodedRangeError(env, "ERR_OUT_OF_RANGE",
-                          "peerCredentials: fd must be an integer from 0");
-  int fd = static_cast<int>(d);
+  int fd = FdArg(env, info[0], "peerCredentials");
   struct ucred cred;
   socklen_t len = sizeof cred;
   if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
