@@ -2,10 +2,11 @@
 'use strict';
 // The packet-path chart (SVG, no dependencies): packets/s against the batch
 // size (packets per JS call in, per sendPackets call out), one panel per
-// direction and packet size, one line per implementation. Baselines and
+// direction and packet size, one line per implementation. packets/s of one
+// busy core (packets per CPU-second), or of wall time with --wall. Baselines and
 // per-packet implementations make one system call per packet whatever the
 // batch, so they are level lines; vpn-surface is a point at its batch size.
-//   node bench/chart.js [bench/results/<date>.json] [--out bench/chart.svg]
+//   node bench/chart.js [bench/results/<date>.json] [--out bench/chart.svg] [--wall]
 // (default: the newest result in bench/results/ that has the packet sweep).
 const fs = require('node:fs');
 const path = require('node:path');
@@ -46,9 +47,17 @@ function niceStep(x) {
 }
 const kfmt = (v) => (v >= 1e6 ? `${+(v / 1e6).toFixed(2)}M` : `${Math.round(v / 1e3)}k`);
 
-/** The SVG text for a harness result (its packet metrics). */
-function chart(result) {
-  const ms = result.metrics.filter((m) => m.suite === 'packet' && Number.isFinite(m.value));
+/**
+ * The SVG text for a harness result (its packet metrics). y: packets per
+ * CPU-second charged to the trial's process (the rate of one busy core;
+ * default: on a shared machine it moves far less than wall time), or with
+ * wall: true, packets per second of wall time.
+ */
+function chart(result, { wall = false } = {}) {
+  const ms = result.metrics
+    .filter((m) => m.suite === 'packet')
+    .map((m) => ({ ...m, value: wall ? m.value : 1 / m.cost }))
+    .filter((m) => Number.isFinite(m.value));
   const groups = ['recv 64B', 'recv 1400B', 'send 64B', 'send 1400B'].filter((g) =>
     ms.some((m) => m.group === g),
   );
@@ -61,7 +70,7 @@ function chart(result) {
   const H = 300;
   const pad = { l: 60, r: 16, t: 34, b: 44 };
   const cols = 2;
-  const legendH = 120;
+  const legendH = 190;
   const width = cols * W;
   const height = Math.ceil(groups.length / cols) * H + legendH + 40;
   const out = [];
@@ -71,7 +80,7 @@ function chart(result) {
   );
   const m = result.machine;
   out.push(
-    `<text x="10" y="22" font-size="15" font-weight="bold">Packet path: packets/s against batch size (one UDP packet per TUN read/write)</text>`,
+    `<text x="10" y="22" font-size="15" font-weight="bold">Packet path: ${wall ? 'packets/s (wall time)' : 'packets/s of one busy core (packets per CPU-second)'} against batch size</text>`,
     `<text x="10" y="40" fill="#555">${esc(`${result.date.slice(0, 10)}, ${m.cpus} × ${m.model}, Linux ${m.kernel}, Node ${m.node}: ${result.command}`)}</text>`,
   );
   const impls = new Set();
@@ -116,8 +125,9 @@ function chart(result) {
     for (const [impl, pts] of byImpl) {
       impls.add(impl);
       const color = COLORS[impl] ?? '#444';
+      const r = wall ? 'ratio' : 'cpuRatio';
       const title = (x) =>
-        `${x.impl}: ${kfmt(x.value)} packets/s, ${Number.isFinite(x.ratio) ? x.ratio.toFixed(2) : '-'} × ${x.baseline}`;
+        `${x.impl}: ${kfmt(x.value)} packets/s, ${Number.isFinite(x[r]) ? x[r].toFixed(2) : '-'} × ${x.baseline}`;
       if (pts.length === 1 && pts[0].params.batch == null) {
         const x = pts[0];
         const dash = x.role === 'ours' ? '' : ' stroke-dasharray="6 4"';
@@ -154,10 +164,17 @@ function chart(result) {
       `<text x="${x + 38}" y="${y + 4}">${esc(LABELS[impl] ?? impl)}</text>`,
     );
   });
-  out.push(
-    `<text x="20" y="${ly + Math.ceil(impls.size / 2) * 20 + 14}" fill="#555">Dashed: baselines, one system call per packet whatever the batch. Points alone: one packet per call (vpn-packet, vpn-single) or the default batch (vpn-surface). Ratios: bench/results/&lt;date&gt;.md</text>`,
-    '</svg>',
-  );
+  const notes = [
+    'Dashed: baselines, one system call per packet whatever the batch size.',
+    'Points alone: one packet per call (vpn-packet, vpn-single), or the default batch (vpn-surface).',
+    `One UDP packet per TUN read or write; medians of the repetitions. ${wall ? 'All' : 'Wall-clock packets/s and all'} ratios: bench/results/<date>.md`,
+  ];
+  notes.forEach((n, k) => {
+    out.push(
+      `<text x="20" y="${ly + Math.ceil(impls.size / 2) * 20 + 14 + 18 * k}" fill="#555">${esc(n)}</text>`,
+    );
+  });
+  out.push('</svg>');
   return out.join('\n') + '\n';
 }
 
@@ -189,7 +206,8 @@ if (require.main === module) {
     process.exit(2);
   }
   const outFile = option(argv, '--out', path.join(__dirname, 'chart.svg'));
-  fs.writeFileSync(outFile, chart(JSON.parse(fs.readFileSync(file, 'utf8'))));
+  const svg = chart(JSON.parse(fs.readFileSync(file, 'utf8')), { wall: argv.includes('--wall') });
+  fs.writeFileSync(outFile, svg);
   console.log(
     `wrote ${path.relative(process.cwd(), outFile)} from ${path.relative(process.cwd(), file)}`,
   );
