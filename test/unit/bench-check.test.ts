@@ -123,6 +123,13 @@ describe('the check against a baseline', () => {
     const none = compare(baseline, []);
     expect(none.rows[0].verdict).toBe('MISSING');
     expect(none.pass).toBe(false);
+    // Listed under tooNoisyToGate: shown, never failing.
+    const reported = compare(
+      { ...baseline, metrics: {}, tooNoisyToGate: baseline.metrics },
+      run(0.5).metrics,
+    );
+    expect(reported.rows[0].verdict).toBe('not gated');
+    expect(reported.pass).toBe(true);
   });
 
   test('tolerances follow the spread of runs, with a floor', () => {
@@ -209,41 +216,49 @@ describe('the check against a baseline', () => {
       const base = file('merge.json');
       const from = ['a', 'b', 'c'].map((n) => file(`${n}.json`)).join(',');
       expect(check('--update', '--from', from, '--baseline', base).status).toBe(0);
-      const routeRun = {
-        ...run(1),
-        metrics: metrics(
-          'route',
+      const lowerIsBetter = (suite: string, group: string, base: string, ours: string) =>
+        metrics(
+          suite,
           [0, 1, 2].flatMap((rep) => [
-            { group: 'syn paired', impl: 'arkime-iptrie', rep, value: 100, cost: 9e-8 },
-            { group: 'syn paired', impl: 'lookup(number)', rep, value: 50, cost: 3e-8 },
+            { group, impl: base, rep, value: 100, cost: 0.09 },
+            { group, impl: ours, rep, value: 50, cost: 0.03 },
           ]),
           {
-            unit: 'ns/address',
+            unit: 'ms',
             higherIsBetter: false,
-            baselineOf: () => 'arkime-iptrie',
-            roleOf: (i: string) => (i === 'arkime-iptrie' ? 'peer' : 'ours'),
+            baselineOf: () => base,
+            roleOf: (i: string) => (i === base ? 'baseline' : 'ours'),
           },
-        ),
+        );
+      const other = {
+        ...run(1),
+        metrics: [
+          ...lowerIsBetter('platform', 'apply 100000 routes', 'ip-batch', 'ours-apply'),
+          ...lowerIsBetter('route', 'syn paired', 'arkime-iptrie', 'lookup(number)'),
+        ],
       };
-      fs.writeFileSync(file('route.json'), JSON.stringify(routeRun));
+      fs.writeFileSync(file('other.json'), JSON.stringify(other));
       const u = check(
         '--update',
         '--only',
-        'route',
+        'platform,route',
         '--from',
-        file('route.json'),
+        file('other.json'),
         '--baseline',
         base,
       );
       expect(u.status).toBe(0);
       const b = JSON.parse(fs.readFileSync(base, 'utf8'));
       expect(b.metrics['packet recv 64B vpn-batch'].ratio).toBeCloseTo(0.9, 4);
-      // Gated on CPU (90 ns of CPU against 30), not on speed (100 ns against 50).
-      expect(b.metrics['route syn paired lookup(number)']).toMatchObject({
+      // Gated on CPU (0.09 s of CPU against 0.03), not on speed (100 ms against 50).
+      expect(b.metrics['platform apply 100000 routes ours-apply']).toMatchObject({
         on: 'cpuRatio',
         ratio: 3,
       });
-      expect(b.made.updated.route.runs).toBe(1);
+      // The route table's ratios move with the machine's load: reported only, with the reason.
+      expect(b.metrics['route syn paired lookup(number)']).toBeUndefined();
+      expect(b.tooNoisyToGate['route syn paired lookup(number)'].why).toMatch(/load/);
+      expect(b.made.updated.platform.runs).toBe(1);
     });
 
     test('a missing baseline and a bad option are usage errors', () => {
