@@ -89,11 +89,14 @@ function ensureArkime() {
   return dst;
 }
 
+// The addon the package loads: build/Release/, else the prebuild (npm run
+// prebuild moves the release build into prebuilds/).
 function addonPath() {
-  const p = path.join(ROOT, 'build', 'Release', 'vpn_provider.node');
-  if (!fs.existsSync(p))
-    throw new Error('no build/Release/vpn_provider.node: run node-gyp rebuild');
-  return p;
+  try {
+    return require('node-gyp-build').path(ROOT);
+  } catch {
+    throw new Error('no addon in build/Release/ or prebuilds/: run node-gyp rebuild');
+  }
 }
 
 // --- trials -----------------------------------------------------------------
