@@ -28,12 +28,13 @@ const BASELINE = path.join(__dirname, 'baseline.json');
 const MIN_TOLERANCE = 0.15;
 // Metrics noisier than this across runs are reported, not gated.
 const MAX_TOLERANCE = 0.5;
-// Metrics whose ratio moves with the machine's load, not only from run to
-// run: reported, never gated (a quiet CI machine would read as a regression).
-const LOAD_DEPENDENT = [
+// Metrics whose ratio moved between separate runs by more than the spread
+// of the runs that made the baseline: reported, never gated, with the
+// reason, until they have a steadier baseline.
+const UNSTEADY = [
   {
     match: /^route /,
-    why: "arkime-iptrie slows down more than RouteTable under a neighbour's load: ~55x for lookupBatch4 256/call on a quiet machine, 75-83x under load 3-5",
+    why: "arkime-iptrie's lookup(string) moves between separate runs more than the five check runs showed (180-280 ns at 10k prefixes, ours 3.3-3.4 ns a batched address): lookupBatch4 256/call measured 55x and 84x",
   },
 ];
 
@@ -92,8 +93,8 @@ function makeBaseline(runs, previous) {
     const tol =
       runs.length > 1 ? tolerance(x.spread) : (previous?.metrics?.[id]?.tolerance ?? 0.25);
     const entry = { on: x.on, ratio: round(x.ratio), tolerance: tol, spread: round(x.spread) };
-    const load = LOAD_DEPENDENT.find((l) => l.match.test(id));
-    if (load) reportedOnly[id] = { ...entry, why: load.why };
+    const unsteady = UNSTEADY.find((u) => u.match.test(id));
+    if (unsteady) reportedOnly[id] = { ...entry, why: unsteady.why };
     else if (tol > MAX_TOLERANCE || x.runs < runs.length) reportedOnly[id] = entry;
     else metrics[id] = entry;
   }
