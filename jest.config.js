@@ -1,7 +1,9 @@
 'use strict';
-// Two projects: `unit` needs no privileges; `integration` creates TUN devices
+// Three projects: `unit` needs no privileges; `integration` creates TUN devices
 // and must run inside a private network namespace (scripts/test.js starts it
-// under `unshare --net`), else its tests skip with the reason in their title.
+// under `unshare --net`), else its tests skip with the reason in their title;
+// `package` makes the prebuild, packs and installs the tarball (slow: builds
+// the addon twice).
 const base = {
   preset: 'ts-jest',
   testEnvironment: 'node',
@@ -21,6 +23,11 @@ module.exports = {
       ...base,
       displayName: 'integration',
       testMatch: ['<rootDir>/test/integration/**/*.test.ts'],
+    },
+    {
+      ...base,
+      displayName: 'package',
+      testMatch: ['<rootDir>/test/package/**/*.test.ts'],
     },
   ],
 };

@@ -1,24 +1,45 @@
 #!/usr/bin/env node
 'use strict';
-// npm run bench: every suite in turn (packet path, platform, route table),
-// each writing its table and its JSON to bench/results/. Arguments after --
-// go to every suite (e.g. --reps 3). Needs root for the first two.
-//   npm run bench [-- --reps=N] [--only packet,platform,route]
-const { spawnSync } = require('node:child_process');
+// npm run bench: every suite (packet path with its batch-size sweep,
+// platform, route table, end-to-end tunnel), every trial in a fresh process,
+// one progress bar over them. Writes bench/results/<date>.json (every
+// suite's data and the metrics, each with its ratio to a baseline of the
+// same run), <date>.md (the tables), <date>.log (the suites' own output) and,
+// when the packet suite ran, the chart bench/chart.svg (the README's).
+// Arguments after -- go to every suite (e.g. --reps 3). Needs root for all
+// but the route suite.
+//   npm run bench [-- --reps=N] [--only packet,platform,route,tunnel] [--no-chart]
+const fs = require('node:fs');
 const path = require('node:path');
+const { SUITES, root, runSuites, markdown } = require('./harness');
+const { chart } = require('./chart');
 
-const argv = process.argv.slice(2);
-const i = argv.indexOf('--only');
-const only = i >= 0 ? argv.splice(i, 2)[1].split(',') : ['packet', 'platform', 'route'];
-let failed = 0;
-for (const suite of only) {
-  console.log(`\n=== bench/${suite}`);
-  const r = spawnSync(process.execPath, [path.join(__dirname, suite, 'run.js'), ...argv], {
-    stdio: 'inherit',
-  });
-  if (r.status !== 0) {
-    console.error(`bench/${suite} failed (exit ${r.status})`);
-    failed++;
+async function main() {
+  const argv = process.argv.slice(2);
+  const i = argv.indexOf('--only');
+  const names = i >= 0 ? argv.splice(i, 2)[1].split(',') : Object.keys(SUITES);
+  const noChart = argv.includes('--no-chart');
+  const extra = argv.filter((a) => a !== '--no-chart');
+  const command = [
+    'npm run bench',
+    ...(process.argv.length > 2 ? ['--', ...process.argv.slice(2)] : []),
+  ].join(' ');
+  const { result, base } = await runSuites(names, 'full', { extra, command });
+  const md = markdown(result);
+  fs.writeFileSync(`${base}.md`, md);
+  process.stdout.write(`\n${md}`);
+  const rel = (p) => path.relative(process.cwd(), p);
+  console.log(`\nwrote ${rel(`${base}.json`)}, ${rel(`${base}.md`)}, ${rel(`${base}.log`)}`);
+  if (result.suites.packet && !noChart) {
+    const svg = chart(result);
+    fs.writeFileSync(`${base}.svg`, svg);
+    fs.writeFileSync(path.join(root, 'bench', 'chart.svg'), svg);
+    console.log(`wrote ${rel(`${base}.svg`)} and ${rel(path.join(root, 'bench', 'chart.svg'))}`);
   }
+  process.exit(result.failed.length ? 1 : 0);
 }
-process.exit(failed ? 1 : 0);
+
+main().catch((err) => {
+  console.error(err.stack);
+  process.exit(1);
+});

@@ -296,8 +296,9 @@ function load(): Addon {
     const e = err as Error;
     throw new Error(
       `vpn-provider: could not load its native addon${override ? ` from VPN_PROVIDER_ADDON=${override}` : ''} ` +
-        `(${e.message}). Run \`npm rebuild vpn-provider\` (needs python3, make and g++) or install ` +
-        `on linux-x64 where a prebuilt addon ships.`,
+        `(${e.message}). Build it: \`npm rebuild vpn-provider\` (needs python3, make and g++; ` +
+        `npm 11 first wants \`npm install-scripts approve vpn-provider\`), or install on ` +
+        `linux-x64 with glibc, where a prebuilt addon ships.`,
       { cause: err },
     );
   }

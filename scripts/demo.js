@@ -6,6 +6,10 @@
 // vpnProvider surface. Packets travel as UDP over a veth pair (192.0.2.0/24,
 // "the internet"); the tunnel network is 198.18.0.0/24. Then it measures
 // latency and a bulk TCP transfer through the tunnel, with live rates.
+//   node scripts/demo.js [--json] [--direct]
+// --json: a last line of JSON with the figures (bench/tunnel runs it so);
+// --direct: then the same echo and transfer straight over the veth pair, no
+// tunnel (the kernel's path between the namespaces: the baseline).
 const { spawn, spawnSync, execFileSync } = require('node:child_process');
 const fs = require('node:fs');
 const os = require('node:os');
@@ -17,6 +21,8 @@ const SECONDS = Number(process.env.DEMO_SECONDS || 5);
 // --no-offload: both tunnel devices without TSO/USO (examples read OFFLOAD).
 if (process.argv.includes('--no-offload')) process.env.OFFLOAD = '0';
 const OFFLOAD = process.env.OFFLOAD !== '0';
+const JSON_OUT = process.argv.includes('--json');
+const DIRECT = process.argv.includes('--direct');
 
 if (process.getuid() !== 0) {
   console.error(
@@ -167,6 +173,7 @@ async function main() {
   const cpu0 = {
     client: cpuSeconds(client.proc.pid),
     server: cpuSeconds(server.proc.pid),
+    sink: cpuSeconds(sink.proc.pid),
     t: Date.now(),
   };
   const pkts0 = { server: serverStats ? serverStats.rxPackets + serverStats.txPackets : 0 };
@@ -190,6 +197,11 @@ async function main() {
     client: (cpuSeconds(client.proc.pid) - cpu0.client) / secs,
     server: (cpuSeconds(server.proc.pid) - cpu0.server) / secs,
   };
+  // CPU seconds per MB moved, every process of the path counted (both ends
+  // of the tunnel, the sender and the receiver).
+  const cpuPerMB =
+    (cpu.client * secs + cpu.server * secs + done.cpu + cpuSeconds(sink.proc.pid) - cpu0.sink) /
+    (done.bytes / 1e6);
 
   console.log(`\nsummary (offloads ${OFFLOAD ? 'on' : 'off: --no-offload'})`);
   console.log(`  latency        ${latency.medianMs.toFixed(2)} ms median round trip`);
@@ -208,6 +220,37 @@ async function main() {
       `  client counters  in ${clientStats.inPackets} packets, out ${clientStats.outPackets} packets`,
     );
   }
+  const result = {
+    tunnel: {
+      rttMs: latency.medianMs,
+      mbit: mbit(done.bytes, done.ms),
+      pps: serverPkts / secs,
+      cpu,
+      cpuPerMB,
+    },
+  };
+  if (DIRECT) {
+    // The same load between the namespaces' own addresses: no tunnel.
+    const direct = start(ns.server, path.join(__dirname, 'demo', 'load.js'), ['sink', '192.0.2.2']);
+    await direct.until((m) => m.ready, 'it was ready');
+    const sinkCpu0 = cpuSeconds(direct.proc.pid);
+    const run = start(ns.client, path.join(__dirname, 'demo', 'load.js'), [
+      'run',
+      '192.0.2.2',
+      String(SECONDS),
+    ]);
+    const lat = (await run.until((m) => m.latency, 'measuring latency')).latency;
+    const d = (await run.until((m) => m.done, 'the transfer ended')).done;
+    result.direct = {
+      rttMs: lat.medianMs,
+      mbit: mbit(d.bytes, d.ms),
+      cpuPerMB: (d.cpu + cpuSeconds(direct.proc.pid) - sinkCpu0) / (d.bytes / 1e6),
+    };
+    console.log(
+      `  direct         ${lat.medianMs.toFixed(2)} ms, ${result.direct.mbit.toFixed(0)} Mbit/s over the veth pair without the tunnel`,
+    );
+  }
+  if (JSON_OUT) console.log(JSON.stringify(result));
 }
 
 main()

@@ -20,6 +20,10 @@
 //                it creates can outlive the run or touch the host's network.
 //                Without privileges its tests skip with the reason in their
 //                title; with VPN_PROVIDER_REQUIRE_PRIVILEGED=1 (CI) they fail.
+//   package      npm run prebuild, npm pack, then the tarball installed in an
+//                empty folder without a compiler in PATH (loads the
+//                prebuild) and without a matching prebuild (builds from
+//                source); the prebuild's glibc needs (<= Debian 12's)
 // Usage: node scripts/test.js [--only step[,step]] [--skip step[,step]]
 // Ends with one line "N passed, N failed[, N skipped]" over all steps.
 const { spawnSync } = require('node:child_process');
@@ -314,6 +318,8 @@ step('sanitize', () => {
 });
 
 step('integration', () => integration());
+
+step('package', () => jest('package', ['--runInBand']));
 
 console.log('');
 if (failedSteps.length) console.log(`failed steps: ${failedSteps.join(', ')}`);

@@ -10,13 +10,17 @@
 // absolute numbers on shared 2-core machines move by 30-50% between runs.
 //
 //   node bench/packet/run.js [--reps N] [--quick] [--no-peer] [--json FILE]
+//        [--batches 1,4,16] [--impls vpn-batch,vpn-surface]
+// --batches adds vpn-batch at other batch sizes (packets per JS call in,
+// per sendPackets call out) as vpn-batch:N; --impls keeps only those (and
+// the C baselines).
 // Needs root (CAP_NET_ADMIN, unshare) and a C compiler; says so if not.
 const { spawnSync, execFileSync } = require('node:child_process');
 const fs = require('node:fs');
 const path = require('node:path');
 
 const root = path.join(__dirname, '..', '..');
-const { option, median, writeResults } = require('../common');
+const { option, progress, median, metrics, writeResults } = require('../common');
 const argv = process.argv.slice(2);
 const flag = (name) => argv.includes(name);
 const opt = (name, dflt) => option(argv, name, dflt);
@@ -103,16 +107,6 @@ function trial(dir, impl, size, count) {
   return res;
 }
 
-function progress(done, total, label) {
-  if (!process.stderr.isTTY) return;
-  const w = 30;
-  const f = Math.round((done / total) * w);
-  process.stderr.write(
-    `\r[${'#'.repeat(f)}${'.'.repeat(w - f)}] ${done}/${total} ${label.padEnd(28)}`,
-  );
-  if (done === total) process.stderr.write('\n');
-}
-
 function main() {
   buildC();
   const peer = ensurePeer();
@@ -139,6 +133,15 @@ function main() {
       ...(peer ? ['appium'] : []),
     ],
   };
+  const sweep = (opt('--batches', '') || '').split(',').filter(Boolean);
+  const keep = opt('--impls', '')?.split(',').filter(Boolean);
+  for (const dir of ['recv', 'send']) {
+    const i = impls[dir].indexOf('vpn-batch') + 1;
+    const swept = sweep.filter((b) => Number(b) !== batchOf(dir, 'vpn-batch'));
+    impls[dir].splice(i, 0, ...swept.map((b) => `vpn-batch:${b}`));
+    if (keep?.length)
+      impls[dir] = impls[dir].filter((x) => /^c-/.test(x) || keep.includes(x.split(':')[0]));
+  }
   const plan = [];
   for (let rep = 0; rep < reps; rep++) {
     for (const dir of ['recv', 'send']) {
@@ -222,11 +225,41 @@ function main() {
         'recv: the device queue is filled first, then drained by the implementation (reader alone); send: writes delivered to a UDP socket that never reads. Fresh process and network namespace per trial.',
       reps,
       rows,
+      metrics: metrics(
+        'packet',
+        results
+          .filter((r) => r.dir !== 'idle')
+          .map((r) => ({
+            group: `${r.dir} ${r.size}B`,
+            impl: r.impl,
+            rep: r.rep,
+            value: r.pps,
+            cost: r.cpuPerPacketNs / 1e9,
+            params: { dir: r.dir, size: r.size, batch: batchOf(r.dir, r.impl) },
+          })),
+        {
+          unit: 'packets/s',
+          higherIsBetter: true,
+          baselineOf: (g) => (g.startsWith('recv') ? 'c-read' : 'c-write'),
+          peerOf: () => 'appium',
+          roleOf: (i) => (/^c-|^node-/.test(i) ? 'baseline' : i === 'appium' ? 'peer' : 'ours'),
+        },
+      ),
       idleCpuPercent,
       trials: results,
     },
     opt('--json'),
   );
+}
+
+// Packets per JS crossing: the batch size for the chart (null: per-packet
+// system calls, where no batch applies).
+function batchOf(dir, impl) {
+  const m = /:(\d+)$/.exec(impl);
+  if (m) return Number(m[1]);
+  if (impl === 'vpn-batch' || impl === 'vpn-surface') return dir === 'recv' ? 256 : 64;
+  if (impl === 'vpn-packet' || impl === 'vpn-single') return 1;
+  return null;
 }
 
 main();

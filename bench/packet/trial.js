@@ -24,7 +24,10 @@ const { native } = require(path.join(root, 'dist', 'native'));
 const tunbench = path.join(root, 'bench', 'bin', 'tunbench');
 const peerDir = path.join(root, 'bench', '.cache', 'peers', 'node_modules', 'appium-ios-tuntap');
 
-const [dir, impl, sizeArg, countArg] = process.argv.slice(2);
+const [dir, implArg, sizeArg, countArg] = process.argv.slice(2);
+// vpn-batch:N: vpn-batch with N packets per JS call (recv) or per sendPackets (send).
+const [impl, batchArg] = implArg.split(':');
+const BATCH = Number(batchArg) || 0;
 const size = Number(sizeArg);
 const count = Number(countArg);
 const ADDRESS = '198.18.0.1/24';
@@ -115,7 +118,7 @@ async function recv() {
     dev = await TunDevice.open({
       addresses: [ADDRESS],
       txQueueLen: count + 1000,
-      batchSize: Number(process.env.BENCH_BATCH) || undefined,
+      batchSize: BATCH || Number(process.env.BENCH_BATCH) || undefined,
       slabSize: Number(process.env.BENCH_SLAB) || undefined,
       offload: process.env.BENCH_OFFLOAD !== '0',
     });
@@ -255,10 +258,11 @@ async function send() {
       });
       close = () => dev.close();
       if (impl === 'vpn-batch') {
-        const batch = new Array(64).fill(pkt);
+        const per = BATCH || 64;
+        const batch = new Array(per).fill(pkt);
         write = (n) => {
-          for (let i = 0; i < n; i += 64) {
-            if (dev.trySendPackets(batch) !== 64) throw new Error('short batch');
+          for (let i = 0; i < n; i += per) {
+            if (dev.trySendPackets(batch) !== per) throw new Error('short batch');
           }
         };
       } else if (impl === 'vpn-single') {
@@ -309,7 +313,7 @@ async function idle() {
   const fn = { recv, send, idle }[dir];
   if (!fn) throw new Error(`unknown direction ${dir}`);
   const r = await fn();
-  process.stdout.write(JSON.stringify({ dir, impl, size, ...r }) + '\n');
+  process.stdout.write(JSON.stringify({ dir, impl: implArg, size, ...r }) + '\n');
   process.exit(0);
 })().catch((err) => {
   process.stderr.write(`trial ${dir} ${impl} ${size}: ${err && err.stack}\n`);

@@ -7,6 +7,7 @@
 //   ip-batch N         the same configuration with one `ip -batch`
 //   ours-apply N       setParameters with N routes (an existing session)
 const { execFileSync, spawnSync } = require('node:child_process');
+const fs = require('node:fs');
 const dgram = require('node:dgram');
 const path = require('node:path');
 
@@ -17,6 +18,18 @@ const { native } = require(path.join(root, 'dist', 'native'));
 const [mode, nArg] = process.argv.slice(2);
 const n = Number(nArg);
 const ms = (t0) => Number(process.hrtime.bigint() - t0) / 1e6;
+const TICK_MS = 1000 / Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }));
+// CPU ms of this process (ours: the kernel's netlink work runs in our system
+// calls) and of its waited-for children (ip), from /proc (10 ms ticks).
+function cpuMs() {
+  const f = fs.readFileSync('/proc/self/stat', 'utf8');
+  const p = f.slice(f.lastIndexOf(')') + 2).split(' ');
+  const self = process.cpuUsage();
+  return {
+    self: (self.user + self.system) / 1000,
+    children: (Number(p[13]) + Number(p[14])) * TICK_MS, // cutime + cstime (fields 16, 17)
+  };
+}
 const u32ToIp = (v) => [v >>> 24, (v >>> 16) & 255, (v >>> 8) & 255, v & 255].join('.');
 // N distinct /30s in 198.18.0.0/15.
 const routes = (count) =>
@@ -34,7 +47,9 @@ async function ours(connect) {
   const sock = dgram.createSocket('udp4');
   await new Promise((r) => sock.bind(0, r));
   let result;
+  let c0;
   if (connect) {
+    c0 = cpuMs();
     const t0 = process.hrtime.bigint();
     const first = new Promise((resolve) => {
       vpn.onPacketsReceived.addListener((batch) => {
@@ -47,12 +62,13 @@ async function ours(connect) {
     });
     await platform.connect('bench', 'c');
     await first;
-    result = { ms: ms(t0) };
+    result = { ms: ms(t0), cpuMs: cpuMs().self - c0.self };
   } else {
     await platform.connect('bench', 'c');
+    c0 = cpuMs();
     const t0 = process.hrtime.bigint();
     await vpn.setParameters(params);
-    result = { ms: ms(t0) };
+    result = { ms: ms(t0), cpuMs: cpuMs().self - c0.self };
   }
   sock.close();
   await bench.close();
@@ -70,9 +86,10 @@ function ipCommands() {
 }
 
 function ipSpawn() {
+  const c0 = cpuMs();
   const t0 = process.hrtime.bigint();
   for (const args of ipCommands()) execFileSync('ip', args);
-  return { ms: ms(t0) };
+  return { ms: ms(t0), cpuMs: cpuMs().children - c0.children };
 }
 
 function ipBatch() {
@@ -80,10 +97,11 @@ function ipBatch() {
     ipCommands()
       .map((a) => a.join(' '))
       .join('\n') + '\n';
+  const c0 = cpuMs();
   const t0 = process.hrtime.bigint();
   const r = spawnSync('ip', ['-batch', '-'], { input });
   if (r.status !== 0) throw new Error(String(r.stderr));
-  return { ms: ms(t0) };
+  return { ms: ms(t0), cpuMs: cpuMs().children - c0.children };
 }
 
 (async () => {

@@ -449,30 +449,41 @@ function addresses6(cidrs, n, seed = 4) {
   return out;
 }
 
+// Each set's maker, so that a run can make only the sets it uses (the real
+// ones need the registry; the synthetic ones only time).
+const MAKERS = {
+  real4: () => realSets().real4,
+  real6: () => realSets().real6,
+  syn4_10k: () => ({ ...clustered4(10000, 10), source: 'synthetic, BGP-like, clustered' }),
+  syn4_1m: () => ({ ...clustered4(1000000, 11), source: 'synthetic, BGP-like, clustered' }),
+  syn6_700k: () => ({ ...clustered6(700000, 12), source: 'synthetic, BGP-like IPv6, clustered' }),
+  scat4_1m: () => ({
+    ...synthetic4(1000000, 13),
+    source: 'adversarial: BGP lengths, scattered, random values',
+  }),
+  scat6_700k: () => ({
+    ...synthetic6(700000, 14),
+    source: 'adversarial: BGP IPv6 lengths, scattered, random values',
+  }),
+};
+
 function allSets() {
-  return {
-    ...realSets(),
-    syn4_10k: { ...clustered4(10000, 10), source: 'synthetic, BGP-like, clustered' },
-    syn4_1m: { ...clustered4(1000000, 11), source: 'synthetic, BGP-like, clustered' },
-    syn6_700k: { ...clustered6(700000, 12), source: 'synthetic, BGP-like IPv6, clustered' },
-    scat4_1m: {
-      ...synthetic4(1000000, 13),
-      source: 'adversarial: BGP lengths, scattered, random values',
-    },
-    scat6_700k: {
-      ...synthetic6(700000, 14),
-      source: 'adversarial: BGP IPv6 lengths, scattered, random values',
-    },
-  };
+  return Object.fromEntries(Object.entries(MAKERS).map(([name, make]) => [name, make()]));
 }
 
 const family = (name) => (/^(real6|syn6|scat6)/.test(name) ? 6 : 4);
 
-function writeAll(outDir = path.join(CACHE, 'route')) {
+/**
+ * Writes the named sets (default: all) to outDir and adds them to its
+ * index.json, which it returns.
+ */
+function writeAll(outDir = path.join(CACHE, 'route'), names = Object.keys(MAKERS)) {
   fs.mkdirSync(outDir, { recursive: true });
-  const sets = allSets();
-  const index = {};
-  for (const [name, set] of Object.entries(sets)) {
+  const indexFile = path.join(outDir, 'index.json');
+  const index = fs.existsSync(indexFile) ? JSON.parse(fs.readFileSync(indexFile, 'utf8')) : {};
+  for (const name of names) {
+    if (!MAKERS[name]) throw new Error(`unknown set ${name}`);
+    const set = MAKERS[name]();
     const fam = family(name);
     fs.writeFileSync(path.join(outDir, `${name}.txt`), set.cidrs.join('\n'));
     fs.writeFileSync(path.join(outDir, `${name}.values.bin`), Buffer.from(set.values.buffer));
@@ -485,7 +496,7 @@ function writeAll(outDir = path.join(CACHE, 'route')) {
     }
     index[name] = { family: fam, count: set.cidrs.length, source: set.source, lengths: hist };
   }
-  fs.writeFileSync(path.join(outDir, 'index.json'), JSON.stringify(index, null, 2));
+  fs.writeFileSync(indexFile, JSON.stringify(index, null, 2));
   return index;
 }
 

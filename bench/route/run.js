@@ -5,6 +5,7 @@
 // alternatives (bench/route/native_bench.cc) when g++ is there.
 //
 //   node bench/route/run.js [--sets=syn4_1m,real4,...] [--reps=3] [--no-native] [--quick]
+//                           [--peers=arkime-iptrie,...] [--json=FILE]
 //   node bench/route/run.js --from=bench/results/route-<date>.json  (print again)
 //
 // Needs: the release addon (node-gyp rebuild), the peers as devDependencies
@@ -14,20 +15,24 @@
 const fs = require('node:fs');
 const path = require('node:path');
 const { execFileSync, spawnSync } = require('node:child_process');
+const { option, progress, metrics, writeResults } = require('../common');
 
 const ROOT = path.join(__dirname, '..', '..');
 const CACHE = path.join(ROOT, 'bench', '.cache');
 const args = process.argv.slice(2);
-const opt = (name, dflt) => {
-  const a = args.find((x) => x.startsWith(`--${name}=`));
-  return a ? a.slice(name.length + 3) : dflt;
-};
+const opt = (name, dflt) => option(args, `--${name}`, dflt);
 const quick = args.includes('--quick');
 // Trials per implementation and set; each figure is the best of them (the
 // machines are shared: a neighbour's burst only ever slows a trial down).
 const REPS = Number(opt('reps', quick ? '1' : '3'));
 const SETS = opt('sets', 'syn4_10k,real4,syn4_1m,real6,syn6_700k').split(',');
-const PEERS = ['longest-prefix-match', 'arkime-iptrie', 'cidr-matcher'];
+const PEERS = opt('peers', 'longest-prefix-match,arkime-iptrie,cidr-matcher').split(',');
+// --paired (bench:check): only the paired trials (trial.js `paired`): our
+// figures and arkime-iptrie's measured in turn within one process.
+const PAIRED = args.includes('--paired');
+// The peer every ratio of the harness is taken to (the fastest npm trie,
+// native like ours); the table below compares with whichever is fastest.
+const BASELINE_PEER = 'arkime-iptrie';
 // cidr-matcher scans linearly: past this many prefixes a run takes minutes.
 const CIDR_MATCHER_MAX = 200000;
 
@@ -38,9 +43,12 @@ function step(msg) {
 // --- prerequisites ----------------------------------------------------------
 
 function ensureData() {
-  if (!fs.existsSync(path.join(CACHE, 'route', 'index.json'))) {
-    step('generating prefix sets (bench/route/data.js)...');
-    require('./data').writeAll();
+  const file = path.join(CACHE, 'route', 'index.json');
+  const index = fs.existsSync(file) ? JSON.parse(fs.readFileSync(file, 'utf8')) : {};
+  const missing = SETS.filter((s) => !index[s]);
+  if (missing.length) {
+    step(`generating prefix sets ${missing.join(', ')} (bench/route/data.js)...`);
+    require('./data').writeAll(undefined, missing);
   }
 }
 
@@ -81,11 +89,14 @@ function ensureArkime() {
   return dst;
 }
 
+// The addon the package loads: build/Release/, else the prebuild (npm run
+// prebuild moves the release build into prebuilds/).
 function addonPath() {
-  const p = path.join(ROOT, 'build', 'Release', 'vpn_provider.node');
-  if (!fs.existsSync(p))
-    throw new Error('no build/Release/vpn_provider.node: run node-gyp rebuild');
-  return p;
+  try {
+    return require('node-gyp-build').path(ROOT);
+  } catch {
+    throw new Error('no addon in build/Release/ or prebuilds/: run node-gyp rebuild');
+  }
 }
 
 // --- trials -----------------------------------------------------------------
@@ -261,7 +272,20 @@ function nativeTable(native) {
 }
 
 function print(saved) {
-  console.log(table(saved.results));
+  const paired = (saved.metrics ?? []).filter((m) => m.group.endsWith(' paired'));
+  if (paired.length) {
+    console.log('\npaired with arkime-iptrie lookup(string) in one process (median of rounds):\n');
+    console.log('| set | figure | ns/address | × arkime-iptrie (speed) | × arkime-iptrie (CPU) |');
+    console.log('|---|---|---:|---:|---:|');
+    for (const m of paired) {
+      console.log(
+        `| ${m.group} | ${m.impl} | ${m.value.toFixed(1)} | ${m.ratio.toFixed(2)} | ${m.cpuRatio.toFixed(2)} |`,
+      );
+    }
+  }
+  const rest = saved.results.filter((r) => r.impl !== 'paired');
+  if (!rest.length) return;
+  console.log(table(rest));
   if (saved.native.length) {
     console.log('\nC++ core and alternatives (ns per lookup, build ms, bytes/prefix):\n');
     console.log(nativeTable(saved.native));
@@ -285,9 +309,26 @@ function main() {
     step(`arkime-iptrie unavailable: ${e.message}`);
   }
   const results = [];
+  const impls = PAIRED ? ['paired'] : ['ours', ...PEERS];
+  let done = 0;
+  const total = SETS.length * impls.length * REPS;
+  // Repetitions interleave the implementations, so that trial k of each ran
+  // side by side (the harness's ratios pair them).
   for (const set of SETS) {
     if (!index[set]) throw new Error(`unknown set ${set}`);
-    for (const impl of ['ours', ...PEERS]) {
+    const runs = new Map();
+    for (let k = 0; k < REPS; k++) {
+      for (const impl of impls) {
+        if (impl === 'cidr-matcher' && index[set].count > CIDR_MATCHER_MAX) continue;
+        if ((impl === 'arkime-iptrie' || impl === 'paired') && !arkime) continue;
+        if (k === 0) step(`trial: ${impl} on ${set}`);
+        progress(done++, total, `${impl} ${set}`);
+        const r = trial(impl, set, { ...env, ARKIME_IPTRIE: arkime || '', ROUTE_DIST: dist });
+        if (!runs.has(impl)) runs.set(impl, []);
+        runs.get(impl).push(r);
+      }
+    }
+    for (const impl of impls) {
       if (impl === 'cidr-matcher' && index[set].count > CIDR_MATCHER_MAX) {
         results.push({
           impl,
@@ -296,27 +337,87 @@ function main() {
         });
         continue;
       }
-      if (impl === 'arkime-iptrie' && !arkime) continue;
-      step(`trial: ${impl} on ${set}`);
-      const runs = [];
-      for (let k = 0; k < REPS; k++) {
-        runs.push(trial(impl, set, { ...env, ARKIME_IPTRIE: arkime || '', ROUTE_DIST: dist }));
-      }
-      const r = best(runs);
+      if (!runs.has(impl)) continue;
+      const r = best(runs.get(impl));
       r.prefixes ??= index[set].count;
       r.family ??= index[set].family;
+      r.runs = runs.get(impl);
       results.push(r);
     }
   }
+  progress(total, total, 'done');
   const native = args.includes('--no-native') ? [] : nativeBench(SETS);
-  const dir = path.join(ROOT, 'bench', 'results');
-  fs.mkdirSync(dir, { recursive: true });
-  const file = path.join(dir, `route-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
   const cpu = require('node:os').cpus()[0]?.model;
   const saved = { node: process.version, cpu, sets: index, results, native };
-  fs.writeFileSync(file, JSON.stringify(saved, null, 2));
+  saved.metrics = routeMetrics(results);
   print(saved);
-  step(`\nJSON: ${path.relative(ROOT, file)} (print again: --from=<file>)`);
+  writeResults('route', saved, opt('json', undefined));
+  step('(print again: --from=<file>)');
+}
+
+// The harness's view: per set, each of our figures and each peer's
+// lookup(string), in ns per address (the median over the trials of each
+// one's best cycle), with ratios to arkime-iptrie's lookup(string) in the
+// same repetition; and the builds, to its build.
+function routeMetrics(results) {
+  const trials = [];
+  const add = (group, impl, rep, m, params) =>
+    m?.ns !== undefined &&
+    trials.push({ group, impl, rep, value: m.ns, cost: m.cpuNs / 1e9, params });
+  for (const res of results) {
+    if (res.error || res.skipped) continue;
+    if (res.impl === 'paired') {
+      // rep: trial, round and figure, so each figure pairs with its own
+      // arkime-iptrie measurement.
+      (res.runs ?? [res]).forEach((r, k) =>
+        (r.rounds ?? []).forEach((round, j) => {
+          for (const [figure, m] of Object.entries(round)) {
+            const rep = `${k}.${j}.${figure}`;
+            add(`${res.set} paired`, figure, rep, m.ours, { set: res.set });
+            add(`${res.set} paired`, 'arkime-iptrie', rep, m['arkime-iptrie'], { set: res.set });
+          }
+        }),
+      );
+      continue;
+    }
+    const params = { set: res.set, prefixes: res.prefixes, family: res.family };
+    (res.runs ?? [res]).forEach((r, rep) => {
+      if (r.error) return;
+      if (r.impl === 'ours') {
+        for (const n of [1, 16, 256, 4096]) {
+          add(res.set, `lookupBatch${res.family} ${n}/call`, rep, r.batch[n], {
+            ...params,
+            batch: n,
+          });
+        }
+        add(res.set, 'classify 256/call', rep, r.classify256, { ...params, batch: 256 });
+        add(res.set, 'lookup(number)', rep, r.lookupNumber, { ...params, batch: 1 });
+        add(res.set, 'lookup(string)', rep, r.lookupString, { ...params, batch: 1 });
+        add(`${res.set} build`, 'RouteTable.from', rep, { ns: r.buildMs }, params);
+      } else {
+        add(res.set, r.impl, rep, r.lookupString, { ...params, batch: 1 });
+        add(`${res.set} build`, r.impl, rep, { ns: r.buildMs }, params);
+      }
+    });
+  }
+  const opts = (unit) => ({
+    unit,
+    higherIsBetter: false,
+    baselineOf: () => BASELINE_PEER,
+    roleOf: (i) => (PEERS.includes(i) ? 'peer' : 'ours'),
+  });
+  return [
+    ...metrics(
+      'route',
+      trials.filter((t) => !t.group.endsWith(' build')),
+      opts('ns/address'),
+    ),
+    ...metrics(
+      'route',
+      trials.filter((t) => t.group.endsWith(' build')),
+      opts('ms'),
+    ),
+  ];
 }
 
 main();

@@ -58,7 +58,8 @@ if (mode === 'sink') {
     }
     clearInterval(tick);
     await new Promise((r) => sock.end(r));
-    say({ done: { bytes: sent, ms: Date.now() - t0 } });
+    const cpu = process.cpuUsage();
+    say({ done: { bytes: sent, ms: Date.now() - t0, cpu: (cpu.user + cpu.system) / 1e6 } });
   })().catch((err) => {
     say({ error: err.message });
     process.exit(1);

@@ -253,7 +253,11 @@ describe('RouteTable', () => {
   test('works in a worker thread (per-environment state)', async () => {
     const addon = process.env.VPN_PROVIDER_ADDON
       ? path.resolve(process.env.VPN_PROVIDER_ADDON)
-      : path.join(__dirname, '..', '..', 'build', 'Release', 'vpn_provider.node');
+      : // The addon the package loads: build/Release, else the prebuild.
+        // eslint-disable-next-line @typescript-eslint/no-require-imports
+        (require('node-gyp-build') as { path(dir: string): string }).path(
+          path.join(__dirname, '..', '..'),
+        );
     const src = `
       const { parentPort } = require('node:worker_threads');
       const { RouteTable } = require(${JSON.stringify(addon)});
