@@ -24,7 +24,7 @@ const fs = require('node:fs');
 const path = require('node:path');
 
 const root = path.join(__dirname, '..', '..');
-const { option, median, writeResults } = require('../common');
+const { option, progress: report, median, metrics, writeResults } = require('../common');
 const argv = process.argv.slice(2);
 const quick = argv.includes('--quick');
 const reps = Number(option(argv, '--reps', quick ? 3 : 5));
@@ -68,10 +68,7 @@ const total =
   reps *
   ((only.includes('udp') ? 5 : 0) + (only.includes('tcp') ? 5 : 0) + (only.includes('mq') ? 2 : 0));
 let done = 0;
-const progress = (what) => {
-  done++;
-  process.stderr.write(`\r[${done}/${total}] ${what}${' '.repeat(20)}`);
-};
+const progress = (what) => report(done++, total, what);
 
 for (let rep = 0; rep < reps; rep++) {
   if (only.includes('udp')) {
@@ -99,7 +96,7 @@ for (let rep = 0; rep < reps; rep++) {
     }
   }
 }
-process.stderr.write('\n');
+report(total, total, 'done');
 
 /** Median of per-repetition ratios a[i] / b[i]. */
 const ratio = (a, b) => median(a.map((x, i) => (x && b[i] ? x / b[i] : NaN)));
@@ -191,4 +188,49 @@ console.log(
   '\nsummary:',
   JSON.stringify(summary, (k, v) => (typeof v === 'number' ? +v.toFixed(3) : v)),
 );
-writeResults('offload', { reps, quick, summary, rows, raw: results }, option(argv, '--json'));
+// The harness's common shape (bench/common.js metrics): every trial with
+// its group, implementation, repetition, value and CPU per unit of work.
+const trials = [];
+for (const impl of IMPLS) {
+  (results.udp[impl] ?? []).forEach((r, rep) =>
+    trials.push({
+      group: 'udp-drain',
+      impl,
+      rep,
+      value: r?.wall ?? NaN,
+      cost: r ? 1 / r.cpu : NaN,
+    }),
+  );
+  (results.tcp[impl] ?? []).forEach((r, rep) =>
+    trials.push({
+      group: 'tcp-bridge',
+      impl,
+      rep,
+      value: r ? (r.gbps * 1e9) / 8 : NaN,
+      cost: r ? (r.bridgeCpu * r.seconds) / r.bytes : NaN,
+    }),
+  );
+}
+for (const q of [1, 2]) {
+  (results.mq[q] ?? []).forEach((pps, rep) =>
+    trials.push({ group: 'mq-drain', impl: `mq${q}`, rep, value: pps ?? NaN, cost: NaN }),
+  );
+}
+writeResults(
+  'offload',
+  {
+    reps,
+    quick,
+    summary,
+    rows,
+    metrics: metrics('offload', trials, {
+      unit: 'bytes/s (mq-drain: packets/s)',
+      higherIsBetter: true,
+      baselineOf: (g) => (g === 'mq-drain' ? 'mq1' : 'js-plain'),
+      peerOf: (g) => (g === 'mq-drain' ? null : 'c-gso'),
+      roleOf: (i) => (/^c-/.test(i) ? 'baseline' : 'ours'),
+    }),
+    raw: results,
+  },
+  option(argv, '--json'),
+);
