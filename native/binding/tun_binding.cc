@@ -175,10 +175,15 @@ class Core {
     Napi::HandleScope scope(core->env_);
     if (status < 0) {
       // libuv reports POLLERR as EBADF; a read tells the kernel's reason
-      // (EBADFD when the interface was deleted under us).
+      // (EBADFD when the interface was deleted under us). While the kernel
+      // unregisters the interface, poll says POLLERR before the queue is
+      // detached and a read still says EAGAIN: then the poll's error it is,
+      // counted as the read side's failure all the same.
       if (core->reading_ && !core->paused_) core->ReadAndDispatch();
-      if (!core->closing_ && core->reading_)
+      if (!core->closing_ && core->reading_) {
+        core->counters_[kReadErrors] += 1;
         core->Fail(-status, "poll", "polling the device failed");
+      }
       return;
     }
     if ((events & UV_WRITABLE) && core->want_write_) core->Writable();
