@@ -181,10 +181,13 @@ void MeasureLookups(const Set& s, const T& t, const std::vector<K>& keys,
   }
 }
 
+// jump_density: for IPv6, the Poptrie's (0: no jump nodes; see poptrie.h).
 template <int S, bool PC, typename K>
 void Variant(const Set& s, const std::vector<Entry<K>>& sorted,
-             const std::vector<K>& keys, const char* name) {
+             const std::vector<K>& keys, const char* name,
+             unsigned jump_density = 2) {
   auto t = std::make_unique<Poptrie<K, S, PC>>();
+  t->set_jump_density(jump_density);
   std::vector<Entry<K>> scratch;
   double build = Best(3, [&] {
     scratch = sorted;
@@ -278,7 +281,8 @@ void Run(const std::string& name, bool alternatives) {
     Emit(s, "poptrie18pc", "batch256-bytes", raw * 1e9 / s.a6.size(),
          load * 1e3, table->lookup_bytes());
     if (alternatives) {
-      Variant<18, false>(s, sorted, s.a6, "poptrie18");
+      Variant<18, true>(s, sorted, s.a6, "poptrie18pc-nojump", 0);
+      Variant<18, true>(s, sorted, s.a6, "poptrie18pc-jump4", 4);
       Variant<16, true>(s, sorted, s.a6, "poptrie16pc");
       Variant<20, true>(s, sorted, s.a6, "poptrie20pc");
       double cpl = Best(3, [&] {

@@ -110,12 +110,7 @@ size_t SortUnique6(std::vector<Entry<u128>>* es) {
 
 void RouteTable::LookupBatch6(const uint8_t* a, int32_t* out, size_t n) {
   f6_.Sync();
-  u128 keys[kChunk];
-  for (size_t i = 0; i < n; i += kChunk) {
-    size_t m = std::min(kChunk, n - i);
-    for (size_t j = 0; j < m; ++j) keys[j] = Load6(a + 16 * (i + j));
-    f6_.fib.LookupBatch(keys, out + i, m);
-  }
+  f6_.fib.LookupBatchBytes(a, out, n);
 }
 
 ptrdiff_t RouteTable::Classify(const uint8_t* data, size_t data_len,

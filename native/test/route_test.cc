@@ -74,15 +74,23 @@ K RandomKey(std::mt19937_64& rng, const std::vector<K>& hot) {
   return k;
 }
 
+// Random inserts and deletes, each followed by lookups, against the naive
+// reference. jump_density > 0 sets the IPv6 Poptrie's (a high one makes jump
+// nodes out of the small regions that random prefixes give).
 template <typename K>
-void Differential(uint64_t seed, int ops, int lookups_per_check) {
+void Differential(uint64_t seed, int ops, int lookups_per_check,
+                  unsigned jump_density = 0) {
   constexpr int W = sizeof(K) * 8;
   std::mt19937_64 rng(seed);
   std::vector<K> hot;
   for (int i = 0; i < 8; ++i) hot.push_back(RandomKey<K>(rng, {}));
   Naive<K> ref;
   vpn::route::Family<K, 18, (W == 128)> fam;
+  if (jump_density != 0) fam.fib.set_jump_density(jump_density);
+  size_t jumps_seen = 0;
   std::vector<std::pair<K, int>> live;
+  std::vector<K> keys;
+  std::vector<int32_t> wants, batch;
   int mismatches = 0;
   for (int op = 0; op < ops; ++op) {
     int kind = static_cast<int>(rng() % 10);
@@ -103,6 +111,8 @@ void Differential(uint64_t seed, int ops, int lookups_per_check) {
       bool b = fam.Erase(k, len);
       if (a != b) ++mismatches;
     }
+    keys.clear();
+    wants.clear();
     for (int q = 0; q < lookups_per_check; ++q) {
       K a = RandomKey<K>(rng, hot);
       if (!live.empty() && q % 2 == 0) {
@@ -115,8 +125,18 @@ void Differential(uint64_t seed, int ops, int lookups_per_check) {
       int32_t cpv = -1;
       fam.cp.Match(a, &cpv);
       if (want != got || want != cpv) ++mismatches;
+      keys.push_back(a);
+      wants.push_back(want);
+    }
+    // The same keys through the batch path (lanes, 64-bit cursors).
+    batch.assign(keys.size(), 0);
+    fam.fib.LookupBatch(keys.data(), batch.data(), keys.size());
+    for (size_t q = 0; q < keys.size(); ++q) mismatches += batch[q] != wants[q];
+    if (jump_density != 0 && op % 100 == 0) {
+      jumps_seen = std::max(jumps_seen, fam.fib.jump_count());
     }
   }
+  if (jump_density != 0) CHECK(jumps_seen > 0);
   CHECK_EQ(fam.size(), ref.m.size());
   CHECK_EQ(mismatches, 0);
   // A full rebuild must agree with the patched structure.
@@ -124,6 +144,7 @@ void Differential(uint64_t seed, int ops, int lookups_per_check) {
   fam.cp.CollectAll(&es);
   CHECK_EQ(es.size(), ref.m.size());
   vpn::route::Family<K, 18, (W == 128)> fresh;
+  if (jump_density != 0) fresh.fib.set_jump_density(jump_density);
   fresh.Assign(&es);
   int diff = 0;
   for (int q = 0; q < 20000; ++q) {
@@ -299,6 +320,12 @@ TEST(Differential6) {
   for (uint64_t seed = 1; seed <= 6; ++seed) Differential<u128>(seed, 3000, 20);
 }
 
+TEST(Differential6WithJumpNodes) {
+  for (uint64_t seed = 11; seed <= 16; ++seed) {
+    Differential<u128>(seed, 3000, 20, 64);
+  }
+}
+
 TEST(DeepSparseIPv6UsesPathCompression) {
   vpn::route::Family6 f;
   // Lone /128s far below their /32: each should cost ~1-2 nodes, not 19.
@@ -314,6 +341,89 @@ TEST(DeepSparseIPv6UsesPathCompression) {
   for (u128 h : hosts) CHECK_EQ(f.Lookup(h), 2);
   CHECK_EQ(f.Lookup(hosts[0] ^ 1), 1);
   CHECK(f.fib.node_count() < 100 * 4);
+}
+
+TEST(DenseIPv6PoolsUseJumpNodes) {
+  // Two /32 pools, one /48 in most of their first 40000 slots (the way RIRs
+  // hand out PI space), longer prefixes inside some, a few /29s around:
+  // dense enough for jump nodes at the default density. Then patches.
+  std::mt19937_64 rng(21);
+  Naive<u128> ref;
+  vpn::route::Family6 f;
+  std::vector<std::pair<u128, int>> all;
+  auto add = [&](u128 k, int len, int32_t v) {
+    k &= Mask<u128>(len);
+    ref.Insert(k, len, v);
+    f.Insert(k, len, v);
+    all.push_back({k, len});
+  };
+  const uint64_t pools[2] = {0x2a0a000000000000ull, 0x2a0b000100000000ull};
+  for (uint64_t pool : pools) {
+    for (uint64_t i = 0; i < 40000; ++i) {
+      if (rng() % 4 == 0) continue;
+      u128 k = Make6(pool | (i << 16), 0);
+      add(k, 48, static_cast<int32_t>(rng() % 50));
+      if (rng() % 16 == 0) {
+        int len = 49 + static_cast<int>(rng() % 80);
+        add(k | Make6(rng() & 0xffff, rng()), len, 7);
+      }
+    }
+    add(Make6(pool, 0), 32, 1);
+    add(Make6(pool ^ (uint64_t{1} << 35), 0), 29, 2);
+  }
+  f.Sync();
+  CHECK(f.fib.jump_count() > 0);
+  auto probe = [&]() {
+    auto [k, len] = all[rng() % all.size()];
+    u128 noise = Make6(rng(), rng());
+    int keep = rng() % 3 == 0 ? static_cast<int>(rng() % 129) : len;
+    return (k & Mask<u128>(keep)) | (noise & ~Mask<u128>(keep));
+  };
+  int bad = 0;
+  std::vector<u128> keys(4096);
+  std::vector<int32_t> out(keys.size());
+  auto check = [&]() {
+    for (auto& k : keys) k = probe();
+    f.Sync();
+    f.fib.LookupBatch(keys.data(), out.data(), keys.size());
+    for (size_t i = 0; i < keys.size(); ++i) {
+      int32_t want = ref.Lookup(keys[i]);
+      bad += out[i] != want;
+      bad += f.Lookup(keys[i]) != want;
+    }
+  };
+  check();
+  // Patches inside the jump nodes' regions: prefixes that end inside a
+  // stride (a few children rebuilt, or the node), /48s added and removed.
+  for (int op = 0; op < 3000; ++op) {
+    uint64_t pool = pools[rng() % 2];
+    int kind = static_cast<int>(rng() % 6);
+    if (kind == 0) {
+      int len = 33 + static_cast<int>(rng() % 15);
+      add(Make6(pool | ((rng() % 40000) << 16), 0), len,
+          static_cast<int32_t>(rng() % 50));
+    } else if (kind <= 2) {
+      add(Make6(pool | ((rng() % 40000) << 16), 0), 48,
+          static_cast<int32_t>(rng() % 50));
+    } else {
+      size_t at = rng() % all.size();
+      auto [k, len] = all[at];
+      all[at] = all.back();
+      all.pop_back();
+      bool a = ref.Erase(k, len);
+      bool b = f.Erase(k, len);
+      bad += a != b;
+    }
+    if (op % 50 == 0) {
+      u128 k = probe();
+      f.Sync();
+      bad += f.Lookup(k) != ref.Lookup(k);
+    }
+  }
+  check();
+  CHECK(f.fib.jump_count() > 0);
+  CHECK_EQ(bad, 0);
+  CHECK_EQ(f.size(), ref.m.size());
 }
 
 TEST(BulkLoadMatchesSingleInserts) {
