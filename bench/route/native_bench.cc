@@ -209,7 +209,7 @@ void Run(const std::string& name, bool alternatives) {
     BulkResult r;
     BulkError e;
     if (!table->InsertMany(s.text.data(), s.text.size(), s.count,
-                           s.values.data(), 0, &r, &e)) {
+                           s.values.data(), s.count, 0, &r, &e)) {
       std::fprintf(stderr, "load failed at %zu\n", e.index);
       std::exit(1);
     }

@@ -147,29 +147,43 @@ T ArgTyped(const Napi::CallbackInfo& info, size_t i, napi_typedarray_type want,
   return info[i].As<T>();
 }
 
-// The parts of a bulk load taken from JS on the calling thread: the joined
-// text, the entry count, the values (copied, so that a worker can use them).
+// The parts of a bulk load taken from JS on the calling thread: the text,
+// the entry count, the values (copied, so that a worker can use them).
 struct BulkInput {
+  // The text: a view of the caller's memory (synchronous insertMany of a
+  // Uint8Array), or (data null) `text` itself.
+  const char* data = nullptr;
+  size_t len = 0;
   std::string text;
-  // Or (buildAsync) the text in pieces, Uint8Arrays that the caller made for
-  // this call and keeps referenced until it is done: the worker joins them,
-  // so that no copy of a 15 MB list happens on the event loop.
+  // Or (buildAsync from lib/route) the text in pieces, one or more whole
+  // entries each, Uint8Arrays that the caller made for this call and keeps
+  // referenced until it is done: the worker joins them with '\n', so that
+  // no copy of a 15 MB list happens on the event loop.
   std::vector<std::pair<const char*, size_t>> pieces;
   std::vector<Napi::Reference<Napi::Value>> refs;
-  size_t count = 0;
+  size_t count = 0;             // or RouteTable::kCountLines
   std::vector<int32_t> values;  // empty: `value` for all
+  bool have_values = false;
   int32_t value = 0;
 };
 
-BulkInput ArgBulk(const Napi::CallbackInfo& info) {
+// (text, count, values). text: a string of `count` entries joined by '\n';
+// a Uint8Array of such text (count -1: however many lines it holds, a
+// final '\n' allowed); or an array of Uint8Array pieces (see BulkInput).
+// `own`: copy a Uint8Array's text (for a worker: the caller's buffer could
+// change or be detached meanwhile).
+BulkInput ArgBulk(const Napi::CallbackInfo& info, bool own) {
   Napi::Env env = info.Env();
   BulkInput in;
   bool pieces = info.Length() > 0 && info[0].IsArray();
-  if (info.Length() < 3 || !(info[0].IsString() || pieces) ||
+  bool bytes =
+      info.Length() > 0 && info[0].IsTypedArray() &&
+      info[0].As<Napi::TypedArray>().TypedArrayType() == napi_uint8_array;
+  if (info.Length() < 3 || !(info[0].IsString() || pieces || bytes) ||
       !info[1].IsNumber()) {
     throw CodedTypeError(env, "ERR_INVALID_ARG_TYPE",
-                         "insertMany(text, count, values) takes a string, a "
-                         "count and an Int32Array or a number");
+                         "insertMany(text, count, values) takes a string or "
+                         "a Uint8Array, a count and an Int32Array or a number");
   }
   if (pieces) {
     Napi::Array a = info[0].As<Napi::Array>();
@@ -185,28 +199,42 @@ BulkInput ArgBulk(const Napi::CallbackInfo& info) {
                              u.ElementLength());
       in.refs.push_back(Napi::Persistent(v));
     }
+  } else if (bytes) {
+    Napi::Uint8Array u = info[0].As<Napi::Uint8Array>();
+    const char* d = reinterpret_cast<const char*>(u.Data());
+    if (own) {
+      in.text.assign(d, u.ElementLength());
+    } else {
+      in.data = d;
+      in.len = u.ElementLength();
+    }
   } else {
     in.text = info[0].As<Napi::String>().Utf8Value();
   }
   double c = info[1].As<Napi::Number>().DoubleValue();
-  if (!(c >= 0 && c < 4294967296.0) || c != std::floor(c)) {
+  if (c == -1 && bytes) {
+    in.count = route::RouteTable::kCountLines;
+  } else if (!(c >= 0 && c <= 2147483647.0) || c != std::floor(c)) {
     throw CodedRangeError(env, "ERR_OUT_OF_RANGE", "Bad entry count");
+  } else {
+    in.count = static_cast<size_t>(c);
   }
-  in.count = static_cast<size_t>(c);
   if (info[2].IsNumber()) {
     in.value = ArgValue(info, 2);
     return in;
   }
   auto values = ArgTyped<Napi::Int32Array>(info, 2, napi_int32_array,
                                            "values must be an Int32Array");
-  if (values.ElementLength() != in.count) {
+  if (in.count != route::RouteTable::kCountLines &&
+      values.ElementLength() != in.count) {
     throw CodedRangeError(
         env, "ERR_OUT_OF_RANGE",
         "values has " + std::to_string(values.ElementLength()) +
             " entries for " + std::to_string(in.count) + " prefixes");
   }
-  in.values.assign(values.Data(), values.Data() + in.count);
-  for (size_t i = 0; i < in.count; ++i) {
+  in.have_values = true;
+  in.values.assign(values.Data(), values.Data() + values.ElementLength());
+  for (size_t i = 0; i < in.values.size(); ++i) {
     if (in.values[i] < 0) {
       Napi::Error e = CodedRangeError(
           env, "ERR_OUT_OF_RANGE",
@@ -220,11 +248,41 @@ BulkInput ArgBulk(const Napi::CallbackInfo& info) {
   return in;
 }
 
+// Joins the pieces (if any) into in->text, on whichever thread runs it.
+void JoinPieces(BulkInput* in) {
+  if (in->pieces.empty()) return;
+  size_t total = in->pieces.size() - 1;
+  for (const auto& p : in->pieces) total += p.second;
+  in->text.clear();
+  in->text.reserve(total);
+  for (size_t i = 0; i < in->pieces.size(); ++i) {
+    if (i != 0) in->text += '\n';
+    in->text.append(in->pieces[i].first, in->pieces[i].second);
+  }
+  in->data = in->text.data();
+  in->len = in->text.size();
+}
+
+bool RunBulk(route::RouteTable* t, const BulkInput& in, BulkResult* r,
+             BulkError* err) {
+  const char* text = in.data ? in.data : in.text.data();
+  size_t len = in.data ? in.len : in.text.size();
+  return t->InsertMany(text, len, in.count,
+                       in.have_values ? in.values.data() : nullptr,
+                       in.values.size(), in.value, r, err);
+}
+
 Napi::Error BulkFailure(Napi::Env env, const BulkError& err) {
   if (err.kind == BulkError::kCount) {
     return CodedTypeError(env, "ERR_INVALID_CIDR",
                           "The entries do not match their count (an entry "
                           "holds a newline?)");
+  }
+  if (err.kind == BulkError::kValueCount) {
+    return CodedRangeError(env, "ERR_OUT_OF_RANGE",
+                           "values has " + std::to_string(err.index) +
+                               " entries for " + std::to_string(err.lines) +
+                               " prefixes");
   }
   std::string msg = "Invalid CIDR " +
                     Quote(err.entry.data(), err.entry.size()) + " at index " +
@@ -249,6 +307,12 @@ Napi::Object BulkReport(Napi::Env env, const BulkResult& r) {
             Napi::Number::New(env, static_cast<double>(r.masked_index[i])));
   }
   o.Set("maskedIndex", idx);
+  Napi::Array text = Napi::Array::New(env, r.masked_text.size());
+  for (size_t i = 0; i < r.masked_text.size(); ++i) {
+    text.Set(static_cast<uint32_t>(i),
+             Napi::String::New(env, r.masked_text[i]));
+  }
+  o.Set("maskedText", text);
   return o;
 }
 
@@ -360,12 +424,11 @@ class RouteTableWrap : public Napi::ObjectWrap<RouteTableWrap> {
   }
 
   Napi::Value InsertMany(const Napi::CallbackInfo& info) {
-    BulkInput in = ArgBulk(info);
+    BulkInput in = ArgBulk(info, false);
+    JoinPieces(&in);
     BulkResult r;
     BulkError err;
-    if (!table_->InsertMany(in.text.data(), in.text.size(), in.count,
-                            in.values.empty() ? nullptr : in.values.data(),
-                            in.value, &r, &err)) {
+    if (!RunBulk(table_.get(), in, &r, &err)) {
       throw BulkFailure(info.Env(), err);
     }
     Account();
@@ -677,20 +740,14 @@ class BuildWorker : public Napi::AsyncWorker {
  protected:
   void Execute() override {
     try {
-      if (!in_.pieces.empty()) {
-        size_t total = 0;
-        for (const auto& p : in_.pieces) total += p.second;
-        in_.text.reserve(total);
-        for (const auto& p : in_.pieces) in_.text.append(p.first, p.second);
-      }
+      JoinPieces(&in_);
       table_ = std::make_unique<route::RouteTable>();
-      ok_ = table_->InsertMany(in_.text.data(), in_.text.size(), in_.count,
-                               in_.values.empty() ? nullptr : in_.values.data(),
-                               in_.value, &result_, &error_);
+      ok_ = RunBulk(table_.get(), in_, &result_, &error_);
     } catch (const std::bad_alloc&) {
       SetError("out of memory building the route table");
     }
     std::string().swap(in_.text);
+    std::vector<int32_t>().swap(in_.values);
   }
 
   void OnOK() override {
@@ -727,7 +784,7 @@ Napi::Value RouteTableWrap::BuildAsync(const Napi::CallbackInfo& info) {
     throw CodedError(info.Env(), "ERR_CPU_UNSUPPORTED",
                      "RouteTable needs a CPU with the POPCNT instruction");
   }
-  BulkInput in = ArgBulk(info);
+  BulkInput in = ArgBulk(info, true);
   auto* w = new BuildWorker(info.Env(), std::move(in));
   Napi::Promise p = w->Promise();
   w->Queue();

@@ -45,7 +45,10 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <exception>
 #include <string>
+#include <system_error>
+#include <thread>
 #include <vector>
 
 #include "route/cidr.h"
@@ -55,6 +58,40 @@
 
 namespace vpn {
 namespace route {
+
+// Runs a() on a second thread and b() on this one, and waits for both; the
+// first exception (e.g. bad_alloc) is rethrown. Without a second thread
+// (creation failed), one after the other. Bulk loads use it: the machines
+// this runs on have a core to spare while the event loop waits for a build.
+template <typename A, typename B>
+void BothAtOnce(A&& a, B&& b) {
+  std::exception_ptr err;
+  std::thread t;
+  try {
+    t = std::thread([&] {
+      try {
+        a();
+      } catch (...) {
+        err = std::current_exception();
+      }
+    });
+  } catch (const std::system_error&) {
+    a();
+    b();
+    return;
+  }
+  try {
+    b();
+  } catch (...) {
+    t.join();
+    throw;
+  }
+  t.join();
+  if (err) std::rethrow_exception(err);
+}
+
+// Lists at least this long are parsed and built on two threads.
+constexpr size_t kParallelEntries = 32768;
 
 template <typename K, int S, bool PC>
 struct Family {
@@ -103,14 +140,24 @@ struct Family {
   int32_t Lookup(K a) const { return fib.allocated() ? fib.Lookup(a) : -1; }
 
   // Replaces the contents with sorted, duplicate-free entries (reordered).
+  // The two structures are built at once for a long list.
   void Assign(std::vector<Entry<K>>* es) {
-    cp.BuildSorted(es->data(), es->size());
     pending.clear();
     rebuild = false;
     if (es->empty()) {
+      cp.BuildSorted(es->data(), 0);
       fib.Reset();
-    } else {
+    } else if (es->size() < kParallelEntries) {
+      cp.BuildSorted(es->data(), es->size());
       fib.Build(es->data(), es->size());
+    } else {
+      // fib.Build reorders its input: it gets a copy.
+      BothAtOnce(
+          [&] {
+            std::vector<Entry<K>> scratch(*es);
+            fib.Build(scratch.data(), scratch.size());
+          },
+          [&] { cp.BuildSorted(es->data(), es->size()); });
     }
   }
 
@@ -191,8 +238,11 @@ using Family6 = Family<u128, 18, true>;
 
 // Why a bulk load failed.
 struct BulkError {
-  enum Kind : uint8_t { kNone, kParse, kCount } kind = kNone;
-  size_t index = 0;  // entry number, for kParse
+  // kCount: the text does not hold `count` entries; kValueCount: the values
+  // are not one per entry (`index` entries for `lines`).
+  enum Kind : uint8_t { kNone, kParse, kCount, kValueCount } kind = kNone;
+  size_t index = 0;  // entry number, for kParse; values given, kValueCount
+  size_t lines = 0;  // entries in the text, for kValueCount
   ParseStatus status = ParseStatus::kOk;
   bool v6 = false;  // for the text of kLengthRange
   std::string entry;
@@ -203,8 +253,9 @@ struct BulkResult {
   size_t added = 0;     // prefixes that were not in the table
   size_t replaced = 0;  // entries that replaced a value (incl. duplicates)
   size_t masked = 0;    // entries with host bits set, masked
-  // Indexes of the first kMaxMaskedReported masked entries.
+  // Indexes and text of the first kMaxMaskedReported masked entries.
   std::vector<size_t> masked_index;
+  std::vector<std::string> masked_text;
   static constexpr size_t kMaxMaskedReported = 100;
 };
 
@@ -262,12 +313,15 @@ class RouteTable {
   ptrdiff_t Classify(const uint8_t* data, size_t data_len, const int32_t* meta,
                      size_t count, int32_t* out);
 
-  // Parses `count` entries separated by '\n' in text[0..len) and adds them
-  // (values[i], or `value` for all when values is null). All or nothing:
-  // on a parse error the table is unchanged.
+  // Parses `count` entries separated by '\n' in text[0..len) (kCountLines:
+  // however many lines there are) and adds them: values[i] (nvalues of
+  // them, one per entry), or `value` for all when values is null. All or
+  // nothing: on an error the table is unchanged. Long lists are parsed in
+  // two halves at once.
+  static constexpr size_t kCountLines = ~size_t{0};
   bool InsertMany(const char* text, size_t len, size_t count,
-                  const int32_t* values, int32_t value, BulkResult* result,
-                  BulkError* error);
+                  const int32_t* values, size_t nvalues, int32_t value,
+                  BulkResult* result, BulkError* error);
 
   void Clear() {
     f4_ = Family4();

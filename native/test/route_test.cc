@@ -456,7 +456,7 @@ TEST(BulkLoadMatchesSingleInserts) {
   RouteTable t;
   vpn::route::BulkResult r;
   vpn::route::BulkError e;
-  CHECK(t.InsertMany(text.data(), text.size(), n, values.data(), 0, &r, &e));
+  CHECK(t.InsertMany(text.data(), text.size(), n, values.data(), n, 0, &r, &e));
   CHECK_EQ(t.size(), ref4.m.size() + ref6.m.size());
   CHECK_EQ(r.added, t.size());
   CHECK(r.masked > 0);
@@ -471,7 +471,7 @@ TEST(BulkLoadMatchesSingleInserts) {
   // A second bulk load merges (rebuild path), then a small one (patch path).
   std::string more = "0.0.0.0/0\n10.0.0.0/8\n10.0.0.0/8";
   int32_t vals[3] = {5, 6, 7};
-  CHECK(t.InsertMany(more.data(), more.size(), 3, vals, 0, &r, &e));
+  CHECK(t.InsertMany(more.data(), more.size(), 3, vals, 3, 0, &r, &e));
   CHECK_EQ(r.replaced + r.added, size_t{3});
   ref4.Insert(0, 0, 5);
   ref4.Insert(0x0a000000u, 8, 7);
@@ -491,21 +491,82 @@ TEST(BulkLoadErrors) {
   vpn::route::BulkResult r;
   vpn::route::BulkError e;
   std::string text = "10.0.0.0/8\n1.2.3.4/33\n::/0";
-  CHECK(!t.InsertMany(text.data(), text.size(), 3, nullptr, 1, &r, &e));
+  CHECK(!t.InsertMany(text.data(), text.size(), 3, nullptr, 0, 1, &r, &e));
   CHECK(e.kind == vpn::route::BulkError::kParse);
   CHECK_EQ(e.index, size_t{1});
   CHECK(e.status == ParseStatus::kLengthRange);
   CHECK_EQ(e.entry, std::string("1.2.3.4/33"));
   CHECK_EQ(t.size(), size_t{0});  // all or nothing
   text = "10.0.0.0/8\n\n::/0";
-  CHECK(!t.InsertMany(text.data(), text.size(), 3, nullptr, 1, &r, &e));
+  CHECK(!t.InsertMany(text.data(), text.size(), 3, nullptr, 0, 1, &r, &e));
   CHECK(e.status == ParseStatus::kEmpty);
   text = "10.0.0.0/8\n11.0.0.0/8";
-  CHECK(!t.InsertMany(text.data(), text.size(), 1, nullptr, 1, &r, &e));
+  CHECK(!t.InsertMany(text.data(), text.size(), 1, nullptr, 0, 1, &r, &e));
   CHECK(e.kind == vpn::route::BulkError::kCount);
-  CHECK(!t.InsertMany(text.data(), text.size(), 3, nullptr, 1, &r, &e));
+  CHECK(!t.InsertMany(text.data(), text.size(), 3, nullptr, 0, 1, &r, &e));
   CHECK(e.kind == vpn::route::BulkError::kCount);
-  CHECK(t.InsertMany("", 0, 0, nullptr, 1, &r, &e));
+  CHECK(t.InsertMany("", 0, 0, nullptr, 0, 1, &r, &e));
+}
+
+TEST(BulkLoadInTwoHalves) {
+  // Long enough to be parsed in two halves and built on two threads: the
+  // entries' indexes (errors, masked entries, values) run on across the
+  // split.
+  const size_t n = 200000;
+  std::string text;
+  std::vector<int32_t> values;
+  for (size_t i = 0; i < n; ++i) {
+    uint32_t k = static_cast<uint32_t>(0x01000000u + (i << 8));
+    if (i % 50000 == 7) k |= 1;  // masked
+    if (!text.empty()) text += '\n';
+    text += vpn::route::FormatIPv4(k) + "/24";
+    values.push_back(static_cast<int32_t>(i));
+  }
+  RouteTable t;
+  vpn::route::BulkResult r;
+  vpn::route::BulkError e;
+  CHECK(t.InsertMany(text.data(), text.size(), n, values.data(), n, 0, &r, &e));
+  CHECK_EQ(t.size(), n);
+  CHECK_EQ(r.masked, size_t{4});
+  CHECK_EQ(r.masked_index.size(), size_t{4});
+  CHECK_EQ(r.masked_index[3], size_t{150007});
+  CHECK_EQ(r.masked_text[3], vpn::route::FormatIPv4(static_cast<uint32_t>(
+                                 0x01000000u + (150007u << 8) + 1)) +
+                                 "/24");
+  int bad = 0;
+  for (size_t i = 0; i < n; i += 7) {
+    bad += t.Lookup4(static_cast<uint32_t>(0x01000000u + (i << 8) + 9)) !=
+           static_cast<int32_t>(i);
+  }
+  CHECK_EQ(bad, 0);
+  // Counted lines, with a final newline; values one per line.
+  RouteTable u;
+  std::string with_nl = text + "\n";
+  CHECK(u.InsertMany(with_nl.data(), with_nl.size(), RouteTable::kCountLines,
+                     values.data(), n, 0, &r, &e));
+  CHECK_EQ(r.count, n);
+  CHECK_EQ(u.Lookup4(0x01000000u + (123456u << 8)), 123456);
+  CHECK(!u.InsertMany(with_nl.data(), with_nl.size(), RouteTable::kCountLines,
+                      values.data(), n - 1, 0, &r, &e));
+  CHECK(e.kind == vpn::route::BulkError::kValueCount);
+  CHECK_EQ(e.index, n - 1);
+  CHECK_EQ(e.lines, n);
+  // An error in the second half names its entry.
+  std::string broken = text;
+  size_t at = broken.find("\n", broken.size() * 3 / 4);
+  broken.insert(at + 1, "x");
+  RouteTable v;
+  CHECK(!v.InsertMany(broken.data(), broken.size(), n, values.data(), n, 0, &r,
+                      &e));
+  CHECK(e.kind == vpn::route::BulkError::kParse);
+  size_t want = static_cast<size_t>(
+      std::count(broken.begin(), broken.begin() + static_cast<long>(at), '\n') +
+      1);
+  CHECK_EQ(e.index, want);
+  CHECK_EQ(v.size(), size_t{0});
+  // One line too many or too few for the count.
+  CHECK(!v.InsertMany(text.data(), text.size(), n + 1, nullptr, 0, 1, &r, &e));
+  CHECK(e.kind == vpn::route::BulkError::kCount);
 }
 
 TEST(ClassifyPackets) {

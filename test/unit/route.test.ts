@@ -236,6 +236,53 @@ describe('RouteTable', () => {
     await expect(failed).rejects.toMatchObject({ code: 'ERR_INVALID_CIDR', index: 1 });
   });
 
+  test('text input: one CIDR a line, from a Buffer, sync and async', async () => {
+    const text = Buffer.from('10.0.0.0/8\n10.1.2.3/16\n2001:db8::/32\n10.1.0.0/16\n');
+    const t = RouteTable.from(text, Int32Array.from([5, 6, 7, 8]));
+    expect(t.size).toBe(3);
+    expect(t.lookup('10.1.9.9')).toBe(8);
+    expect(t.lookup('2001:db8::1')).toBe(7);
+    const r = t.insertMany(Buffer.from('1.0.0.0/8\n1.2.3.4/16'), 3);
+    expect(r).toMatchObject({ count: 2, added: 2, masked: 1, maskedIndex: [1] });
+    expect(r.warnings).toEqual(['entry 1: 1.2.3.4/16 has host bits set; used as 1.2.0.0/16']);
+    expect(t.lookup('1.2.9.9')).toBe(3);
+    // Empty text is no entries; a final newline is allowed, an empty line is not.
+    expect(t.insertMany(new Uint8Array(0), 1).count).toBe(0);
+    expect(() => t.insertMany(Buffer.from('1.0.0.0/8\n\n2.0.0.0/8'), 1)).toThrow(
+      expect.objectContaining({ code: 'ERR_INVALID_CIDR', index: 1 }),
+    );
+    // One value per line, or one for all.
+    expect(() => t.insertMany(Buffer.from('1.0.0.0/8\n2.0.0.0/8'), [1, 2, 3])).toThrow(
+      expect.objectContaining({
+        name: 'RangeError',
+        code: 'ERR_OUT_OF_RANGE',
+        message: 'values has 3 entries for 2 prefixes',
+      }),
+    );
+    expect(t.size).toBe(5);
+    const [u, report] = await RouteTable.fromAsyncWithReport(
+      Buffer.from('192.0.2.1/24\n198.51.100.0/24\n'),
+      [1, 2],
+    );
+    expect(u.size).toBe(2);
+    expect(u.lookup('192.0.2.77')).toBe(1);
+    expect(report.warnings).toEqual([
+      'entry 0: 192.0.2.1/24 has host bits set; used as 192.0.2.0/24',
+    ]);
+    // The async build copies the text: changing the buffer afterwards is
+    // harmless.
+    const buf = Buffer.from('203.0.113.0/24');
+    const pending = RouteTable.fromAsync(buf, 9);
+    buf.fill(0x41);
+    expect((await pending).lookup('203.0.113.5')).toBe(9);
+    await expect(
+      RouteTable.fromAsync(Buffer.from('1.0.0.0/8\n1.2.3.4/33'), 1),
+    ).rejects.toMatchObject({ name: 'RangeError', code: 'ERR_INVALID_CIDR', index: 1 });
+    await expect(RouteTable.fromAsync(Buffer.from('1.0.0.0/8'), [1, 2])).rejects.toMatchObject({
+      code: 'ERR_OUT_OF_RANGE',
+    });
+  });
+
   test('bytes and controlBytes describe the native memory', () => {
     const t = new RouteTable();
     expect(t.bytes).toBe(0);
