@@ -41,6 +41,22 @@ size_t ReadShortString(Napi::Env env, napi_value v, char* buf) {
   return len;
 }
 
+// Copies a JS string that should be a short ASCII text (an address) into
+// buf, NUL-terminated, *n its length (kMaxText - 1 or more: too long). Read
+// as UTF-16 and narrowed: V8 copies a one-byte string without the UTF-8
+// encoder (~3x fewer instructions here), and a character past ASCII becomes
+// a byte no parser accepts. napi_string_expected when it is not a string.
+napi_status ReadAscii(napi_env env, napi_value v, char* buf, size_t* n) {
+  char16_t wide[kMaxText];
+  napi_status st = napi_get_value_string_utf16(env, v, wide, kMaxText, n);
+  if (st != napi_ok) return st;
+  for (size_t i = 0; i < *n; ++i) {
+    buf[i] = wide[i] < 0x80 ? static_cast<char>(wide[i]) : '\x7f';
+  }
+  buf[*n] = '\0';
+  return napi_ok;
+}
+
 std::string Quote(const char* s, size_t n) {
   std::string out = "\"";
   out.append(s, n > 60 ? 60 : n);
@@ -346,6 +362,8 @@ class RouteTableWrap : public Napi::ObjectWrap<RouteTableWrap> {
       throw CodedError(info.Env(), "ERR_CPU_UNSUPPORTED",
                        "RouteTable needs a CPU with the POPCNT instruction");
     }
+    handle_ = new Handle{this, 1};
+    DefineHot(info.Env(), info.This());
   }
 
   ~RouteTableWrap() override {
@@ -354,6 +372,8 @@ class RouteTableWrap : public Napi::ObjectWrap<RouteTableWrap> {
       Napi::MemoryManagement::AdjustExternalMemory(
           Env(), -static_cast<int64_t>(reported_));
     }
+    handle_->wrap = nullptr;
+    Release(handle_);
   }
 
   // Takes over a table built elsewhere (by BuildAsync's worker).
@@ -498,15 +518,27 @@ class RouteTableWrap : public Napi::ObjectWrap<RouteTableWrap> {
   // the text and values happens on the calling thread.
   static Napi::Value BuildAsync(const Napi::CallbackInfo& info);
 
-  // ---- The hot methods, in raw N-API: one napi_get_cb_info, one
-  // napi_unwrap and one napi_get_typedarray_info per array, no wrapper
-  // objects. Through node-addon-api's ObjectWrap and TypedArray helpers a
-  // call cost ~3x more (lookupBatch4 of one address: ~440 ns vs ~150 ns).
+  // ---- The hot methods, in raw N-API, as functions of each instance that
+  // carry the instance's C++ object in their data: one napi_get_cb_info and
+  // no napi_unwrap (a private-property lookup, ~800 instructions, more than
+  // the rest of a lookup() call), no wrapper objects. Through
+  // node-addon-api's ObjectWrap and TypedArray helpers a call cost ~3x more
+  // (lookupBatch4 of one address: ~440 ns vs ~150 ns).
 
- public:
-  // Installs them on the class's prototype.
-  static void DefineRaw(Napi::Env env, Napi::Function ctor) {
-    Napi::Object proto = ctor.Get("prototype").As<Napi::Object>();
+  // What the hot functions hold: the object, until it is finalized, and a
+  // count of the holders (the object and each function), all on the JS
+  // thread.
+  struct Handle {
+    RouteTableWrap* wrap;
+    uint32_t refs;
+  };
+  static void Release(Handle* h) {
+    if (--h->refs == 0) delete h;
+  }
+
+  // Defines lookup, lookup4, lookupBatch4, lookupBatch6 and classify on
+  // the new object itself (not writable, not enumerable).
+  void DefineHot(Napi::Env env, Napi::Value self) {
     struct {
       const char* name;
       napi_callback cb;
@@ -515,28 +547,41 @@ class RouteTableWrap : public Napi::ObjectWrap<RouteTableWrap> {
                    {"lookupBatch4", RawLookupBatch4},
                    {"lookupBatch6", RawLookupBatch6},
                    {"classify", RawClassify}};
-    for (const auto& m : methods) {
+    constexpr size_t kCount = sizeof methods / sizeof methods[0];
+    napi_property_descriptor props[kCount];
+    for (size_t i = 0; i < kCount; ++i) {
       napi_value fn;
       NAPI_THROW_IF_FAILED_VOID(
-          env, napi_create_function(env, m.name, NAPI_AUTO_LENGTH, m.cb,
-                                    nullptr, &fn));
-      proto.Set(m.name, Napi::Value(env, fn));
+          env, napi_create_function(env, methods[i].name, NAPI_AUTO_LENGTH,
+                                    methods[i].cb, handle_, &fn));
+      ++handle_->refs;
+      NAPI_THROW_IF_FAILED_VOID(env, napi_add_finalizer(
+                                         env, fn, handle_,
+                                         [](napi_env, void* data, void*) {
+                                           Release(static_cast<Handle*>(data));
+                                         },
+                                         nullptr, nullptr));
+      props[i] = napi_property_descriptor{methods[i].name, nullptr, nullptr,
+                                          nullptr,         nullptr, fn,
+                                          napi_default,    nullptr};
     }
+    NAPI_THROW_IF_FAILED_VOID(env,
+                              napi_define_properties(env, self, kCount, props));
   }
 
  private:
   static RouteTableWrap* Self(napi_env env, napi_callback_info cb, size_t* argc,
                               napi_value* argv) {
-    napi_value self;
-    if (napi_get_cb_info(env, cb, argc, argv, &self, nullptr) != napi_ok) {
+    void* data = nullptr;
+    if (napi_get_cb_info(env, cb, argc, argv, nullptr, &data) != napi_ok) {
       return nullptr;
     }
-    void* p = nullptr;
-    if (napi_unwrap(env, self, &p) != napi_ok || p == nullptr) {
-      throw CodedTypeError(Napi::Env(env), "ERR_INVALID_THIS",
-                           "Not a RouteTable");
+    RouteTableWrap* w = static_cast<Handle*>(data)->wrap;
+    if (w == nullptr) {
+      throw CodedError(Napi::Env(env), "ERR_INVALID_STATE",
+                       "This RouteTable has been released");
     }
-    return static_cast<RouteTableWrap*>(p);
+    return w;
   }
 
   template <typename T>
@@ -582,8 +627,12 @@ class RouteTableWrap : public Napi::ObjectWrap<RouteTableWrap> {
       napi_value argv[1];
       RouteTableWrap* w = Self(env, cb, &argc, argv);
       if (w == nullptr) return nullptr;
-      napi_valuetype t = napi_undefined;
-      napi_typeof(env, argv[0], &t);
+      // A string first, without asking its type (the common case).
+      char buf[kMaxText];
+      size_t n = 0;
+      napi_status st = ReadAscii(env, argv[0], buf, &n);
+      napi_valuetype t = napi_string;
+      if (st == napi_string_expected) napi_typeof(env, argv[0], &t);
       Address a;
       if (t == napi_number) {
         double d = 0;
@@ -595,12 +644,11 @@ class RouteTableWrap : public Napi::ObjectWrap<RouteTableWrap> {
         }
         a.a4 = static_cast<uint32_t>(d);
       } else if (t == napi_string) {
-        char buf[kMaxText];
-        size_t n = 0;
-        napi_get_value_string_utf8(env, argv[0], buf, kMaxText, &n);
         route::ParsedAddress pa;
-        if (n >= kMaxText - 1 ||
+        if (st != napi_ok || n >= kMaxText - 1 ||
             route::ParseAddress(buf, n, &pa) != ParseStatus::kOk) {
+          // Again as UTF-8, for the message.
+          napi_get_value_string_utf8(env, argv[0], buf, kMaxText, &n);
           throw CodedTypeError(Napi::Env(env), "ERR_INVALID_IP",
                                "Invalid IP address " + Quote(buf, n));
         }
@@ -726,6 +774,7 @@ class RouteTableWrap : public Napi::ObjectWrap<RouteTableWrap> {
 
   std::unique_ptr<route::RouteTable> table_;
   size_t reported_ = 0;
+  Handle* handle_ = nullptr;
 };
 
 class BuildWorker : public Napi::AsyncWorker {
@@ -795,7 +844,6 @@ Napi::Value RouteTableWrap::BuildAsync(const Napi::CallbackInfo& info) {
 
 void InitRouteTable(Napi::Env env, Napi::Object exports, AddonData* data) {
   Napi::Function ctor = RouteTableWrap::Define(env);
-  RouteTableWrap::DefineRaw(env, ctor);
   data->route_table_ctor = Napi::Persistent(ctor);
   exports.Set("RouteTable", ctor);
 }

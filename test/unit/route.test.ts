@@ -83,6 +83,19 @@ describe('RouteTable', () => {
       expect.objectContaining({ name: 'TypeError', code: 'ERR_INVALID_IP' }),
     );
     expect(() => t.lookup('10.0.0.0/8')).toThrow(TypeError);
+    // Characters past ASCII never read as digits ('\u0131' is 0x31 in its
+    // low byte, '１' a full-width one), and the message quotes the text.
+    t.insert('1.2.3.0/24', 6);
+    expect(t.lookup('1.2.3.4')).toBe(6);
+    for (const bad of ['\u0131.2.3.4', '１.2.3.4', '1.2.3.4\u0000', '1.2.3.\u0134']) {
+      expect(() => t.lookup(bad)).toThrow(
+        expect.objectContaining({ code: 'ERR_INVALID_IP', message: `Invalid IP address "${bad}"` }),
+      );
+    }
+    expect(() => t.lookup('2001:db8::\u0131')).toThrow(TypeError);
+    expect(() => t.lookup(undefined as unknown as string)).toThrow(
+      expect.objectContaining({ name: 'TypeError', code: 'ERR_INVALID_ARG_TYPE' }),
+    );
   });
 
   test('lookupPrefix gives the matched prefix', () => {
