@@ -246,7 +246,7 @@ function nativeTable(native) {
   lines.push('|---|---|---:|---:|---:|---:|---:|---:|');
   const key = (r) => `${r.set}|${r.structure}`;
   const groups = new Map();
-  for (const r of native.filter((x) => x.what)) {
+  for (const r of native.filter((x) => x.what && x.structure !== 'updates')) {
     if (!groups.has(key(r))) groups.set(key(r), {});
     groups.get(key(r))[r.what] = r;
   }
@@ -257,6 +257,13 @@ function nativeTable(native) {
     lines.push(
       `| ${set} | ${structure} | ${f('single')} | ${f('batch16')} | ${f('batch256')} | ${f('batch4096')} | ${any.buildMs.toFixed(0)} ms | ${any.bytesPerPrefix.toFixed(2)} |`,
     );
+  }
+  const updates = native.filter((x) => x.structure === 'updates');
+  if (updates.length) {
+    lines.push('\nWhat a change costs (µs, the change and the next lookup, which applies it):\n');
+    lines.push('| set | change | µs |');
+    lines.push('|---|---|---:|');
+    for (const r of updates) lines.push(`| ${r.set} | ${r.what} | ${r.us.toFixed(1)} |`);
   }
   for (const r of native.filter((x) => x.structure === 'build-parts')) {
     lines.push(

@@ -162,6 +162,7 @@ class Poptrie {
   // buffer is used as scratch space and left in an unspecified order.
   void Build(Entry<K>* e, size_t n) {
     Clear();
+    n = DropRedundant(e, n, -1);
     size_t w = 0;
     for (size_t i = 0; i < n; ++i) {
       if (e[i].len <= S) {
@@ -255,9 +256,10 @@ class Poptrie {
           cp.CollectBelow(region, jd + w, &es);
           int32_t inherit = -1;
           cp.Match(region, &inherit, S, jd + w);
+          size_t m = DropRedundant(es.data(), es.size(), inherit);
           uint32_t c = base1 + static_cast<uint32_t>(s);
           FreeSubtree(c, false);
-          BuildNode(c, es.data(), es.size(), jd + w, inherit, nullptr);
+          BuildNode(c, es.data(), m, jd + w, inherit, nullptr);
         }
         return;
       }
@@ -278,6 +280,7 @@ class Poptrie {
     if (np == 1) {
       int32_t short_value = ShortOf(s.ni);
       FreeSubtree(s.ni, true);
+      es.resize(DropRedundant(es.data(), es.size(), -1));
       if (es.empty()) {
         FreeNodes(s.ni, 1);
         top_[slot] = short_value;
@@ -288,6 +291,7 @@ class Poptrie {
     }
     int32_t inherit = -1;
     cp.Match(key & Mask<K>(s.d), &inherit, S, s.d);
+    es.resize(DropRedundant(es.data(), es.size(), inherit));
     FreeSubtree(s.ni, false);
     BuildNode(s.ni, es.data(), es.size(), s.d, inherit, nullptr);
   }
@@ -430,9 +434,7 @@ class Poptrie {
           hi[l] = h << w;
           live[next++] = static_cast<uint16_t>(l);
         } else {
-          int32_t r =
-              leaves[n.base0 +
-                     __builtin_popcountll(n.leafvec & ((bit << 1) - 1)) - 1];
+          int32_t r = LeafOf(n, bit, leaves);
           out[l] = r >= 0 ? r : leaves[nodes[rt[l]].base0 - 1];
         }
       }
@@ -537,9 +539,19 @@ class Poptrie {
       *lo = o << w;
       return true;
     }
-    *r = leaves[n.base0 + __builtin_popcountll(n.leafvec & ((bit << 1) - 1)) -
-                1];
+    *r = LeafOf(n, bit, leaves);
     return false;
+  }
+
+  // The value of leaf slot `bit` of node n: from the leaf array, or inline
+  // (one run; never in a root, which keeps its runs after its hidden leaf).
+  static int32_t LeafOf(const Node& n, uint64_t bit, const int32_t* leaves) {
+    uint64_t lv = n.leafvec;
+    // An inline run reads leaves[0], a line that stays cached, and drops it.
+    size_t at =
+        lv ? n.base0 + __builtin_popcountll(lv & ((bit << 1) - 1)) - 1 : 0;
+    int32_t x = leaves[at];
+    return lv ? x : static_cast<int32_t>(n.base0);
   }
 
   int32_t Walk(uint32_t ni, uint64_t hi, uint64_t lo) const {
@@ -574,11 +586,45 @@ class Poptrie {
   void RebuildRoot(const Patricia<K>& cp, uint64_t slot, K key) {
     std::vector<Entry<K>> es;
     cp.CollectBelow(key & Mask<K>(S), S, &es);
+    es.resize(DropRedundant(es.data(), es.size(), -1));
     if (es.empty()) return;
     uint32_t root = AllocNodes(1);
     int32_t short_value = top_[slot];
     BuildNode(root, es.data(), es.size(), S, -1, &short_value);
     top_[slot] = TopOf(root);
+  }
+
+  // Drops the entries of e[0..n) (sorted by (key, length)) that change no
+  // lookup: those with the value of the nearest longer-than-S prefix that
+  // contains them (`base` for the ones that none contains; -1: none). BGP
+  // tables have many (more-specifics announced for traffic engineering go
+  // to the same next hop as their aggregate). The control plane keeps
+  // them. Prefixes of length <= S stay, and count as containing nothing:
+  // a change to one repaints top slots without rebuilding the subtrees
+  // below it, while a change to a longer one rebuilds its whole region
+  // (see Update), whose dropped entries are then judged again. Returns the
+  // new count; the order is kept.
+  static size_t DropRedundant(Entry<K>* e, size_t n, int32_t base) {
+    Entry<K> stack[W + 1];  // the kept entries containing the current one
+    int sp = 0;
+    size_t w = 0;
+    for (size_t i = 0; i < n; ++i) {
+      const Entry<K> x = e[i];
+      if (x.len <= S) {
+        e[w++] = x;
+        continue;
+      }
+      while (sp > 0 && (stack[sp - 1].len >= x.len ||
+                        ((x.key ^ stack[sp - 1].key) &
+                         Mask<K>(stack[sp - 1].len)) != 0)) {
+        --sp;
+      }
+      int32_t cover = sp > 0 ? stack[sp - 1].value : base;
+      if (x.value == cover) continue;
+      stack[sp++] = x;
+      e[w++] = x;
+    }
+    return w;
   }
 
   // Builds node ni for the region of depth d that holds e[0..n) (all longer
@@ -621,6 +667,7 @@ class Poptrie {
       count[j] = 0;
     }
     uint64_t vector = 0;
+    uint64_t differs = 0;  // slots with a longer prefix of another value
     size_t w = 0;
     for (size_t i = 0; i < n; ++i) {
       unsigned j = static_cast<unsigned>(Bits(e[i].key, d, 6));
@@ -628,10 +675,25 @@ class Poptrie {
         unsigned span = 1u << (d + 6 - e[i].len);
         for (unsigned s = j; s < j + span; ++s) leaf[s] = e[i].value;
       } else {
+        // Sorted by (key, length): every prefix that covers slot j and
+        // ends in this stride came before, so leaf[j] is final here.
         vector |= uint64_t{1} << j;
+        if (e[i].value != leaf[j]) differs |= uint64_t{1} << j;
         ++count[j];
         e[w++] = e[i];
       }
+    }
+    if (vector & ~differs) {
+      // A slot whose longer prefixes all carry the value it inherits is
+      // one value throughout (BGP more-specifics often have their
+      // aggregate's next hop): a leaf, not a child.
+      vector &= differs;
+      size_t k = 0;
+      for (size_t i = 0; i < w; ++i) {
+        unsigned j = static_cast<unsigned>(Bits(e[i].key, d, 6));
+        if (vector & (uint64_t{1} << j)) e[k++] = e[i];
+      }
+      w = k;
     }
     int32_t runs[64];
     unsigned nruns = 0;
@@ -648,6 +710,12 @@ class Poptrie {
     if (root_short != nullptr) {
       base0 = AllocLeaves(nruns + 1) + 1;
       leaves_[base0 - 1] = *root_short;
+    } else if (nruns == 1) {
+      // One run: its value in base0 itself, leafvec 0 (a node with leaf
+      // slots and no run in leafvec means this), no leaf array access.
+      base0 = static_cast<uint32_t>(runs[0]);
+      leafvec = 0;
+      nruns = 0;
     } else if (nruns) {
       base0 = AllocLeaves(nruns);
     }

@@ -8,7 +8,9 @@
 //    path-compressed binary trie that takes inserts and deletes and answers
 //    the slow questions (which prefix matched, what is under a region). The
 //    lookup structure (poptrie.h) is a Poptrie built from it: 18-bit direct
-//    top level for IPv4, 18-bit plus path-compressed 64-ary nodes for IPv6.
+//    top level and 64-ary nodes; for IPv6 also path compression and jump
+//    nodes (direct-indexed blocks of 2^8..2^18 children where the region
+//    below is dense).
 //
 //  - Synchronous visibility by incremental patching. An insert or delete
 //    updates the control plane and notes the prefix; the next lookup (of
@@ -38,9 +40,10 @@
 //
 //  - Bulk loads parse, sort (LSD radix sort for IPv4), drop duplicates (the
 //    last one wins, as repeated inserts would) and build both structures
-//    from the sorted list in linear time. A bulk load into a table that
-//    already holds many prefixes merges with its sorted contents and
-//    rebuilds; a small one is applied as single inserts.
+//    from the sorted list in linear time; a long list is parsed in two
+//    halves at once and the two structures are built at once. A bulk load
+//    into a table that already holds many prefixes merges with its sorted
+//    contents and rebuilds; a small one is applied as single inserts.
 #pragma once
 
 #include <cstddef>

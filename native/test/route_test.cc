@@ -311,6 +311,48 @@ TEST(RootWithSixtyFourRuns) {
   CHECK_EQ(t.Lookup4(0x0a000007u), 7);
 }
 
+TEST(RedundantPrefixesFollowTheirCover) {
+  // More-specifics with their aggregate's value are left out of the lookup
+  // structure; a change to the aggregate (short: top slots repainted; long:
+  // its region rebuilt) must bring them back.
+  for (int len : {8, 20}) {
+    RouteTable t;
+    std::string text = "10.0.0.0/" + std::to_string(len) +
+                       "\n10.0.1.0/24\n10.0.1.128/25\n10.0.2.0/24";
+    int32_t vals[4] = {5, 5, 5, 6};
+    vpn::route::BulkResult r;
+    vpn::route::BulkError e;
+    CHECK(t.InsertMany(text.data(), text.size(), 4, vals, 4, 0, &r, &e));
+    CHECK_EQ(t.Lookup4(0x0a000101u), 5);
+    CHECK_EQ(t.Lookup4(0x0a000201u), 6);
+    t.Insert4(0x0a000000u, len, 7);  // the aggregate changes
+    CHECK_EQ(t.Lookup4(0x0a000101u), 5);
+    CHECK_EQ(t.Lookup4(0x0a000181u), 5);
+    CHECK_EQ(t.Lookup4(0x0a000301u), 7);
+    t.Erase4(0x0a000000u, len);
+    CHECK_EQ(t.Lookup4(0x0a000101u), 5);
+    CHECK_EQ(t.Lookup4(0x0a000301u), -1);
+    t.Erase4(0x0a000100u, 24);  // the /25 stays, alone
+    CHECK_EQ(t.Lookup4(0x0a000181u), 5);
+    CHECK_EQ(t.Lookup4(0x0a000101u), -1);
+  }
+  RouteTable t;
+  std::string text = "2001:db8::/32\n2001:db8:1::/48\n2001:db8:1:1::/64";
+  int32_t vals[3] = {1, 1, 1};
+  vpn::route::BulkResult r;
+  vpn::route::BulkError e;
+  CHECK(t.InsertMany(text.data(), text.size(), 3, vals, 3, 0, &r, &e));
+  u128 a = Make6(0x20010db800010001ull, 5);
+  CHECK_EQ(t.Lookup6(a), 1);
+  t.Insert6(Make6(0x20010db800000000ull, 0), 32, 2);
+  CHECK_EQ(t.Lookup6(a), 1);
+  CHECK_EQ(t.Lookup6(Make6(0x20010db800020000ull, 5)), 2);
+  t.Insert6(0, 16, 3);  // a short prefix over all of it
+  t.Erase6(Make6(0x20010db800000000ull, 0), 32);
+  CHECK_EQ(t.Lookup6(a), 1);
+  CHECK_EQ(t.Lookup6(Make6(0x20010db800020000ull, 5)), -1);
+}
+
 TEST(Differential4) {
   for (uint64_t seed = 1; seed <= 6; ++seed)
     Differential<uint32_t>(seed, 3000, 20);
