@@ -544,9 +544,13 @@ class Poptrie {
   }
 
   // The value of leaf slot `bit` of node n: from the leaf array, or inline
-  // (one run; never in a root, which keeps its runs after its hidden leaf).
+  // (IPv6, one run; never in a root, which keeps its runs after its hidden
+  // leaf).
   static int32_t LeafOf(const Node& n, uint64_t bit, const int32_t* leaves) {
     uint64_t lv = n.leafvec;
+    if constexpr (!PC) {
+      return leaves[n.base0 + __builtin_popcountll(lv & ((bit << 1) - 1)) - 1];
+    }
     // An inline run reads leaves[0], a line that stays cached, and drops it.
     size_t at =
         lv ? n.base0 + __builtin_popcountll(lv & ((bit << 1) - 1)) - 1 : 0;
@@ -710,9 +714,11 @@ class Poptrie {
     if (root_short != nullptr) {
       base0 = AllocLeaves(nruns + 1) + 1;
       leaves_[base0 - 1] = *root_short;
-    } else if (nruns == 1) {
+    } else if (PC && nruns == 1) {
       // One run: its value in base0 itself, leafvec 0 (a node with leaf
       // slots and no run in leafvec means this), no leaf array access.
+      // IPv6 only: IPv4 walks end in such a node too rarely (BGP has few
+      // prefixes past /24) to pay for the check.
       base0 = static_cast<uint32_t>(runs[0]);
       leafvec = 0;
       nruns = 0;
