@@ -192,6 +192,8 @@ export interface NativeRouteTable {
   readonly bytes: number;
   /** Bytes of the control-plane trie. */
   readonly controlBytes: number;
+  /** True while lookups answer from the control-plane trie (a rebuild on a worker). */
+  readonly rebuilding: boolean;
 }
 
 export interface NativeRouteTableClass {

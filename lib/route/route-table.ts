@@ -6,7 +6,9 @@
 //
 // Every method is synchronous (it is a data structure) except fromAsync,
 // which parses and builds on a worker thread. An insert or delete is seen by
-// the very next lookup.
+// the very next lookup (a patch, inside that lookup; after a burst of
+// changes to a big table, lookups answer from the control plane while a
+// worker rebuilds).
 import { isUint8Array } from 'node:util/types';
 
 import { native } from '../native';
@@ -454,6 +456,18 @@ export class RouteTable {
   }
   get controlBytes(): number {
     return this.#t.controlBytes;
+  }
+
+  /**
+   * True while a big table (64k prefixes or more in a family) rebuilds its
+   * lookup structure on a worker thread after a burst of changes (over 1/32
+   * of the table since the last lookup): lookups meanwhile answer from the
+   * control-plane trie, correct but 20-50x slower, so that the event loop
+   * never waits for the rebuild. Changes made meanwhile are applied when
+   * it is done.
+   */
+  get rebuilding(): boolean {
+    return this.#t.rebuilding;
   }
 
   get [Symbol.toStringTag](): string {

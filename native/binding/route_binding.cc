@@ -350,6 +350,7 @@ class RouteTableWrap : public Napi::ObjectWrap<RouteTableWrap> {
             InstanceAccessor<&RouteTableWrap::Size6>("size6"),
             InstanceAccessor<&RouteTableWrap::Bytes>("bytes"),
             InstanceAccessor<&RouteTableWrap::ControlBytes>("controlBytes"),
+            InstanceAccessor<&RouteTableWrap::Rebuilding>("rebuilding"),
             StaticMethod<&RouteTableWrap::BuildAsync>("buildAsync"),
             StaticMethod<&RouteTableWrap::Normalize>("normalize"),
         });
@@ -364,6 +365,7 @@ class RouteTableWrap : public Napi::ObjectWrap<RouteTableWrap> {
     }
     handle_ = new Handle{this, 1};
     DefineHot(info.Env(), info.This());
+    table_->set_defer_rebuilds(true);
   }
 
   ~RouteTableWrap() override {
@@ -379,7 +381,22 @@ class RouteTableWrap : public Napi::ObjectWrap<RouteTableWrap> {
   // Takes over a table built elsewhere (by BuildAsync's worker).
   void Adopt(std::unique_ptr<route::RouteTable> t) {
     table_ = std::move(t);
+    table_->set_defer_rebuilds(true);
     Account();
+  }
+
+  // A rebuild of the lookup structure made on a libuv worker (after a
+  // burst of changes to a big table) is done: hand it in, and start the
+  // next one if the changes made meanwhile call for it.
+  void FinishRebuild(route::RouteTable::RebuildJob* job, bool ok) {
+    rebuilding_ = false;
+    if (ok) {
+      table_->FinishRebuild(job);
+    } else {
+      table_->AbandonRebuild();  // out of memory: rebuild in place instead
+    }
+    Account();
+    StartRebuild();
   }
 
  private:
@@ -394,13 +411,17 @@ class RouteTableWrap : public Napi::ObjectWrap<RouteTableWrap> {
     }
   }
 
-  // Applies pending changes before a lookup, accounting for the new size.
+  // Applies pending changes before a lookup, accounting for the new size;
+  // a burst of changes to a big table starts a rebuild on a worker instead.
   void Sync() {
     if (!table_->synced()) {
       table_->Sync();
       Account();
+      StartRebuild();
     }
   }
+
+  void StartRebuild();
 
   Napi::Value Insert(const Napi::CallbackInfo& info) {
     route::ParsedPrefix p = ArgPrefix(info, 0);
@@ -499,6 +520,9 @@ class RouteTableWrap : public Napi::ObjectWrap<RouteTableWrap> {
     Sync();
     return Napi::Number::New(info.Env(),
                              static_cast<double>(table_->lookup_bytes()));
+  }
+  Napi::Value Rebuilding(const Napi::CallbackInfo& info) {
+    return Napi::Boolean::New(info.Env(), table_->rebuilding());
   }
   Napi::Value ControlBytes(const Napi::CallbackInfo& info) {
     return Napi::Number::New(info.Env(),
@@ -775,7 +799,46 @@ class RouteTableWrap : public Napi::ObjectWrap<RouteTableWrap> {
   std::unique_ptr<route::RouteTable> table_;
   size_t reported_ = 0;
   Handle* handle_ = nullptr;
+  bool rebuilding_ = false;  // a RebuildWorker is under way
 };
+
+// Builds a new lookup structure from a snapshot of the control plane on a
+// libuv worker. It holds the table's JS object, so the table outlives it.
+class RebuildWorker : public Napi::AsyncWorker {
+ public:
+  RebuildWorker(Napi::Object table, RouteTableWrap* wrap,
+                std::unique_ptr<route::RouteTable::RebuildJob> job)
+      : Napi::AsyncWorker(table.Env(), "vpn-provider:RouteTable.rebuild"),
+        table_(Napi::Persistent(table)),
+        wrap_(wrap),
+        job_(std::move(job)) {}
+
+ protected:
+  void Execute() override {
+    try {
+      job_->Run();
+    } catch (const std::bad_alloc&) {
+      SetError("out of memory rebuilding the route table");
+    }
+  }
+  void OnOK() override { wrap_->FinishRebuild(job_.get(), true); }
+  void OnError(const Napi::Error&) override {
+    wrap_->FinishRebuild(job_.get(), false);
+  }
+
+ private:
+  Napi::ObjectReference table_;  // keeps wrap_ alive
+  RouteTableWrap* wrap_;
+  std::unique_ptr<route::RouteTable::RebuildJob> job_;
+};
+
+void RouteTableWrap::StartRebuild() {
+  if (rebuilding_) return;
+  std::unique_ptr<route::RouteTable::RebuildJob> job = table_->TakeRebuild();
+  if (!job) return;
+  rebuilding_ = true;
+  (new RebuildWorker(Value(), this, std::move(job)))->Queue();
+}
 
 class BuildWorker : public Napi::AsyncWorker {
  public:

@@ -157,6 +157,7 @@ class Poptrie {
   // have prefixes below them; 0 turns jump nodes off. Tests set a high
   // density so that small tables get jump nodes too.
   void set_jump_density(unsigned density) { jump_density_ = density; }
+  unsigned jump_density() const { return jump_density_; }
 
   // Builds from entries sorted by (key, length), without duplicates. The
   // buffer is used as scratch space and left in an unspecified order.

@@ -114,7 +114,11 @@ size_t SortUnique6(std::vector<Entry<u128>>* es) {
 
 void RouteTable::LookupBatch6(const uint8_t* a, int32_t* out, size_t n) {
   f6_.Sync();
-  f6_.fib.LookupBatchBytes(a, out, n);
+  if (f6_.stale) {
+    for (size_t i = 0; i < n; ++i) out[i] = f6_.Lookup(Load6(a + 16 * i));
+  } else {
+    f6_.fib.LookupBatchBytes(a, out, n);
+  }
 }
 
 ptrdiff_t RouteTable::Classify(const uint8_t* data, size_t data_len,
@@ -149,11 +153,11 @@ ptrdiff_t RouteTable::Classify(const uint8_t* data, size_t data_len,
       }
     }
     if (n4 != 0) {
-      f4_.fib.LookupBatch(k4, r, n4);
+      f4_.LookupBatch(k4, r, n4);
       for (size_t j = 0; j < n4; ++j) out[base + at4[j]] = r[j];
     }
     if (n6 != 0) {
-      f6_.fib.LookupBatch(k6, r, n6);
+      f6_.LookupBatch(k6, r, n6);
       for (size_t j = 0; j < n6; ++j) out[base + at6[j]] = r[j];
     }
   }

@@ -49,6 +49,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <exception>
+#include <memory>
 #include <string>
 #include <system_error>
 #include <thread>
@@ -96,13 +97,29 @@ void BothAtOnce(A&& a, B&& b) {
 // Lists at least this long are parsed and built on two threads.
 constexpr size_t kParallelEntries = 32768;
 
+// Tables at least this big rebuild off the calling thread when their owner
+// allows it (Family::defer_rebuilds): below it a rebuild takes under ~3 ms.
+constexpr size_t kDeferRebuildMin = size_t{1} << 16;
+
 template <typename K, int S, bool PC>
 struct Family {
+  using Fib = Poptrie<K, S, PC>;
   Patricia<K> cp;
-  Poptrie<K, S, PC> fib;
+  Fib fib;
   // Prefixes changed in cp since fib was last brought in line (see Sync).
   std::vector<std::pair<K, uint8_t>> pending;
   bool rebuild = false;  // too many changes: rebuild fib in full
+
+  // Rebuilds elsewhere (the binding, on a libuv worker): when a big table
+  // is due a full rebuild, Sync leaves fib as it is and marks it stale;
+  // lookups answer from cp meanwhile (correct, 20-50x slower), changes
+  // keep being noted, and the owner takes a snapshot (TakeSnapshot), builds
+  // a new fib from it (BuildFrom) and hands it in (Adopt), which then
+  // applies the changes noted since the snapshot as patches.
+  bool defer_rebuilds = false;
+  bool stale = false;   // fib is behind cp beyond patching: use cp
+  bool wanted = false;  // stale, and no snapshot taken for it yet
+  uint64_t epoch = 0;   // bumped when the contents are replaced wholesale
 
   size_t size() const { return cp.size(); }
 
@@ -127,26 +144,88 @@ struct Family {
     if (pending.empty() && !rebuild) return;
     if (cp.size() == 0) {
       fib.Reset();
+      stale = wanted = false;
+    } else if (stale) {
+      return;  // the changes wait for the new fib (see Adopt)
     } else if (rebuild || !fib.allocated()) {
+      if (Defer()) return;
       Rebuild();
     } else {
       for (const auto& p : pending) fib.Update(cp, p.first, p.second);
-      MaybeCompact();
+      pending.clear();
+      if (NeedsCompaction() && Defer()) return;
+      if (NeedsCompaction()) Rebuild();
     }
     pending.clear();
     rebuild = false;
   }
 
-  bool synced() const { return pending.empty() && !rebuild; }
+  bool synced() const { return stale || (pending.empty() && !rebuild); }
 
   // Needs synced().
-  int32_t Lookup(K a) const { return fib.allocated() ? fib.Lookup(a) : -1; }
+  int32_t Lookup(K a) const {
+    if (stale) {
+      int32_t v = -1;
+      cp.Match(a, &v);
+      return v;
+    }
+    return fib.allocated() ? fib.Lookup(a) : -1;
+  }
+  void LookupBatch(const K* a, int32_t* out, size_t n) const {
+    if (stale) {
+      for (size_t i = 0; i < n; ++i) out[i] = Lookup(a[i]);
+    } else {
+      fib.LookupBatch(a, out, n);
+    }
+  }
+
+  // A copy of cp for a rebuild elsewhere, when one is wanted (else null).
+  std::unique_ptr<Patricia<K>> TakeSnapshot() {
+    if (!wanted) return nullptr;
+    wanted = false;
+    return std::make_unique<Patricia<K>>(cp);
+  }
+  // The new fib for a snapshot (any thread).
+  static void BuildFrom(const Patricia<K>& snap, unsigned jump_density,
+                        Fib* out) {
+    std::vector<Entry<K>> es;
+    es.reserve(snap.size());
+    snap.CollectAll(&es);
+    out->set_jump_density(jump_density);
+    if (es.empty()) {
+      out->Reset();
+    } else {
+      out->Build(es.data(), es.size());
+    }
+  }
+  void Abandon() {
+    if (!stale) return;
+    stale = wanted = false;
+    pending.clear();
+    rebuild = true;
+  }
+
+  // Takes the fib built from the snapshot taken at `at_epoch` (dropped if
+  // the contents were replaced since), then the changes since the
+  // snapshot: patches, or, when they are many again, another rebuild.
+  void Adopt(Fib&& built, uint64_t at_epoch) {
+    if (!stale || at_epoch != epoch) return;
+    fib = std::move(built);
+    stale = false;
+    if (rebuild) {
+      pending.clear();
+      stale = wanted = true;
+      rebuild = false;
+    }
+  }
 
   // Replaces the contents with sorted, duplicate-free entries (reordered).
   // The two structures are built at once for a long list.
   void Assign(std::vector<Entry<K>>* es) {
     pending.clear();
     rebuild = false;
+    stale = wanted = false;
+    ++epoch;
     if (es->empty()) {
       cp.BuildSorted(es->data(), 0);
       fib.Reset();
@@ -177,7 +256,6 @@ struct Family {
       for (const Entry<K>& e : *add) added += Insert(e.key, e.len, e.value);
       return added;
     }
-    Sync();
     std::vector<Entry<K>> have;
     have.reserve(before);
     cp.CollectAll(&have);
@@ -227,9 +305,20 @@ struct Family {
   // Patches leave free blocks that later patches reuse; when more than half
   // of the structure (and over 256 KiB) is free space, rebuild it compact.
   // Rare: it takes on the order of n/64 patches since the last build.
-  void MaybeCompact() {
+  bool NeedsCompaction() const {
     size_t f = fib.free_bytes();
-    if (f > (size_t{256} << 10) && f * 2 > fib.bytes()) Rebuild();
+    return f > (size_t{256} << 10) && f * 2 > fib.bytes();
+  }
+
+  // Marks fib stale for a rebuild elsewhere, when that is allowed and pays.
+  bool Defer() {
+    if (!defer_rebuilds || !fib.allocated() || cp.size() < kDeferRebuildMin) {
+      return false;
+    }
+    pending.clear();
+    rebuild = false;
+    stale = wanted = true;
+    return true;
   }
 };
 
@@ -303,7 +392,7 @@ class RouteTable {
 
   void LookupBatch4(const uint32_t* a, int32_t* out, size_t n) {
     f4_.Sync();
-    f4_.fib.LookupBatch(a, out, n);
+    f4_.LookupBatch(a, out, n);
   }
   // a: n addresses of 16 bytes each, network byte order.
   void LookupBatch6(const uint8_t* a, int32_t* out, size_t n);
@@ -327,8 +416,63 @@ class RouteTable {
                   BulkResult* result, BulkError* error);
 
   void Clear() {
-    f4_ = Family4();
-    f6_ = Family6();
+    Family4 f4;
+    Family6 f6;
+    f4.defer_rebuilds = f4_.defer_rebuilds;
+    f6.defer_rebuilds = f6_.defer_rebuilds;
+    f4.epoch = f4_.epoch + 1;  // a rebuild under way is for the old contents
+    f6.epoch = f6_.epoch + 1;
+    f4_ = std::move(f4);
+    f6_ = std::move(f6);
+  }
+
+  // Rebuilds of big tables off the calling thread (see Family): allowed or
+  // not (off by default: a rebuild runs inside the lookup that needs it).
+  void set_defer_rebuilds(bool on) {
+    f4_.defer_rebuilds = f6_.defer_rebuilds = on;
+  }
+  // True while a family's lookups answer from the control plane.
+  bool rebuilding() const { return f4_.stale || f6_.stale; }
+  // What a rebuild elsewhere needs and makes: TakeRebuild (this thread)
+  // gives one when a family wants it, Run (any thread) builds, Finish (this
+  // thread) hands the result in.
+  struct RebuildJob {
+    std::unique_ptr<Patricia<uint32_t>> snap4;
+    std::unique_ptr<Patricia<u128>> snap6;
+    uint64_t epoch4 = 0, epoch6 = 0;
+    unsigned density6 = 0;
+    Family4::Fib fib4;
+    Family6::Fib fib6;
+    void Run() {
+      if (snap4) Family4::BuildFrom(*snap4, 0, &fib4);
+      if (snap6) Family6::BuildFrom(*snap6, density6, &fib6);
+      snap4.reset();
+      snap6.reset();
+    }
+  };
+  std::unique_ptr<RebuildJob> TakeRebuild() {
+    if (!f4_.wanted && !f6_.wanted) return nullptr;
+    auto job = std::make_unique<RebuildJob>();
+    job->snap4 = f4_.TakeSnapshot();
+    job->snap6 = f6_.TakeSnapshot();
+    job->epoch4 = f4_.epoch;
+    job->epoch6 = f6_.epoch;
+    job->density6 = f6_.fib.jump_density();
+    job->fib4.Reset();
+    job->fib6.Reset();
+    return job;
+  }
+  // A rebuild elsewhere failed (out of memory): the next lookup rebuilds
+  // in place, and later ones do too.
+  void AbandonRebuild() {
+    f4_.Abandon();
+    f6_.Abandon();
+    set_defer_rebuilds(false);
+  }
+  void FinishRebuild(RebuildJob* job) {
+    bool had4 = job->fib4.allocated(), had6 = job->fib6.allocated();
+    if (had4) f4_.Adopt(std::move(job->fib4), job->epoch4);
+    if (had6) f6_.Adopt(std::move(job->fib6), job->epoch6);
   }
 
   size_t size() const { return f4_.size() + f6_.size(); }

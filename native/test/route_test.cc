@@ -6,6 +6,7 @@
 #include <map>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "route/cidr.h"
@@ -609,6 +610,118 @@ TEST(BulkLoadInTwoHalves) {
   // One line too many or too few for the count.
   CHECK(!v.InsertMany(text.data(), text.size(), n + 1, nullptr, 0, 1, &r, &e));
   CHECK(e.kind == vpn::route::BulkError::kCount);
+}
+
+TEST(RebuildsOffTheCallingThread) {
+  // A big table whose owner allows rebuilds elsewhere: a burst of changes
+  // makes lookups answer from the control plane until the new lookup
+  // structure, built from a snapshot (here on a std::thread), is handed
+  // in; changes made meanwhile are applied after it.
+  std::mt19937_64 rng(31);
+  RouteTable t;
+  t.set_defer_rebuilds(true);
+  Naive<uint32_t> ref4;
+  Naive<u128> ref6;
+  std::string text;
+  std::vector<int32_t> values;
+  for (uint32_t i = 0; i < 100000; ++i) {
+    uint32_t k = 0x20000000u + (i << 8);
+    int32_t v = static_cast<int32_t>(rng() % 1000);
+    text += vpn::route::FormatIPv4(k) + "/24\n";
+    values.push_back(v);
+    ref4.Insert(k, 24, v);
+  }
+  for (uint64_t i = 0; i < 70000; ++i) {
+    u128 k = Make6(0x2a0a000000000000ull | (i << 16), 0);
+    int32_t v = static_cast<int32_t>(rng() % 1000);
+    text += vpn::route::FormatPrefix6(k, 48) + "\n";
+    values.push_back(v);
+    ref6.Insert(k, 48, v);
+  }
+  vpn::route::BulkResult r;
+  vpn::route::BulkError e;
+  CHECK(t.InsertMany(text.data(), text.size(), RouteTable::kCountLines,
+                     values.data(), values.size(), 0, &r, &e));
+  int bad = 0;
+  auto check = [&]() {
+    std::vector<uint32_t> a4(512);
+    std::vector<uint8_t> a6(16 * 512);
+    std::vector<int32_t> out(512);
+    for (size_t i = 0; i < a4.size(); ++i) {
+      a4[i] = 0x20000000u + static_cast<uint32_t>(rng() % (110000u << 8));
+      vpn::route::Store6(
+          Make6(0x2a0a000000000000ull | ((rng() % 80000) << 16), rng()),
+          &a6[16 * i]);
+    }
+    t.LookupBatch4(a4.data(), out.data(), a4.size());
+    for (size_t i = 0; i < a4.size(); ++i) {
+      bad += out[i] != ref4.Lookup(a4[i]);
+      bad += t.Lookup4(a4[i]) != ref4.Lookup(a4[i]);
+    }
+    t.LookupBatch6(a6.data(), out.data(), 512);
+    for (size_t i = 0; i < 512; ++i) {
+      bad += out[i] != ref6.Lookup(vpn::route::Load6(&a6[16 * i]));
+    }
+  };
+  auto burst = [&](int n, uint32_t at) {
+    for (int i = 0; i < n; ++i) {
+      uint32_t k = 0x20000000u + ((at + static_cast<uint32_t>(i)) << 8);
+      int32_t v = static_cast<int32_t>(rng() % 1000);
+      t.Insert4(k, 24, v);
+      ref4.Insert(k, 24, v);
+    }
+  };
+  check();
+  CHECK(!t.rebuilding());
+  CHECK(t.TakeRebuild() == nullptr);
+  burst(5000, 100000);  // over 1/32 of the IPv4 family
+  check();              // answered from the control plane
+  CHECK(t.rebuilding());
+  auto job = t.TakeRebuild();
+  CHECK(job != nullptr);
+  CHECK(t.TakeRebuild() == nullptr);  // one snapshot per rebuild
+  burst(100, 50);                     // after the snapshot
+  std::thread worker([&] { job->Run(); });
+  check();
+  worker.join();
+  t.FinishRebuild(job.get());
+  CHECK(!t.rebuilding());
+  check();  // the new structure, with the 100 changes patched in
+  // A burst during the rebuild: another one is wanted after it.
+  burst(5000, 1000);
+  check();
+  job = t.TakeRebuild();
+  CHECK(job != nullptr);
+  burst(5000, 20000);
+  job->Run();
+  t.FinishRebuild(job.get());
+  CHECK(t.rebuilding());
+  job = t.TakeRebuild();
+  CHECK(job != nullptr);
+  job->Run();
+  t.FinishRebuild(job.get());
+  CHECK(!t.rebuilding());
+  check();
+  // Contents replaced while a rebuild is under way: its result is dropped.
+  burst(5000, 40000);
+  check();
+  job = t.TakeRebuild();
+  job->Run();
+  std::string more;
+  std::vector<int32_t> mv;
+  for (uint32_t i = 0; i < 20000; ++i) {
+    uint32_t k = 0x30000000u + (i << 8);
+    more += vpn::route::FormatIPv4(k) + "/24\n";
+    mv.push_back(7);
+    ref4.Insert(k, 24, 7);
+  }
+  CHECK(t.InsertMany(more.data(), more.size(), RouteTable::kCountLines,
+                     mv.data(), mv.size(), 0, &r, &e));
+  t.FinishRebuild(job.get());
+  CHECK(!t.rebuilding());
+  check();
+  CHECK_EQ(t.Lookup4(0x30000105u), 7);
+  CHECK_EQ(bad, 0);
 }
 
 TEST(ClassifyPackets) {

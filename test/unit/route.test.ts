@@ -296,6 +296,46 @@ describe('RouteTable', () => {
     });
   });
 
+  test('a burst of changes to a big table rebuilds on a worker; lookups stay right', async () => {
+    const lines: string[] = [];
+    for (let i = 0; i < 100000; i++)
+      lines.push(`${32 + (i >> 16)}.${(i >> 8) & 255}.${i & 255}.0/24`);
+    const t = RouteTable.from(Buffer.from(lines.join('\n')), 1);
+    const addr = (i: number) => `${32 + (i >> 16)}.${(i >> 8) & 255}.${i & 255}.9`;
+    expect(t.lookup(addr(5))).toBe(1);
+    expect(t.rebuilding).toBe(false);
+    // Over 1/32 of the table changed before the next lookup.
+    for (let i = 0; i < 5000; i++) t.insert(`${addr(i * 7).slice(0, -2)}.0/24`, 2 + (i % 5));
+    for (let i = 0; i < 4000; i++) t.delete(`${addr(90000 + i).slice(0, -2)}.0/24`);
+    const want = (i: number) =>
+      i >= 90000 && i < 94000 ? undefined : i % 7 === 0 && i / 7 < 5000 ? 2 + ((i / 7) % 5) : 1;
+    const check = () => {
+      let bad = 0;
+      for (let i = 0; i < 100000; i += 97) if (t.lookup(addr(i)) !== want(i)) bad++;
+      const out = new Int32Array(1000);
+      const keys = new Uint32Array(1000);
+      for (let k = 0; k < 1000; k++) {
+        const i = (k * 101) % 100000;
+        keys[k] = (32 * 2 ** 24 + i * 256 + 9) >>> 0;
+      }
+      t.lookupBatch4(keys, out);
+      for (let k = 0; k < 1000; k++) if (out[k] !== (want((k * 101) % 100000) ?? -1)) bad++;
+      return bad;
+    };
+    expect(check()).toBe(0);
+    expect(t.rebuilding).toBe(true);
+    t.insert('32.0.5.0/24', 9); // during the rebuild
+    expect(t.lookup('32.0.5.1')).toBe(9);
+    for (let waited = 0; t.rebuilding && waited < 10000; waited += 10) {
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    expect(t.rebuilding).toBe(false);
+    expect(t.lookup('32.0.5.1')).toBe(9);
+    t.insert('32.0.5.0/24', want(5) as number);
+    expect(check()).toBe(0);
+    expect(t.size).toBe(100000 - 4000);
+  });
+
   test('bytes and controlBytes describe the native memory', () => {
     const t = new RouteTable();
     expect(t.bytes).toBe(0);
