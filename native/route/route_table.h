@@ -17,19 +17,19 @@
 //    any kind) first patches the lookup structure for the noted prefixes:
 //    a prefix of length <= S repaints its top-level slots (at most 2^S of
 //    them: 0.3 ms for 0.0.0.0/0); a longer one rebuilds, from the control
-//    plane, the smallest subtree whose shape can have changed (microseconds
-//    for BGP-like tables). Many changes in a row (over 64 and over 1/32 of
-//    the table, e.g. a loop of inserts) are applied as one rebuild instead,
-//    so a loop of n inserts costs O(n), not n growing patches. So the next
-//    lookup always sees every change, and lookups never take a slow path.
-//    Alternatives considered: (a) lookups fall back to the control-plane trie
-//    while an off-thread rebuild is pending: the worker needs a snapshot of
-//    the control plane (an O(n) copy on the event loop, 10-20 ms at 1M
-//    prefixes) and each lookup is 20-50x slower meanwhile (PATRICIA: 500+ ns
-//    at 1M prefixes against ~10-20 ns); (b) rebuild on each change: 50-100
-//    ms at 1M prefixes. The cost of the choice: a change that rebuilds a big
-//    subtree (an IPv6 /17-/28 in a /16 that holds 100k prefixes) takes
-//    milliseconds, on the event loop, at the next lookup.
+//    plane, the smallest subtree whose shape can have changed (about a
+//    microsecond at 1M prefixes). Many changes in a row (over 64 and over
+//    1/32 of the table, e.g. a loop of inserts) are applied as one rebuild
+//    instead, so a loop of n inserts costs O(n), not n growing patches. For
+//    a family of kDeferRebuildMin prefixes or more whose owner allows it
+//    (the binding does), that rebuild runs on a worker from a snapshot of
+//    the control plane while lookups answer from the control plane
+//    (Family::defer_rebuilds): 37-70 ms of work leave the event loop, which
+//    keeps the snapshot copy (2-17 ms at 1M prefixes). So the next lookup
+//    always sees every change. Alternatives considered: (a) lookups fall
+//    back to the control plane for every change until a worker rebuild
+//    lands: each lookup 20-50x slower most of the time under a steady trickle
+//    of updates; (b) rebuild on each change: 50-100 ms at 1M prefixes.
 //
 //  - Readers never see a half-built table. All lookups run on the thread that
 //    owns the table (the JS thread of its environment), and patches run
