@@ -462,7 +462,7 @@ export class RouteTable {
    * True while a big table (64k prefixes or more in a family) rebuilds its
    * lookup structure on a worker thread after a burst of changes (over 1/32
    * of the table since the last lookup): lookups meanwhile answer from the
-   * control-plane trie, correct but 20-50x slower, so that the event loop
+   * control-plane trie, correct but 12-70x slower, so that the event loop
    * never waits for the rebuild. Changes made meanwhile are applied when
    * it is done.
    */

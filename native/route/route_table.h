@@ -28,7 +28,7 @@
 //    keeps the snapshot copy (2-17 ms at 1M prefixes). So the next lookup
 //    always sees every change. Alternatives considered: (a) lookups fall
 //    back to the control plane for every change until a worker rebuild
-//    lands: each lookup 20-50x slower most of the time under a steady trickle
+//    lands: each lookup 12-70x slower most of the time under a steady trickle
 //    of updates; (b) rebuild on each change: 50-100 ms at 1M prefixes.
 //
 //  - Readers never see a half-built table. All lookups run on the thread that
@@ -112,7 +112,7 @@ struct Family {
 
   // Rebuilds elsewhere (the binding, on a libuv worker): when a big table
   // is due a full rebuild, Sync leaves fib as it is and marks it stale;
-  // lookups answer from cp meanwhile (correct, 20-50x slower), changes
+  // lookups answer from cp meanwhile (correct, 12-70x slower), changes
   // keep being noted, and the owner takes a snapshot (TakeSnapshot), builds
   // a new fib from it (BuildFrom) and hands it in (Adopt), which then
   // applies the changes noted since the snapshot as patches.
