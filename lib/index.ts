@@ -16,6 +16,7 @@ export type { Parameters } from './provider/validate';
 export { ChromeError } from './provider/errors';
 export { runtime } from './provider/callback';
 export { RouteTable } from './route';
+export type { BulkReport, CidrList, RouteMatch, RouteValues } from './route';
 export { TunDevice, parseAddress } from './tun/device';
 export type {
   TunDeviceOptions,

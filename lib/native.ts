@@ -188,6 +188,8 @@ export interface NativeBulkReport {
   masked: number;
   /** Indexes of the first (up to 100) masked entries. */
   maskedIndex: number[];
+  /** Their text, as given. */
+  maskedText: string[];
 }
 
 /**
@@ -209,8 +211,16 @@ export interface NativeRouteTable {
   /** addresses: 16 bytes per IPv6 address, network byte order. */
   lookupBatch6(addresses: Uint8Array, out: Int32Array): number;
   classify(data: Uint8Array, meta: Int32Array, count: number, out: Int32Array): number;
-  /** text: `count` CIDRs joined by '\n'; values: one per entry, or one for all. */
-  insertMany(text: string, count: number, values: Int32Array | number): NativeBulkReport;
+  /**
+   * text: `count` CIDRs joined by '\n' (a string, or its UTF-8 bytes; with
+   * bytes, count -1 takes every line, a final '\n' allowed); values: one per
+   * entry, or one for all.
+   */
+  insertMany(
+    text: string | Uint8Array,
+    count: number,
+    values: Int32Array | number,
+  ): NativeBulkReport;
   clear(): void;
   /** [cidrs, values] of every entry, IPv4 first, each sorted. */
   entries(): [string[], Int32Array];
@@ -221,17 +231,20 @@ export interface NativeRouteTable {
   readonly bytes: number;
   /** Bytes of the control-plane trie. */
   readonly controlBytes: number;
+  /** True while lookups answer from the control-plane trie (a rebuild on a worker). */
+  readonly rebuilding: boolean;
 }
 
 export interface NativeRouteTableClass {
   new (): NativeRouteTable;
   /**
-   * Parses and builds a new table on a worker thread. text: the CIDRs joined
-   * by '\n', or that text in UTF-8 pieces (split between entries), kept
-   * alive and unmodified until the promise settles.
+   * Parses and builds a new table on a worker thread. text: as insertMany
+   * (a Uint8Array is copied first), or the text in UTF-8 pieces of whole
+   * entries, joined by '\n' on the worker, kept alive and unmodified until
+   * the promise settles.
    */
   buildAsync(
-    text: string | Uint8Array[],
+    text: string | Uint8Array | Uint8Array[],
     count: number,
     values: Int32Array | number,
   ): Promise<[NativeRouteTable, NativeBulkReport]>;

@@ -1,13 +1,15 @@
 // C++ benchmark of the route-table core and the alternatives it was chosen
 // over, on the sets written by `node bench/route/data.js`:
 //
-//   g++ -O3 -std=c++17 -Inative bench/route/native_bench.cc \
-//       native/route/cidr.cc native/route/route_table.cc -o bench/bin/route
-//   bench/bin/route [set ...]          (bench/run-route.js does both steps)
+//   g++ -O3 -std=c++17 -Inative bench/route/native_bench.cc
+//       native/route/cidr.cc native/route/route_table.cc -pthread
+//       -o bench/bin/route
+//   bench/bin/route [--no-alternatives] [set ...]
 //
-// Prints one JSON object per line: structure, set, ns per lookup (single and
-// batched), build ms, bytes and bytes per prefix. Lookup keys come from
-// <set>.addrs.bin: half inside prefixes of the set, half random.
+// (bench/route/run.js does both steps.) Prints one JSON object per line:
+// structure, set, ns per lookup (single and batched), build ms, bytes and
+// bytes per prefix; the parts of a bulk load; what changes cost. Lookup keys
+// come from <set>.addrs.bin: half inside prefixes of the set, half random.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -181,10 +183,13 @@ void MeasureLookups(const Set& s, const T& t, const std::vector<K>& keys,
   }
 }
 
+// jump_density: for IPv6, the Poptrie's (0: no jump nodes; see poptrie.h).
 template <int S, bool PC, typename K>
 void Variant(const Set& s, const std::vector<Entry<K>>& sorted,
-             const std::vector<K>& keys, const char* name) {
+             const std::vector<K>& keys, const char* name,
+             unsigned jump_density = 2) {
   auto t = std::make_unique<Poptrie<K, S, PC>>();
+  t->set_jump_density(jump_density);
   std::vector<Entry<K>> scratch;
   double build = Best(3, [&] {
     scratch = sorted;
@@ -193,6 +198,99 @@ void Variant(const Set& s, const std::vector<Entry<K>>& sorted,
   MeasureLookups(s, *t, keys, name, build * 1e3, t->bytes());
   std::fprintf(stderr, "  %s: %zu nodes, %zu leaves\n", name, t->node_count(),
                t->leaf_count());
+}
+
+// What a change costs the next lookup (the patch runs inside it), on the
+// loaded table: per change of an existing prefix (delete, then insert with
+// another value), of a new longest prefix (/24, /48 inside a prefix of the
+// set) and of a short one (a /8, a /16: top-level slots repainted); and a
+// full rebuild, what a run of changes over 1/32 of the table costs once.
+template <typename K>
+void MeasureUpdates(const Set& s, RouteTable* table,
+                    const std::vector<Entry<K>>& sorted) {
+  constexpr bool v6 = sizeof(K) == 16;
+  auto insert = [&](K k, int len, int32_t v) {
+    if constexpr (v6) {
+      table->Insert6(k, len, v);
+    } else {
+      table->Insert4(k, len, v);
+    }
+  };
+  auto erase = [&](K k, int len) {
+    if constexpr (v6) {
+      table->Erase6(k, len);
+    } else {
+      table->Erase4(k, len);
+    }
+  };
+  auto lookup = [&](K k) {
+    if constexpr (v6) {
+      sink = table->Lookup6(k);
+    } else {
+      sink = table->Lookup4(k);
+    }
+  };
+  uint64_t x = 88172645463325252ull;
+  auto rnd = [&] {
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    return x;
+  };
+  const size_t n = 2000;
+  std::vector<Entry<K>> picks(n);
+  for (auto& e : picks) e = sorted[rnd() % sorted.size()];
+  auto emit = [&](const char* what, double seconds, size_t ops) {
+    std::printf(
+        "{\"set\":\"%s\",\"prefixes\":%zu,\"structure\":\"updates\","
+        "\"what\":\"%s\",\"us\":%.2f}\n",
+        s.name.c_str(), s.count, what, seconds * 1e6 / ops);
+  };
+  double t = Best(3, [&] {
+    for (const auto& e : picks) {
+      erase(e.key, e.len);
+      lookup(e.key);
+      insert(e.key, e.len, e.value);
+      lookup(e.key);
+    }
+  });
+  emit("existing prefix, delete or insert, + lookup", t, 2 * n);
+  int longer = v6 ? 48 : 24;
+  t = Best(3, [&] {
+    for (const auto& e : picks) {
+      if (e.len >= longer) continue;
+      K k = e.key | (static_cast<K>(rnd()) << (sizeof(K) * 8 - longer) &
+                     ~Mask<K>(e.len) & Mask<K>(longer));
+      insert(k, longer, 7);
+      lookup(k);
+      erase(k, longer);
+      lookup(k);
+    }
+  });
+  size_t shorter = 0;
+  for (const auto& e : picks) shorter += e.len < longer;
+  emit(v6 ? "new /48, insert or delete, + lookup"
+          : "new /24, insert or delete, + lookup",
+       t, 2 * (shorter ? shorter : 1));
+  int top = v6 ? 16 : 8;
+  K k0 = sorted[sorted.size() / 2].key & Mask<K>(top);
+  t = Best(3, [&] {
+    insert(k0, top, 9);
+    lookup(k0);
+    erase(k0, top);
+    lookup(k0);
+  });
+  emit(v6 ? "a /16, insert or delete, + lookup"
+          : "a /8, insert or delete, + lookup",
+       t, 2);
+  double rebuild = Best(3, [&] {
+    if constexpr (v6) {
+      table->family6().Rebuild();
+    } else {
+      table->family4().Rebuild();
+    }
+  });
+  emit("full rebuild (after changes over 1/32 of the table)", rebuild, 1);
 }
 
 void Run(const std::string& name, bool alternatives) {
@@ -206,7 +304,7 @@ void Run(const std::string& name, bool alternatives) {
     BulkResult r;
     BulkError e;
     if (!table->InsertMany(s.text.data(), s.text.size(), s.count,
-                           s.values.data(), 0, &r, &e)) {
+                           s.values.data(), s.count, 0, &r, &e)) {
       std::fprintf(stderr, "load failed at %zu\n", e.index);
       std::exit(1);
     }
@@ -231,6 +329,7 @@ void Run(const std::string& name, bool alternatives) {
     });
     const auto& t = table->family4().fib;
     MeasureLookups(s, t, s.a4, "poptrie18", load * 1e3, table->lookup_bytes());
+    MeasureUpdates(s, table.get(), sorted);
     if (alternatives) {
       Variant<16, false>(s, sorted, s.a4, "poptrie16");
       Variant<20, false>(s, sorted, s.a4, "poptrie20");
@@ -266,6 +365,7 @@ void Run(const std::string& name, bool alternatives) {
     const auto& t = table->family6().fib;
     MeasureLookups(s, t, s.a6, "poptrie18pc", load * 1e3,
                    table->lookup_bytes());
+    MeasureUpdates(s, table.get(), sorted);
     // The API's layout: 16-byte network-order addresses.
     std::vector<int32_t> out(s.a6.size());
     double raw = Best(5, [&] {
@@ -278,7 +378,8 @@ void Run(const std::string& name, bool alternatives) {
     Emit(s, "poptrie18pc", "batch256-bytes", raw * 1e9 / s.a6.size(),
          load * 1e3, table->lookup_bytes());
     if (alternatives) {
-      Variant<18, false>(s, sorted, s.a6, "poptrie18");
+      Variant<18, true>(s, sorted, s.a6, "poptrie18pc-nojump", 0);
+      Variant<18, true>(s, sorted, s.a6, "poptrie18pc-jump4", 4);
       Variant<16, true>(s, sorted, s.a6, "poptrie16pc");
       Variant<20, true>(s, sorted, s.a6, "poptrie20pc");
       double cpl = Best(3, [&] {

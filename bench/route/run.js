@@ -159,6 +159,7 @@ function nativeBench(sets) {
         'bench/route/native_bench.cc',
         'native/route/cidr.cc',
         'native/route/route_table.cc',
+        '-pthread',
         '-o',
         bin,
       ],
@@ -225,8 +226,13 @@ function table(results) {
       if (ours.lookupNumber) row('lookup(number)', ours.lookupNumber);
       row('lookup(string)', ours.lookupString);
       lines.push(
-        `| RouteTable build: from() / fromAsync() (max loop stall) | | | ${ratio(fastestBuild?.buildMs, ours.buildMs)} | ${ours.buildMs.toFixed(0)} ms / ${ours.buildAsyncMs.toFixed(0)} ms (${ours.buildAsyncMaxLoopStallMs.toFixed(1)} ms) | ${ours.bytesPerPrefix.toFixed(2)} (+${ours.controlBytesPerPrefix.toFixed(0)} control) |`,
+        `| RouteTable build from strings: from() / fromAsync() (max loop stall) | | | ${ratio(fastestBuild?.buildMs, ours.buildMs)} | ${ours.buildMs.toFixed(0)} ms / ${ours.buildAsyncMs.toFixed(0)} ms (${ours.buildAsyncMaxLoopStallMs.toFixed(1)} ms) | ${ours.bytesPerPrefix.toFixed(2)} (+${ours.controlBytesPerPrefix.toFixed(0)} control) |`,
       );
+      if (ours.buildAsyncTextMs !== undefined) {
+        lines.push(
+          `| RouteTable build from text (a Buffer): from() / fromAsync() (max loop stall) | | | ${ratio(fastestBuild?.buildMs, ours.buildAsyncTextMs)} | ${ours.buildTextMs.toFixed(0)} ms / ${ours.buildAsyncTextMs.toFixed(0)} ms (${ours.buildAsyncTextMaxLoopStallMs.toFixed(1)} ms) | |`,
+        );
+      }
     } else if (ours) {
       lines.push(`| RouteTable | error: ${ours.error} | | | | |`);
     }
@@ -251,7 +257,7 @@ function nativeTable(native) {
   lines.push('|---|---|---:|---:|---:|---:|---:|---:|');
   const key = (r) => `${r.set}|${r.structure}`;
   const groups = new Map();
-  for (const r of native.filter((x) => x.what)) {
+  for (const r of native.filter((x) => x.what && x.structure !== 'updates')) {
     if (!groups.has(key(r))) groups.set(key(r), {});
     groups.get(key(r))[r.what] = r;
   }
@@ -262,6 +268,13 @@ function nativeTable(native) {
     lines.push(
       `| ${set} | ${structure} | ${f('single')} | ${f('batch16')} | ${f('batch256')} | ${f('batch4096')} | ${any.buildMs.toFixed(0)} ms | ${any.bytesPerPrefix.toFixed(2)} |`,
     );
+  }
+  const updates = native.filter((x) => x.structure === 'updates');
+  if (updates.length) {
+    lines.push('\nWhat a change costs (µs, the change and the next lookup, which applies it):\n');
+    lines.push('| set | change | µs |');
+    lines.push('|---|---|---:|');
+    for (const r of updates) lines.push(`| ${r.set} | ${r.what} | ${r.us.toFixed(1)} |`);
   }
   for (const r of native.filter((x) => x.structure === 'build-parts')) {
     lines.push(

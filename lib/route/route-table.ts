@@ -6,7 +6,11 @@
 //
 // Every method is synchronous (it is a data structure) except fromAsync,
 // which parses and builds on a worker thread. An insert or delete is seen by
-// the very next lookup.
+// the very next lookup (a patch, inside that lookup; after a burst of
+// changes to a big table, lookups answer from the control plane while a
+// worker rebuilds).
+import { isUint8Array } from 'node:util/types';
+
 import { native } from '../native';
 import type { NativeBulkReport, NativeRouteTable } from '../native';
 
@@ -36,6 +40,14 @@ export interface RouteMatch {
 }
 
 export type RouteValues = Int32Array | readonly number[] | number;
+
+/**
+ * A list of CIDRs: an array of strings, or UTF-8 text with one CIDR a line
+ * (e.g. a Buffer read from a file; a final newline is allowed). The text
+ * form skips building a million JS strings and joining them: the fastest
+ * way to load a big list.
+ */
+export type CidrList = readonly string[] | Uint8Array;
 
 function coded<E extends Error>(err: E, code: string, index?: number): E {
   Object.assign(err, { code });
@@ -75,6 +87,7 @@ function checkCidrs(cidrs: readonly string[]): void {
   }
 }
 
+// count < 0: not known here (text input); the native side checks it.
 function toValues(values: RouteValues, count: number): Int32Array | number {
   if (typeof values === 'number' || values instanceof Int32Array) return values;
   if (!Array.isArray(values)) {
@@ -83,14 +96,14 @@ function toValues(values: RouteValues, count: number): Int32Array | number {
       'ERR_INVALID_ARG_TYPE',
     );
   }
-  if (values.length !== count) {
+  if (count >= 0 && values.length !== count) {
     throw coded(
       new RangeError(`values has ${values.length} entries for ${count} prefixes`),
       'ERR_OUT_OF_RANGE',
     );
   }
-  const out = new Int32Array(count);
-  for (let i = 0; i < count; i++) {
+  const out = new Int32Array(values.length);
+  for (let i = 0; i < values.length; i++) {
     const v = values[i];
     if (!Number.isInteger(v) || v < 0 || v > MAX_ROUTE_VALUE) {
       throw coded(
@@ -114,7 +127,8 @@ function joined(cidrs: readonly string[]): string {
 
 // The list as UTF-8, in slices of SLICE entries with a turn of the event
 // loop between slices, so that a list of a million entries never holds the
-// loop for more than a few milliseconds; the worker joins the pieces.
+// loop for more than a few milliseconds; the worker joins the pieces with
+// '\n'.
 const SLICE = 32768;
 
 async function encodeInSlices(cidrs: readonly string[]): Promise<Uint8Array[]> {
@@ -125,16 +139,15 @@ async function encodeInSlices(cidrs: readonly string[]): Promise<Uint8Array[]> {
     for (let j = i; j < end; j++) {
       if (typeof cidrs[j] !== 'string') checkCidrs(cidrs);
     }
-    const text = cidrs.slice(i, end).join('\n');
-    pieces.push(Buffer.from(end < cidrs.length ? `${text}\n` : text, 'utf8'));
+    pieces.push(Buffer.from(cidrs.slice(i, end).join('\n'), 'utf8'));
     if (end < cidrs.length) await new Promise<void>((resolve) => setImmediate(resolve));
   }
   return pieces;
 }
 
-function rethrowBulk(err: unknown, cidrs: readonly string[]): never {
+function rethrowBulk(err: unknown, cidrs: CidrList): never {
   const e = err as Error & { code?: string; index?: number };
-  if (e && e.code === 'ERR_INVALID_CIDR' && e.index === undefined) {
+  if (e && e.code === 'ERR_INVALID_CIDR' && e.index === undefined && !isUint8Array(cidrs)) {
     const i = cidrs.findIndex((c) => c.includes('\n'));
     if (i >= 0) {
       throw coded(
@@ -149,12 +162,13 @@ function rethrowBulk(err: unknown, cidrs: readonly string[]): never {
   throw err;
 }
 
-function report(r: NativeBulkReport, cidrs: readonly string[]): BulkReport {
+function report(r: NativeBulkReport): BulkReport {
+  const { maskedText, ...rest } = r;
   const warnings = r.maskedIndex.map(
-    (i) =>
-      `entry ${i}: ${cidrs[i]} has host bits set; used as ${native.RouteTable.normalize(cidrs[i])}`,
+    (i, k) =>
+      `entry ${i}: ${maskedText[k]} has host bits set; used as ${native.RouteTable.normalize(maskedText[k])}`,
   );
-  return { ...r, warnings };
+  return { ...rest, warnings };
 }
 
 function split(entries: Iterable<readonly [string, number]>): [string[], number[]] {
@@ -201,69 +215,75 @@ export class RouteTable {
   }
 
   /**
-   * A table from `[cidr, value]` pairs, or from a list of CIDRs and their
-   * values (an Int32Array, an array, or one value for all), built in one
-   * native call. Throws on the first bad entry (err.index says which).
+   * A table from `[cidr, value]` pairs, or from a list of CIDRs (strings, or
+   * text with one a line) and their values (an Int32Array, an array, or one
+   * value for all), built in one native call. Throws on the first bad entry
+   * (err.index says which).
    */
   static from(entries: Iterable<readonly [string, number]>): RouteTable;
-  static from(cidrs: readonly string[], values: RouteValues): RouteTable;
-  static from(
-    a: Iterable<readonly [string, number]> | readonly string[],
-    values?: RouteValues,
-  ): RouteTable {
+  static from(cidrs: CidrList, values: RouteValues): RouteTable;
+  static from(a: Iterable<readonly [string, number]> | CidrList, values?: RouteValues): RouteTable {
     const t = new RouteTable();
     if (values === undefined) {
       const [cidrs, vals] = split(a as Iterable<readonly [string, number]>);
       t.insertMany(cidrs, vals);
     } else {
-      t.insertMany(a as readonly string[], values);
+      t.insertMany(a as CidrList, values);
     }
     return t;
   }
 
   /**
-   * As `from`, but the parsing and building run on a worker thread: a table
-   * of 1M prefixes is built without stalling the event loop (the calling
-   * thread only joins and copies the list). Resolves with the table;
-   * `fromAsyncWithReport` also gives the BulkReport.
+   * As `from`, but the parsing and building run on worker threads: a table
+   * of 1M prefixes is built without stalling the event loop. An array of
+   * strings is joined and encoded on the calling thread first, in slices
+   * between turns of the event loop; text (a Uint8Array) is copied once and
+   * handed over. Resolves with the table; `fromAsyncWithReport` also gives
+   * the BulkReport.
    */
   static async fromAsync(entries: Iterable<readonly [string, number]>): Promise<RouteTable>;
-  static async fromAsync(cidrs: readonly string[], values: RouteValues): Promise<RouteTable>;
+  static async fromAsync(cidrs: CidrList, values: RouteValues): Promise<RouteTable>;
   static async fromAsync(
-    a: Iterable<readonly [string, number]> | readonly string[],
+    a: Iterable<readonly [string, number]> | CidrList,
     values?: RouteValues,
   ): Promise<RouteTable> {
-    const [table] = await RouteTable.fromAsyncWithReport(
-      a as readonly string[],
-      values as RouteValues,
-    );
+    const [table] = await RouteTable.fromAsyncWithReport(a as CidrList, values as RouteValues);
     return table;
   }
 
   static async fromAsyncWithReport(
-    a: Iterable<readonly [string, number]> | readonly string[],
+    a: Iterable<readonly [string, number]> | CidrList,
     values?: RouteValues,
   ): Promise<[RouteTable, BulkReport]> {
-    let cidrs: readonly string[];
+    let cidrs: CidrList;
     let vals: RouteValues;
     if (values === undefined) {
       [cidrs, vals] = split(a as Iterable<readonly [string, number]>);
     } else {
-      cidrs = a as readonly string[];
+      cidrs = a as CidrList;
       vals = values;
     }
-    if (!Array.isArray(cidrs)) checkCidrs(cidrs);
-    const v = toValues(vals, cidrs.length);
-    const pieces = await encodeInSlices(cidrs);
     let built: [NativeRouteTable, NativeBulkReport];
-    try {
-      built = await native.RouteTable.buildAsync(pieces, cidrs.length, v);
-    } catch (err) {
-      // Raised on the worker's completion: give it this caller's stack.
-      rethrowBulk(local(err), cidrs);
+    if (isUint8Array(cidrs)) {
+      const v = toValues(vals, -1);
+      try {
+        built = await native.RouteTable.buildAsync(cidrs, -1, v);
+      } catch (err) {
+        throw local(err);
+      }
+    } else {
+      if (!Array.isArray(cidrs)) checkCidrs(cidrs);
+      const v = toValues(vals, cidrs.length);
+      const pieces = await encodeInSlices(cidrs);
+      try {
+        built = await native.RouteTable.buildAsync(pieces, cidrs.length, v);
+      } catch (err) {
+        // Raised on the worker's completion: give it this caller's stack.
+        rethrowBulk(local(err), cidrs);
+      }
     }
     adopting = built[0];
-    return [new RouteTable(), report(built[1], cidrs)];
+    return [new RouteTable(), report(built[1])];
   }
 
   /** The canonical form of a CIDR: `10.1.2.3/8` -> `10.0.0.0/8`, `2001:DB8::1/32` -> `2001:db8::/32`. */
@@ -385,21 +405,31 @@ export class RouteTable {
 
   /**
    * Adds many prefixes in one native call: all of them, or none when an
-   * entry is bad (the error names it, err.index is its position). values:
-   * one per entry (Int32Array or array) or one for all. A load that is large
-   * next to the table is merged and rebuilt in one go; for a big list, see
-   * fromAsync, which keeps the event loop free.
+   * entry is bad (the error names it, err.index is its position). cidrs:
+   * strings, or text with one CIDR a line; values: one per entry (Int32Array
+   * or array) or one for all. A load that is large next to the table is
+   * merged and rebuilt in one go; for a big list, see fromAsync, which keeps
+   * the event loop free.
    */
-  insertMany(cidrs: readonly string[], values: RouteValues): BulkReport {
+  insertMany(cidrs: CidrList, values: RouteValues): BulkReport {
+    let r: NativeBulkReport;
+    if (isUint8Array(cidrs)) {
+      const v = toValues(values, -1);
+      try {
+        r = this.#t.insertMany(cidrs, -1, v);
+      } catch (err) {
+        throw local(err);
+      }
+      return report(r);
+    }
     checkCidrs(cidrs);
     const v = toValues(values, cidrs.length);
-    let r: NativeBulkReport;
     try {
       r = this.#t.insertMany(joined(cidrs), cidrs.length, v);
     } catch (err) {
       rethrowBulk(local(err), cidrs);
     }
-    return report(r, cidrs);
+    return report(r);
   }
 
   clear(): void {
@@ -436,6 +466,18 @@ export class RouteTable {
   }
   get controlBytes(): number {
     return this.#t.controlBytes;
+  }
+
+  /**
+   * True while a big table (64k prefixes or more in a family) rebuilds its
+   * lookup structure on a worker thread after a burst of changes (over 1/32
+   * of the table since the last lookup): lookups meanwhile answer from the
+   * control-plane trie, correct but 12-70x slower, so that the event loop
+   * never waits for the rebuild. Changes made meanwhile are applied when
+   * it is done.
+   */
+  get rebuilding(): boolean {
+    return this.#t.rebuilding;
   }
 
   get [Symbol.toStringTag](): string {

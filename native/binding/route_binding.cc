@@ -41,6 +41,22 @@ size_t ReadShortString(Napi::Env env, napi_value v, char* buf) {
   return len;
 }
 
+// Copies a JS string that should be a short ASCII text (an address) into
+// buf, NUL-terminated, *n its length (kMaxText - 1 or more: too long). Read
+// as UTF-16 and narrowed: V8 copies a one-byte string without the UTF-8
+// encoder (~3x fewer instructions here), and a character past ASCII becomes
+// a byte no parser accepts. napi_string_expected when it is not a string.
+napi_status ReadAscii(napi_env env, napi_value v, char* buf, size_t* n) {
+  char16_t wide[kMaxText];
+  napi_status st = napi_get_value_string_utf16(env, v, wide, kMaxText, n);
+  if (st != napi_ok) return st;
+  for (size_t i = 0; i < *n; ++i) {
+    buf[i] = wide[i] < 0x80 ? static_cast<char>(wide[i]) : '\x7f';
+  }
+  buf[*n] = '\0';
+  return napi_ok;
+}
+
 std::string Quote(const char* s, size_t n) {
   std::string out = "\"";
   out.append(s, n > 60 ? 60 : n);
@@ -147,29 +163,43 @@ T ArgTyped(const Napi::CallbackInfo& info, size_t i, napi_typedarray_type want,
   return info[i].As<T>();
 }
 
-// The parts of a bulk load taken from JS on the calling thread: the joined
-// text, the entry count, the values (copied, so that a worker can use them).
+// The parts of a bulk load taken from JS on the calling thread: the text,
+// the entry count, the values (copied, so that a worker can use them).
 struct BulkInput {
+  // The text: a view of the caller's memory (synchronous insertMany of a
+  // Uint8Array), or (data null) `text` itself.
+  const char* data = nullptr;
+  size_t len = 0;
   std::string text;
-  // Or (buildAsync) the text in pieces, Uint8Arrays that the caller made for
-  // this call and keeps referenced until it is done: the worker joins them,
-  // so that no copy of a 15 MB list happens on the event loop.
+  // Or (buildAsync from lib/route) the text in pieces, one or more whole
+  // entries each, Uint8Arrays that the caller made for this call and keeps
+  // referenced until it is done: the worker joins them with '\n', so that
+  // no copy of a 15 MB list happens on the event loop.
   std::vector<std::pair<const char*, size_t>> pieces;
   std::vector<Napi::Reference<Napi::Value>> refs;
-  size_t count = 0;
+  size_t count = 0;             // or RouteTable::kCountLines
   std::vector<int32_t> values;  // empty: `value` for all
+  bool have_values = false;
   int32_t value = 0;
 };
 
-BulkInput ArgBulk(const Napi::CallbackInfo& info) {
+// (text, count, values). text: a string of `count` entries joined by '\n';
+// a Uint8Array of such text (count -1: however many lines it holds, a
+// final '\n' allowed); or an array of Uint8Array pieces (see BulkInput).
+// `own`: copy a Uint8Array's text (for a worker: the caller's buffer could
+// change or be detached meanwhile).
+BulkInput ArgBulk(const Napi::CallbackInfo& info, bool own) {
   Napi::Env env = info.Env();
   BulkInput in;
   bool pieces = info.Length() > 0 && info[0].IsArray();
-  if (info.Length() < 3 || !(info[0].IsString() || pieces) ||
+  bool bytes =
+      info.Length() > 0 && info[0].IsTypedArray() &&
+      info[0].As<Napi::TypedArray>().TypedArrayType() == napi_uint8_array;
+  if (info.Length() < 3 || !(info[0].IsString() || pieces || bytes) ||
       !info[1].IsNumber()) {
     throw CodedTypeError(env, "ERR_INVALID_ARG_TYPE",
-                         "insertMany(text, count, values) takes a string, a "
-                         "count and an Int32Array or a number");
+                         "insertMany(text, count, values) takes a string or "
+                         "a Uint8Array, a count and an Int32Array or a number");
   }
   if (pieces) {
     Napi::Array a = info[0].As<Napi::Array>();
@@ -185,28 +215,42 @@ BulkInput ArgBulk(const Napi::CallbackInfo& info) {
                              u.ElementLength());
       in.refs.push_back(Napi::Persistent(v));
     }
+  } else if (bytes) {
+    Napi::Uint8Array u = info[0].As<Napi::Uint8Array>();
+    const char* d = reinterpret_cast<const char*>(u.Data());
+    if (own) {
+      in.text.assign(d, u.ElementLength());
+    } else {
+      in.data = d;
+      in.len = u.ElementLength();
+    }
   } else {
     in.text = info[0].As<Napi::String>().Utf8Value();
   }
   double c = info[1].As<Napi::Number>().DoubleValue();
-  if (!(c >= 0 && c < 4294967296.0) || c != std::floor(c)) {
+  if (c == -1 && bytes) {
+    in.count = route::RouteTable::kCountLines;
+  } else if (!(c >= 0 && c <= 2147483647.0) || c != std::floor(c)) {
     throw CodedRangeError(env, "ERR_OUT_OF_RANGE", "Bad entry count");
+  } else {
+    in.count = static_cast<size_t>(c);
   }
-  in.count = static_cast<size_t>(c);
   if (info[2].IsNumber()) {
     in.value = ArgValue(info, 2);
     return in;
   }
   auto values = ArgTyped<Napi::Int32Array>(info, 2, napi_int32_array,
                                            "values must be an Int32Array");
-  if (values.ElementLength() != in.count) {
+  if (in.count != route::RouteTable::kCountLines &&
+      values.ElementLength() != in.count) {
     throw CodedRangeError(
         env, "ERR_OUT_OF_RANGE",
         "values has " + std::to_string(values.ElementLength()) +
             " entries for " + std::to_string(in.count) + " prefixes");
   }
-  in.values.assign(values.Data(), values.Data() + in.count);
-  for (size_t i = 0; i < in.count; ++i) {
+  in.have_values = true;
+  in.values.assign(values.Data(), values.Data() + values.ElementLength());
+  for (size_t i = 0; i < in.values.size(); ++i) {
     if (in.values[i] < 0) {
       Napi::Error e = CodedRangeError(
           env, "ERR_OUT_OF_RANGE",
@@ -220,11 +264,41 @@ BulkInput ArgBulk(const Napi::CallbackInfo& info) {
   return in;
 }
 
+// Joins the pieces (if any) into in->text, on whichever thread runs it.
+void JoinPieces(BulkInput* in) {
+  if (in->pieces.empty()) return;
+  size_t total = in->pieces.size() - 1;
+  for (const auto& p : in->pieces) total += p.second;
+  in->text.clear();
+  in->text.reserve(total);
+  for (size_t i = 0; i < in->pieces.size(); ++i) {
+    if (i != 0) in->text += '\n';
+    in->text.append(in->pieces[i].first, in->pieces[i].second);
+  }
+  in->data = in->text.data();
+  in->len = in->text.size();
+}
+
+bool RunBulk(route::RouteTable* t, const BulkInput& in, BulkResult* r,
+             BulkError* err) {
+  const char* text = in.data ? in.data : in.text.data();
+  size_t len = in.data ? in.len : in.text.size();
+  return t->InsertMany(text, len, in.count,
+                       in.have_values ? in.values.data() : nullptr,
+                       in.values.size(), in.value, r, err);
+}
+
 Napi::Error BulkFailure(Napi::Env env, const BulkError& err) {
   if (err.kind == BulkError::kCount) {
     return CodedTypeError(env, "ERR_INVALID_CIDR",
                           "The entries do not match their count (an entry "
                           "holds a newline?)");
+  }
+  if (err.kind == BulkError::kValueCount) {
+    return CodedRangeError(env, "ERR_OUT_OF_RANGE",
+                           "values has " + std::to_string(err.index) +
+                               " entries for " + std::to_string(err.lines) +
+                               " prefixes");
   }
   std::string msg = "Invalid CIDR " +
                     Quote(err.entry.data(), err.entry.size()) + " at index " +
@@ -249,6 +323,12 @@ Napi::Object BulkReport(Napi::Env env, const BulkResult& r) {
             Napi::Number::New(env, static_cast<double>(r.masked_index[i])));
   }
   o.Set("maskedIndex", idx);
+  Napi::Array text = Napi::Array::New(env, r.masked_text.size());
+  for (size_t i = 0; i < r.masked_text.size(); ++i) {
+    text.Set(static_cast<uint32_t>(i),
+             Napi::String::New(env, r.masked_text[i]));
+  }
+  o.Set("maskedText", text);
   return o;
 }
 
@@ -270,6 +350,7 @@ class RouteTableWrap : public Napi::ObjectWrap<RouteTableWrap> {
             InstanceAccessor<&RouteTableWrap::Size6>("size6"),
             InstanceAccessor<&RouteTableWrap::Bytes>("bytes"),
             InstanceAccessor<&RouteTableWrap::ControlBytes>("controlBytes"),
+            InstanceAccessor<&RouteTableWrap::Rebuilding>("rebuilding"),
             StaticMethod<&RouteTableWrap::BuildAsync>("buildAsync"),
             StaticMethod<&RouteTableWrap::Normalize>("normalize"),
         });
@@ -282,6 +363,9 @@ class RouteTableWrap : public Napi::ObjectWrap<RouteTableWrap> {
       throw CodedError(info.Env(), "ERR_CPU_UNSUPPORTED",
                        "RouteTable needs a CPU with the POPCNT instruction");
     }
+    handle_ = new Handle{this, 1};
+    DefineHot(info.Env(), info.This());
+    table_->set_defer_rebuilds(true);
   }
 
   ~RouteTableWrap() override {
@@ -290,12 +374,29 @@ class RouteTableWrap : public Napi::ObjectWrap<RouteTableWrap> {
       Napi::MemoryManagement::AdjustExternalMemory(
           Env(), -static_cast<int64_t>(reported_));
     }
+    handle_->wrap = nullptr;
+    Release(handle_);
   }
 
   // Takes over a table built elsewhere (by BuildAsync's worker).
   void Adopt(std::unique_ptr<route::RouteTable> t) {
     table_ = std::move(t);
+    table_->set_defer_rebuilds(true);
     Account();
+  }
+
+  // A rebuild of the lookup structure made on a libuv worker (after a
+  // burst of changes to a big table) is done: hand it in, and start the
+  // next one if the changes made meanwhile call for it.
+  void FinishRebuild(route::RouteTable::RebuildJob* job, bool ok) {
+    rebuilding_ = false;
+    if (ok) {
+      table_->FinishRebuild(job);
+    } else {
+      table_->AbandonRebuild();  // out of memory: rebuild in place instead
+    }
+    Account();
+    StartRebuild();
   }
 
  private:
@@ -310,13 +411,17 @@ class RouteTableWrap : public Napi::ObjectWrap<RouteTableWrap> {
     }
   }
 
-  // Applies pending changes before a lookup, accounting for the new size.
+  // Applies pending changes before a lookup, accounting for the new size;
+  // a burst of changes to a big table starts a rebuild on a worker instead.
   void Sync() {
     if (!table_->synced()) {
       table_->Sync();
       Account();
+      StartRebuild();
     }
   }
+
+  void StartRebuild();
 
   Napi::Value Insert(const Napi::CallbackInfo& info) {
     route::ParsedPrefix p = ArgPrefix(info, 0);
@@ -360,12 +465,11 @@ class RouteTableWrap : public Napi::ObjectWrap<RouteTableWrap> {
   }
 
   Napi::Value InsertMany(const Napi::CallbackInfo& info) {
-    BulkInput in = ArgBulk(info);
+    BulkInput in = ArgBulk(info, false);
+    JoinPieces(&in);
     BulkResult r;
     BulkError err;
-    if (!table_->InsertMany(in.text.data(), in.text.size(), in.count,
-                            in.values.empty() ? nullptr : in.values.data(),
-                            in.value, &r, &err)) {
+    if (!RunBulk(table_.get(), in, &r, &err)) {
       throw BulkFailure(info.Env(), err);
     }
     Account();
@@ -417,6 +521,9 @@ class RouteTableWrap : public Napi::ObjectWrap<RouteTableWrap> {
     return Napi::Number::New(info.Env(),
                              static_cast<double>(table_->lookup_bytes()));
   }
+  Napi::Value Rebuilding(const Napi::CallbackInfo& info) {
+    return Napi::Boolean::New(info.Env(), table_->rebuilding());
+  }
   Napi::Value ControlBytes(const Napi::CallbackInfo& info) {
     return Napi::Number::New(info.Env(),
                              static_cast<double>(table_->control_bytes()));
@@ -435,15 +542,27 @@ class RouteTableWrap : public Napi::ObjectWrap<RouteTableWrap> {
   // the text and values happens on the calling thread.
   static Napi::Value BuildAsync(const Napi::CallbackInfo& info);
 
-  // ---- The hot methods, in raw N-API: one napi_get_cb_info, one
-  // napi_unwrap and one napi_get_typedarray_info per array, no wrapper
-  // objects. Through node-addon-api's ObjectWrap and TypedArray helpers a
-  // call cost ~3x more (lookupBatch4 of one address: ~440 ns vs ~150 ns).
+  // ---- The hot methods, in raw N-API, as functions of each instance that
+  // carry the instance's C++ object in their data: one napi_get_cb_info and
+  // no napi_unwrap (a private-property lookup, ~800 instructions, more than
+  // the rest of a lookup() call), no wrapper objects. Through
+  // node-addon-api's ObjectWrap and TypedArray helpers a call cost ~3x more
+  // (lookupBatch4 of one address: ~440 ns vs ~150 ns).
 
- public:
-  // Installs them on the class's prototype.
-  static void DefineRaw(Napi::Env env, Napi::Function ctor) {
-    Napi::Object proto = ctor.Get("prototype").As<Napi::Object>();
+  // What the hot functions hold: the object, until it is finalized, and a
+  // count of the holders (the object and each function), all on the JS
+  // thread.
+  struct Handle {
+    RouteTableWrap* wrap;
+    uint32_t refs;
+  };
+  static void Release(Handle* h) {
+    if (--h->refs == 0) delete h;
+  }
+
+  // Defines lookup, lookup4, lookupBatch4, lookupBatch6 and classify on
+  // the new object itself (not writable, not enumerable).
+  void DefineHot(Napi::Env env, Napi::Value self) {
     struct {
       const char* name;
       napi_callback cb;
@@ -452,28 +571,41 @@ class RouteTableWrap : public Napi::ObjectWrap<RouteTableWrap> {
                    {"lookupBatch4", RawLookupBatch4},
                    {"lookupBatch6", RawLookupBatch6},
                    {"classify", RawClassify}};
-    for (const auto& m : methods) {
+    constexpr size_t kCount = sizeof methods / sizeof methods[0];
+    napi_property_descriptor props[kCount];
+    for (size_t i = 0; i < kCount; ++i) {
       napi_value fn;
       NAPI_THROW_IF_FAILED_VOID(
-          env, napi_create_function(env, m.name, NAPI_AUTO_LENGTH, m.cb,
-                                    nullptr, &fn));
-      proto.Set(m.name, Napi::Value(env, fn));
+          env, napi_create_function(env, methods[i].name, NAPI_AUTO_LENGTH,
+                                    methods[i].cb, handle_, &fn));
+      ++handle_->refs;
+      NAPI_THROW_IF_FAILED_VOID(env, napi_add_finalizer(
+                                         env, fn, handle_,
+                                         [](napi_env, void* data, void*) {
+                                           Release(static_cast<Handle*>(data));
+                                         },
+                                         nullptr, nullptr));
+      props[i] = napi_property_descriptor{methods[i].name, nullptr, nullptr,
+                                          nullptr,         nullptr, fn,
+                                          napi_default,    nullptr};
     }
+    NAPI_THROW_IF_FAILED_VOID(env,
+                              napi_define_properties(env, self, kCount, props));
   }
 
  private:
   static RouteTableWrap* Self(napi_env env, napi_callback_info cb, size_t* argc,
                               napi_value* argv) {
-    napi_value self;
-    if (napi_get_cb_info(env, cb, argc, argv, &self, nullptr) != napi_ok) {
+    void* data = nullptr;
+    if (napi_get_cb_info(env, cb, argc, argv, nullptr, &data) != napi_ok) {
       return nullptr;
     }
-    void* p = nullptr;
-    if (napi_unwrap(env, self, &p) != napi_ok || p == nullptr) {
-      throw CodedTypeError(Napi::Env(env), "ERR_INVALID_THIS",
-                           "Not a RouteTable");
+    RouteTableWrap* w = static_cast<Handle*>(data)->wrap;
+    if (w == nullptr) {
+      throw CodedError(Napi::Env(env), "ERR_INVALID_STATE",
+                       "This RouteTable has been released");
     }
-    return static_cast<RouteTableWrap*>(p);
+    return w;
   }
 
   template <typename T>
@@ -519,8 +651,12 @@ class RouteTableWrap : public Napi::ObjectWrap<RouteTableWrap> {
       napi_value argv[1];
       RouteTableWrap* w = Self(env, cb, &argc, argv);
       if (w == nullptr) return nullptr;
-      napi_valuetype t = napi_undefined;
-      napi_typeof(env, argv[0], &t);
+      // A string first, without asking its type (the common case).
+      char buf[kMaxText];
+      size_t n = 0;
+      napi_status st = ReadAscii(env, argv[0], buf, &n);
+      napi_valuetype t = napi_string;
+      if (st == napi_string_expected) napi_typeof(env, argv[0], &t);
       Address a;
       if (t == napi_number) {
         double d = 0;
@@ -532,12 +668,11 @@ class RouteTableWrap : public Napi::ObjectWrap<RouteTableWrap> {
         }
         a.a4 = static_cast<uint32_t>(d);
       } else if (t == napi_string) {
-        char buf[kMaxText];
-        size_t n = 0;
-        napi_get_value_string_utf8(env, argv[0], buf, kMaxText, &n);
         route::ParsedAddress pa;
-        if (n >= kMaxText - 1 ||
+        if (st != napi_ok || n >= kMaxText - 1 ||
             route::ParseAddress(buf, n, &pa) != ParseStatus::kOk) {
+          // Again as UTF-8, for the message.
+          napi_get_value_string_utf8(env, argv[0], buf, kMaxText, &n);
           throw CodedTypeError(Napi::Env(env), "ERR_INVALID_IP",
                                "Invalid IP address " + Quote(buf, n));
         }
@@ -663,7 +798,47 @@ class RouteTableWrap : public Napi::ObjectWrap<RouteTableWrap> {
 
   std::unique_ptr<route::RouteTable> table_;
   size_t reported_ = 0;
+  Handle* handle_ = nullptr;
+  bool rebuilding_ = false;  // a RebuildWorker is under way
 };
+
+// Builds a new lookup structure from a snapshot of the control plane on a
+// libuv worker. It holds the table's JS object, so the table outlives it.
+class RebuildWorker : public Napi::AsyncWorker {
+ public:
+  RebuildWorker(Napi::Object table, RouteTableWrap* wrap,
+                std::unique_ptr<route::RouteTable::RebuildJob> job)
+      : Napi::AsyncWorker(table.Env(), "vpn-provider:RouteTable.rebuild"),
+        table_(Napi::Persistent(table)),
+        wrap_(wrap),
+        job_(std::move(job)) {}
+
+ protected:
+  void Execute() override {
+    try {
+      job_->Run();
+    } catch (const std::bad_alloc&) {
+      SetError("out of memory rebuilding the route table");
+    }
+  }
+  void OnOK() override { wrap_->FinishRebuild(job_.get(), true); }
+  void OnError(const Napi::Error&) override {
+    wrap_->FinishRebuild(job_.get(), false);
+  }
+
+ private:
+  Napi::ObjectReference table_;  // keeps wrap_ alive
+  RouteTableWrap* wrap_;
+  std::unique_ptr<route::RouteTable::RebuildJob> job_;
+};
+
+void RouteTableWrap::StartRebuild() {
+  if (rebuilding_) return;
+  std::unique_ptr<route::RouteTable::RebuildJob> job = table_->TakeRebuild();
+  if (!job) return;
+  rebuilding_ = true;
+  (new RebuildWorker(Value(), this, std::move(job)))->Queue();
+}
 
 class BuildWorker : public Napi::AsyncWorker {
  public:
@@ -677,20 +852,14 @@ class BuildWorker : public Napi::AsyncWorker {
  protected:
   void Execute() override {
     try {
-      if (!in_.pieces.empty()) {
-        size_t total = 0;
-        for (const auto& p : in_.pieces) total += p.second;
-        in_.text.reserve(total);
-        for (const auto& p : in_.pieces) in_.text.append(p.first, p.second);
-      }
+      JoinPieces(&in_);
       table_ = std::make_unique<route::RouteTable>();
-      ok_ = table_->InsertMany(in_.text.data(), in_.text.size(), in_.count,
-                               in_.values.empty() ? nullptr : in_.values.data(),
-                               in_.value, &result_, &error_);
+      ok_ = RunBulk(table_.get(), in_, &result_, &error_);
     } catch (const std::bad_alloc&) {
       SetError("out of memory building the route table");
     }
     std::string().swap(in_.text);
+    std::vector<int32_t>().swap(in_.values);
   }
 
   void OnOK() override {
@@ -727,7 +896,7 @@ Napi::Value RouteTableWrap::BuildAsync(const Napi::CallbackInfo& info) {
     throw CodedError(info.Env(), "ERR_CPU_UNSUPPORTED",
                      "RouteTable needs a CPU with the POPCNT instruction");
   }
-  BulkInput in = ArgBulk(info);
+  BulkInput in = ArgBulk(info, true);
   auto* w = new BuildWorker(info.Env(), std::move(in));
   Napi::Promise p = w->Promise();
   w->Queue();
@@ -738,7 +907,6 @@ Napi::Value RouteTableWrap::BuildAsync(const Napi::CallbackInfo& info) {
 
 void InitRouteTable(Napi::Env env, Napi::Object exports, AddonData* data) {
   Napi::Function ctor = RouteTableWrap::Define(env);
-  RouteTableWrap::DefineRaw(env, ctor);
   data->route_table_ctor = Napi::Persistent(ctor);
   exports.Set("RouteTable", ctor);
 }

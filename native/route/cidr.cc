@@ -9,12 +9,25 @@ namespace {
 
 inline bool IsDigit(char c) { return c >= '0' && c <= '9'; }
 
-inline int HexValue(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
+// Hex digit values, -1 for anything else.
+constexpr int8_t kHexValue[256] = {
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,  //
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,  //
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,  //
+    0,  1,  2,  3,  4,  5,  6,  7,  8,  9,  -1, -1, -1, -1, -1, -1,  //
+    -1, 10, 11, 12, 13, 14, 15, -1, -1, -1, -1, -1, -1, -1, -1, -1,  //
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,  //
+    -1, 10, 11, 12, 13, 14, 15, -1, -1, -1, -1, -1, -1, -1, -1, -1,  //
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,  //
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,  //
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,  //
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,  //
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,  //
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,  //
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,  //
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,  //
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,  //
+};
 
 bool HasColon(const char* s, size_t n) {
   for (size_t i = 0; i < n; ++i) {
@@ -26,104 +39,115 @@ bool HasColon(const char* s, size_t n) {
 }  // namespace
 
 bool ParseIPv4(const char* s, size_t n, uint32_t* out) {
+  // Unrolled per octet (this is on the path of every lookup of a string):
+  // one to three digits, no leading zero, at most 255, then '.' or the end.
+  if (n < 7 || n > 15) return false;
+  const char* p = s;
+  const char* end = s + n;
   uint32_t acc = 0;
-  size_t i = 0;
   for (int part = 0; part < 4; ++part) {
-    if (i >= n || !IsDigit(s[i])) return false;
-    if (s[i] == '0' && i + 1 < n && IsDigit(s[i + 1])) return false;
-    uint32_t v = 0;
-    int digits = 0;
-    while (i < n && IsDigit(s[i])) {
-      if (++digits > 3) return false;
-      v = v * 10 + static_cast<uint32_t>(s[i] - '0');
-      ++i;
+    unsigned v = static_cast<unsigned char>(*p) - '0';
+    if (v > 9) return false;
+    ++p;
+    if (p != end) {
+      unsigned d = static_cast<unsigned char>(*p) - '0';
+      if (d <= 9) {
+        if (v == 0) return false;  // leading zero
+        v = v * 10 + d;
+        ++p;
+        if (p != end) {
+          d = static_cast<unsigned char>(*p) - '0';
+          if (d <= 9) {
+            v = v * 10 + d;
+            ++p;
+            if (v > 255) return false;
+          }
+        }
+      }
     }
-    if (v > 255) return false;
     acc = (acc << 8) | v;
     if (part < 3) {
-      if (i >= n || s[i] != '.') return false;
-      ++i;
+      if (p == end || *p != '.') return false;
+      ++p;
+      if (p == end) return false;
     }
   }
-  if (i != n) return false;
+  if (p != end) return false;
   *out = acc;
   return true;
 }
 
 bool ParseIPv6(const char* s, size_t n, u128* out) {
+  // The longest valid text: six 4-digit groups and a 15-character IPv4.
+  if (n < 2 || n > 45) return false;
   uint16_t groups[8];
   int ng = 0;
   int gap = -1;  // index in groups where "::" stands
-  size_t i = 0;
-  if (n < 2) return false;
-  if (s[0] == ':') {
-    if (s[1] != ':') return false;
+  const char* p = s;
+  const char* end = s + n;
+  if (*p == ':') {
+    if (p[1] != ':') return false;
     gap = 0;
-    i = 2;
+    p += 2;
   }
-  while (i < n) {
-    size_t start = i;
-    uint32_t v = 0;
+  while (p != end) {
+    const char* start = p;
+    unsigned v = 0;
     int digits = 0;
-    while (i < n) {
-      int h = HexValue(s[i]);
+    for (; p != end; ++p) {
+      int h = kHexValue[static_cast<unsigned char>(*p)];
       if (h < 0) break;
-      if (++digits > 4) {
-        // Could still be a dotted IPv4 tail only if all are decimal, which a
-        // 5-digit run cannot be either.
-        return false;
-      }
-      v = (v << 4) | static_cast<uint32_t>(h);
-      ++i;
+      // Five digits cannot be a group, nor the start of an IPv4 tail.
+      if (++digits > 4) return false;
+      v = (v << 4) | static_cast<unsigned>(h);
     }
     if (digits == 0) return false;
-    if (i < n && s[i] == '.') {
+    if (p != end && *p == '.') {
       // Trailing dotted IPv4: two groups, and the end of the address.
       uint32_t a4;
-      if (ng > 6 || !ParseIPv4(s + start, n - start, &a4)) return false;
+      if (ng > 6 || !ParseIPv4(start, static_cast<size_t>(end - start), &a4)) {
+        return false;
+      }
       groups[ng++] = static_cast<uint16_t>(a4 >> 16);
       groups[ng++] = static_cast<uint16_t>(a4);
-      i = n;
       break;
     }
     if (ng == 8) return false;
     groups[ng++] = static_cast<uint16_t>(v);
-    if (i == n) break;
-    if (s[i] != ':') return false;
-    ++i;
-    if (i < n && s[i] == ':') {
+    if (p == end) break;
+    if (*p != ':') return false;
+    ++p;
+    if (p != end && *p == ':') {
       if (gap >= 0) return false;
       gap = ng;
-      ++i;
-    } else if (i == n) {
+      ++p;
+    } else if (p == end) {
       return false;  // a single trailing ':'
     }
   }
-  uint16_t full[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-  if (gap < 0) {
-    if (ng != 8) return false;
-    for (int g = 0; g < 8; ++g) full[g] = groups[g];
-  } else {
-    if (ng > 7) return false;
-    for (int g = 0; g < gap; ++g) full[g] = groups[g];
-    int tail = ng - gap;
-    for (int g = 0; g < tail; ++g) full[8 - tail + g] = groups[gap + g];
+  if (gap < 0 ? ng != 8 : ng > 7) return false;
+  // Group i goes to position i, or past the zeros of "::".
+  int zeros = gap < 0 ? 0 : 8 - ng;
+  uint64_t half[2] = {0, 0};
+  for (int i = 0; i < ng; ++i) {
+    int pos = (gap >= 0 && i >= gap) ? i + zeros : i;
+    half[pos >> 2] |= uint64_t{groups[i]} << (48 - 16 * (pos & 3));
   }
-  u128 a = 0;
-  for (int g = 0; g < 8; ++g) a = (a << 16) | full[g];
-  *out = a;
+  *out = (u128{half[0]} << 64) | half[1];
   return true;
 }
 
 ParseStatus ParseAddress(const char* s, size_t n, ParsedAddress* out) {
   if (n == 0) return ParseStatus::kEmpty;
-  if (HasColon(s, n)) {
-    if (!ParseIPv6(s, n, &out->addr6)) return ParseStatus::kBadAddress;
-    out->v6 = true;
-  } else {
-    if (!ParseIPv4(s, n, &out->addr4)) return ParseStatus::kBadAddress;
+  // IPv4 first: it fails at once on IPv6 text (no IPv4 text has a ':').
+  if (ParseIPv4(s, n, &out->addr4)) {
     out->v6 = false;
+    return ParseStatus::kOk;
   }
+  if (!HasColon(s, n) || !ParseIPv6(s, n, &out->addr6)) {
+    return ParseStatus::kBadAddress;
+  }
+  out->v6 = true;
   return ParseStatus::kOk;
 }
 

@@ -61,6 +61,9 @@ template <typename K, int S, bool PC>
 class Poptrie {
  public:
   static constexpr int W = sizeof(K) * 8;
+  // Path compression, jump nodes and the 64-bit lane cursors with their
+  // kDeep escape are written for IPv6, plain 64-ary nodes for IPv4.
+  static_assert(PC == (W == 128), "PC for IPv6 keys only");
   static constexpr int kTopBits = S;
 
   // A top slot is an int32_t: >= 0 the value of the longest prefix of
@@ -79,16 +82,27 @@ class Poptrie {
   };
   // 32 bytes, so that a node never straddles two cache lines.
   struct NodePC {
-    uint64_t vector;
+    uint64_t vector;  // a jump node: all ones
     uint64_t leafvec;
     uint32_t base0;
     uint32_t base1;
-    // Path compression: bits 24..31 the number of bits compared before the
-    // stride (0, 6, ..., 24), bits 0..23 their expected value.
+    // Bits 0..23: the value of the bits compared before the stride (path
+    // compression), 24..28: how many (0..kMaxSkip), 29..31: the kind: 0 a
+    // 64-ary node, 1..6 a jump node of stride 6 + 2 * kind, kDeep a 64-ary
+    // node that reads key bits past bit 64 (see LookupLanes). 0 for a
+    // 64-ary node without skipped bits, the common case.
     uint32_t skip;
     int32_t fail;  // the result when they differ (-1: the top slot's value)
   };
   static constexpr int kMaxSkip = 24;
+
+  // Jump nodes (IPv6 only): where the region below a node is dense, its
+  // next w bits (w = 8, 10, ..., 18) index a block of 2^w child nodes directly,
+  // with no bitmap: one visit resolves w bits (plus the child's 6) instead
+  // of 6. Chosen when at least 1/jump_density of the 2^w children would
+  // have prefixes below them (the other children are one-leaf nodes).
+  static constexpr int kMinJump = 8;
+  static constexpr int kMaxJump = 18;
   using Node = typename std::conditional<PC, NodePC, NodeBase>::type;
 
   Poptrie() { Reset(); }
@@ -132,11 +146,24 @@ class Poptrie {
   size_t leaf_count() const {
     return leaves_.empty() ? 0 : leaves_.size() - 1 - free_leaf_slots_;
   }
+  // Jump nodes in use (for tests and benchmarks).
+  size_t jump_count() const {
+    size_t n = 0;
+    for (size_t i = 1; i < nodes_.size(); ++i) n += IsJump(nodes_[i]);
+    return n;
+  }
+
+  // A jump node is made when at least 2^w / density of its children would
+  // have prefixes below them; 0 turns jump nodes off. Tests set a high
+  // density so that small tables get jump nodes too.
+  void set_jump_density(unsigned density) { jump_density_ = density; }
+  unsigned jump_density() const { return jump_density_; }
 
   // Builds from entries sorted by (key, length), without duplicates. The
   // buffer is used as scratch space and left in an unspecified order.
   void Build(Entry<K>* e, size_t n) {
     Clear();
+    n = DropRedundant(e, n, -1);
     size_t w = 0;
     for (size_t i = 0; i < n; ++i) {
       if (e[i].len <= S) {
@@ -180,11 +207,13 @@ class Poptrie {
     // Walk down to the smallest subtree whose shape can change.
     struct Step {
       uint32_t ni;
-      int d;
+      int d;  // depth at the node, before its skipped bits
     };
     Step path[W / 6 + 2];
     int np = 0;
     int d = S;
+    bool in_jump = false;  // the prefix ends inside the stride of a jump node
+    int jd = 0;            // that jump node's depth after its skipped bits
     for (;;) {
       const Node& n = nodes_[ni];
       path[np++] = Step{ni, d};
@@ -194,6 +223,17 @@ class Poptrie {
         if (len <= dd + sk || Bits(key, dd, sk) != SkipBitsOf(n)) break;
         dd += sk;
       }
+      int w = StrideOf(n);
+      if (IsJump(n)) {
+        if (len <= dd + w) {
+          in_jump = true;
+          jd = dd;
+          break;
+        }
+        ni = n.base1 + static_cast<uint32_t>(Bits(key, dd, w));
+        d = dd + w;
+        continue;
+      }
       if (len <= dd + 6) break;
       uint64_t bit = uint64_t{1} << Bits(key, dd, 6);
       if ((n.vector & bit) == 0) break;
@@ -201,21 +241,47 @@ class Poptrie {
            static_cast<uint32_t>(__builtin_popcountll(n.vector & (bit - 1)));
       d = dd + 6;
     }
+    if (in_jump) {
+      // Only the children under the prefix change: rebuild each of them
+      // (or, for a short prefix over many children, the jump node).
+      const Node& n = nodes_[path[np - 1].ni];
+      int w = StrideOf(n);
+      size_t span = size_t{1} << (jd + w - len);
+      if (span <= kMaxJumpPatch) {
+        uint64_t first = Bits(key, jd, w);
+        uint32_t base1 = n.base1;
+        std::vector<Entry<K>> es;
+        for (uint64_t s = first; s < first + span; ++s) {
+          K region = (key & Mask<K>(jd)) | Shifted(s, jd + w);
+          es.clear();
+          cp.CollectBelow(region, jd + w, &es);
+          int32_t inherit = -1;
+          cp.Match(region, &inherit, S, jd + w);
+          size_t m = DropRedundant(es.data(), es.size(), inherit);
+          uint32_t c = base1 + static_cast<uint32_t>(s);
+          FreeSubtree(c, false);
+          BuildNode(c, es.data(), m, jd + w, inherit, nullptr);
+        }
+        return;
+      }
+    }
     // Rebuild path[np-1]; if nothing is left below it, its parent instead
-    // (so that deletes do not leave empty nodes behind).
+    // (so that deletes do not leave empty nodes behind), except under a
+    // jump node, whose children all stay.
     std::vector<Entry<K>> es;
     while (np > 0) {
       const Step& s = path[np - 1];
       K region = key & Mask<K>(s.d);
       es.clear();
       cp.CollectBelow(region, s.d, &es);
-      if (!es.empty() || np == 1) break;
+      if (!es.empty() || np == 1 || IsJump(nodes_[path[np - 2].ni])) break;
       --np;
     }
     const Step& s = path[np - 1];
     if (np == 1) {
       int32_t short_value = ShortOf(s.ni);
       FreeSubtree(s.ni, true);
+      es.resize(DropRedundant(es.data(), es.size(), -1));
       if (es.empty()) {
         FreeNodes(s.ni, 1);
         top_[slot] = short_value;
@@ -226,123 +292,280 @@ class Poptrie {
     }
     int32_t inherit = -1;
     cp.Match(key & Mask<K>(s.d), &inherit, S, s.d);
+    es.resize(DropRedundant(es.data(), es.size(), inherit));
     FreeSubtree(s.ni, false);
     BuildNode(s.ni, es.data(), es.size(), s.d, inherit, nullptr);
   }
 
   // Value of the longest prefix containing k, or -1. Needs allocated().
   int32_t Lookup(K k) const {
-    const Top t = top_[Bits(k, 0, S)];
+    uint64_t hi, lo;
+    Split(k, &hi, &lo);
+    const Top t = top_[hi >> (64 - S)];
     if (!IsRoot(t)) return t;
-    int32_t r = Walk(RootOf(t), k);
+    Consume(&hi, &lo, S);
+    int32_t r = Walk(RootOf(t), hi, lo);
     return r >= 0 ? r : ShortOf(RootOf(t));
   }
 
   // out[i] = Lookup(keys[i]). Lanes of kLanes lookups advance one level at a
   // time, with a prefetch for each lane's next node, so that their cache
-  // misses overlap. IPv6 walks are deeper (5-7 nodes for a /48), so more
-  // lanes pay: measured on a 700k-prefix table, 16 lanes ~42 ns, 32 ~33,
-  // 64 ~23-29 ns per address; IPv4 (1-3 nodes) gains nothing past 16.
+  // misses overlap. IPv6 walks are deeper, so more lanes pay: measured on a
+  // 700k-prefix table (before jump nodes), 16 lanes ~42 ns, 32 ~33, 64
+  // ~23-29 ns per address; IPv4 (1-3 nodes) gains nothing past 16.
   void LookupBatch(const K* keys, int32_t* out, size_t n) const {
+    Batch(ArrayKeys{keys}, out, n);
+  }
+  // The same for IPv6 addresses given as 16 bytes each, network byte order.
+  void LookupBatchBytes(const uint8_t* a, int32_t* out, size_t n) const {
+    Batch(ByteKeys{a}, out, n);
+  }
+
+  static constexpr size_t kLanes = PC ? 64 : 16;
+
+ private:
+  struct ArrayKeys {
+    const K* k;
+    K Key(size_t i) const { return k[i]; }
+    uint64_t Hi(size_t i) const {
+      if constexpr (PC) {
+        return static_cast<uint64_t>(k[i] >> 64);
+      } else {
+        return uint64_t{k[i]} << 32;
+      }
+    }
+    ArrayKeys At(size_t i) const { return ArrayKeys{k + i}; }
+  };
+  struct ByteKeys {
+    const uint8_t* a;
+    K Key(size_t i) const { return Load6(a + 16 * i); }
+    uint64_t Hi(size_t i) const {
+      uint64_t hi;
+      __builtin_memcpy(&hi, a + 16 * i, 8);
+      return __builtin_bswap64(hi);
+    }
+    ByteKeys At(size_t i) const { return ByteKeys{a + 16 * i}; }
+  };
+
+  template <typename Keys>
+  void Batch(const Keys& keys, int32_t* out, size_t n) const {
     if (!allocated()) {
       for (size_t i = 0; i < n; ++i) out[i] = -1;
       return;
     }
     size_t i = 0;
-    for (; i + kLanes <= n; i += kLanes) LookupLanes(keys + i, out + i, kLanes);
+    for (; i + kLanes <= n; i += kLanes) {
+      LookupLanes(keys.At(i), out + i, kLanes);
+    }
     if (n - i >= 2) {
-      LookupLanes(keys + i, out + i, n - i);
+      LookupLanes(keys.At(i), out + i, n - i);
     } else if (i < n) {
-      out[i] = Lookup(keys[i]);
+      out[i] = Lookup(keys.At(i).Key(0));
     }
   }
 
-  static constexpr size_t kLanes = PC ? 64 : 16;
-
-  // kLanes lookups at once (see LookupBatch). Needs allocated().
-  void LookupLanes(const K* k, int32_t* out, size_t lanes) const {
+  // kLanes lookups at once (see LookupBatch). Needs allocated(). A lane
+  // keeps the first 64 bits of its key with the bits already consumed
+  // shifted out, so that a level reads its index from the top bits. The
+  // rare node that reads past bit 64 (flag kDeep, only under IPv6 prefixes
+  // longer than /58 or so) sends its lane to Lookup with the whole key.
+  template <typename Keys>
+  void LookupLanes(const Keys& keys, int32_t* out, size_t lanes) const {
+    uint64_t hi[kLanes];
     uint32_t ni[kLanes];
     uint32_t rt[kLanes];
-    uint8_t d[kLanes];
     uint16_t live[kLanes];
     size_t nlive = 0;
+    const Top* top = top_.data();
+    const Node* nodes = nodes_.data();
     for (size_t l = 0; l < lanes; ++l) {
-      __builtin_prefetch(&top_[Bits(k[l], 0, S)]);
+      hi[l] = keys.Hi(l);
+      __builtin_prefetch(&top[hi[l] >> (64 - S)]);
     }
     for (size_t l = 0; l < lanes; ++l) {
-      const Top t = top_[Bits(k[l], 0, S)];
+      const Top t = top[hi[l] >> (64 - S)];
       out[l] = t;
       if (IsRoot(t)) {
         rt[l] = ni[l] = RootOf(t);
-        d[l] = S;
+        hi[l] <<= S;
         live[nlive++] = static_cast<uint16_t>(l);
-        __builtin_prefetch(&nodes_[ni[l]]);
+        __builtin_prefetch(&nodes[ni[l]]);
       }
     }
+    const int32_t* leaves = leaves_.data();
     while (nlive != 0) {
       size_t next = 0;
       for (size_t x = 0; x < nlive; ++x) {
         unsigned l = live[x];
-        const Node& n = nodes_[ni[l]];
-        int dd = d[l];
-        if (SkipOf(n) != 0) {
-          int sk = SkipOf(n);
-          if (Bits(k[l], dd, sk) != SkipBitsOf(n)) {
-            int32_t r = FailOf(n);
-            out[l] = r >= 0 ? r : ShortOf(rt[l]);
+        const Node& n = nodes[ni[l]];
+        uint64_t h = hi[l];
+        uint64_t idx;
+        unsigned w = 6;
+        if (__builtin_expect(Plain(n), 1)) {
+          idx = h >> 58;
+        } else {
+          uint32_t sw = SkipWord(n);
+          unsigned kind = sw >> 29;
+          if (kind == kDeep) {
+            out[l] = Lookup(keys.Key(l));
             continue;
           }
-          dd += sk;
+          unsigned sk = (sw >> 24) & 31;
+          if (sk != 0) {
+            if ((h >> (64 - sk)) != (sw & 0xffffff)) {
+              int32_t r = FailOf(n);
+              out[l] = r >= 0 ? r : leaves[nodes[rt[l]].base0 - 1];
+              continue;
+            }
+            h <<= sk;
+          }
+          w = 6 + 2 * kind;
+          idx = h >> (64 - w);
         }
-        uint64_t bit = uint64_t{1} << Bits(k[l], dd, 6);
+        // A jump node has every bit of vector set: popcount gives idx mod 64,
+        // and idx & ~63 adds the rest; a 64-ary node's idx is < 64.
+        uint64_t bit = uint64_t{1} << (idx & 63);
         if (n.vector & bit) {
-          ni[l] = n.base1 + static_cast<uint32_t>(
-                                __builtin_popcountll(n.vector & (bit - 1)));
-          d[l] = static_cast<uint8_t>(dd + 6);
-          __builtin_prefetch(&nodes_[ni[l]]);
+          uint32_t c =
+              n.base1 +
+              static_cast<uint32_t>(__builtin_popcountll(n.vector & (bit - 1)) +
+                                    (idx & ~uint64_t{63}));
+          ni[l] = c;
+          __builtin_prefetch(&nodes[c]);
+          hi[l] = h << w;
           live[next++] = static_cast<uint16_t>(l);
         } else {
-          int32_t r =
-              leaves_[n.base0 +
-                      __builtin_popcountll(n.leafvec & ((bit << 1) - 1)) - 1];
-          out[l] = r >= 0 ? r : ShortOf(rt[l]);
+          int32_t r = LeafOf(n, bit, leaves);
+          out[l] = r >= 0 ? r : leaves[nodes[rt[l]].base0 - 1];
         }
       }
       nlive = next;
     }
   }
 
- private:
+  // Most patches of a jump node rebuild only the children under the
+  // prefix; a prefix that covers more of them than this rebuilds the node.
+  static constexpr size_t kMaxJumpPatch = 64;
+
   int32_t ShortOf(uint32_t root) const {
     return leaves_[nodes_[root].base0 - 1];
   }
 
   static int SkipOf(const NodeBase&) { return 0; }
-  static int SkipOf(const NodePC& n) { return static_cast<int>(n.skip >> 24); }
+  static int SkipOf(const NodePC& n) {
+    return static_cast<int>((n.skip >> 24) & 31);
+  }
   static uint64_t SkipBitsOf(const NodeBase&) { return 0; }
   static uint64_t SkipBitsOf(const NodePC& n) { return n.skip & 0xffffff; }
+  static constexpr unsigned kDeep = 7;
+  static bool Plain(const NodeBase&) { return true; }
+  static bool Plain(const NodePC& n) { return n.skip == 0; }
+  static uint32_t SkipWord(const NodeBase&) { return 0; }
+  static uint32_t SkipWord(const NodePC& n) { return n.skip; }
   static int32_t FailOf(const NodeBase&) { return -1; }
   static int32_t FailOf(const NodePC& n) { return n.fail; }
+  static int StrideOf(const NodeBase&) { return 6; }
+  static int StrideOf(const NodePC& n) {
+    unsigned kind = n.skip >> 29;
+    return kind == kDeep ? 6 : 6 + 2 * static_cast<int>(kind);
+  }
+  static bool IsJump(const Node& n) { return StrideOf(n) != 6; }
+  static unsigned ChildCount(const Node& n) {
+    return IsJump(n) ? 1u << StrideOf(n)
+                     : static_cast<unsigned>(__builtin_popcountll(n.vector));
+  }
+  static void SetStride(NodeBase*, int) {}
+  static void SetStride(NodePC* n, int w) {
+    n->skip =
+        (n->skip & 0x1fffffffu) | (static_cast<uint32_t>(w - 6) / 2 << 29);
+  }
+  // Marks a 64-ary node whose stride ends past bit 64.
+  static void SetDeep(NodeBase*, int) {}
+  static void SetDeep(NodePC* n, int end) {
+    if (end > 64) n->skip |= kDeep << 29;
+  }
+  static void SetSkip(NodeBase*, int, uint64_t) {}
+  static void SetSkip(NodePC* n, int sk, uint64_t bits) {
+    n->skip = (n->skip & 0xe0000000u) | (static_cast<uint32_t>(sk) << 24) |
+              static_cast<uint32_t>(bits);
+  }
 
-  int32_t Walk(uint32_t ni, K k) const {
-    int d = S;
-    for (;;) {
-      const Node& n = nodes_[ni];
-      if (SkipOf(n) != 0) {
-        int sk = SkipOf(n);
-        if (Bits(k, d, sk) != SkipBitsOf(n)) return FailOf(n);
-        d += sk;
+  // The key as the 64-bit halves that the walks consume from the top.
+  static void Split(uint32_t k, uint64_t* hi, uint64_t* lo) {
+    *hi = uint64_t{k} << 32;
+    *lo = 0;
+  }
+  static void Split(u128 k, uint64_t* hi, uint64_t* lo) {
+    *hi = static_cast<uint64_t>(k >> 64);
+    *lo = static_cast<uint64_t>(k);
+  }
+  // Shifts out n bits, 0 < n < 64; zeros come in (bits past the end of the
+  // key read as zero, as in Bits()).
+  static void Consume(uint64_t* hi, uint64_t* lo, unsigned n) {
+    *hi = (*hi << n) | (*lo >> (64 - n));
+    *lo <<= n;
+  }
+  // The value s placed so that its last bit is bit end - 1 of a key.
+  static K Shifted(uint64_t s, int end) {
+    return end >= W ? static_cast<K>(s >> (end - W))
+                    : static_cast<K>(static_cast<K>(s) << (W - end));
+  }
+
+  // One level of a walk with the whole key (Lookup): node n with the key's
+  // unconsumed bits at the top of hi:lo. Returns true and the child in
+  // *ni, or false and the leaf's value (-1: the top slot's) in *r.
+  static bool Step(const Node& n, uint64_t* hi, uint64_t* lo, uint32_t* ni,
+                   int32_t* r, const int32_t* leaves) {
+    uint64_t h = *hi, o = *lo;
+    unsigned w = 6;
+    if constexpr (PC) {
+      unsigned sk = SkipOf(n);
+      if (sk != 0) {
+        if ((h >> (64 - sk)) != SkipBitsOf(n)) {
+          *r = n.fail;
+          return false;
+        }
+        h = (h << sk) | (o >> (64 - sk));
+        o <<= sk;
       }
-      uint64_t bit = uint64_t{1} << Bits(k, d, 6);
-      if (n.vector & bit) {
-        ni = n.base1 +
-             static_cast<uint32_t>(__builtin_popcountll(n.vector & (bit - 1)));
-        d += 6;
-        continue;
-      }
-      return leaves_[n.base0 +
-                     __builtin_popcountll(n.leafvec & ((bit << 1) - 1)) - 1];
+      w = static_cast<unsigned>(StrideOf(n));
     }
+    uint64_t idx = h >> (64 - w);
+    uint64_t bit = uint64_t{1} << (idx & 63);
+    if (n.vector & bit) {
+      *ni = n.base1 +
+            static_cast<uint32_t>(__builtin_popcountll(n.vector & (bit - 1)) +
+                                  (idx & ~uint64_t{63}));
+      *hi = (h << w) | (o >> (64 - w));
+      *lo = o << w;
+      return true;
+    }
+    *r = LeafOf(n, bit, leaves);
+    return false;
+  }
+
+  // The value of leaf slot `bit` of node n: from the leaf array, or inline
+  // (IPv6, one run; never in a root, which keeps its runs after its hidden
+  // leaf).
+  static int32_t LeafOf(const Node& n, uint64_t bit, const int32_t* leaves) {
+    uint64_t lv = n.leafvec;
+    if constexpr (!PC) {
+      return leaves[n.base0 + __builtin_popcountll(lv & ((bit << 1) - 1)) - 1];
+    }
+    // An inline run reads leaves[0], a line that stays cached, and drops it.
+    size_t at =
+        lv ? n.base0 + __builtin_popcountll(lv & ((bit << 1) - 1)) - 1 : 0;
+    int32_t x = leaves[at];
+    return lv ? x : static_cast<int32_t>(n.base0);
+  }
+
+  int32_t Walk(uint32_t ni, uint64_t hi, uint64_t lo) const {
+    const Node* nodes = nodes_.data();
+    const int32_t* leaves = leaves_.data();
+    int32_t r;
+    while (Step(nodes[ni], &hi, &lo, &ni, &r, leaves)) {
+    }
+    return r;
   }
 
   void PaintTop(K key, int len, int32_t value) {
@@ -368,6 +591,7 @@ class Poptrie {
   void RebuildRoot(const Patricia<K>& cp, uint64_t slot, K key) {
     std::vector<Entry<K>> es;
     cp.CollectBelow(key & Mask<K>(S), S, &es);
+    es.resize(DropRedundant(es.data(), es.size(), -1));
     if (es.empty()) return;
     uint32_t root = AllocNodes(1);
     int32_t short_value = top_[slot];
@@ -375,26 +599,70 @@ class Poptrie {
     top_[slot] = TopOf(root);
   }
 
+  // Drops the entries of e[0..n) (sorted by (key, length)) that change no
+  // lookup: those with the value of the nearest longer-than-S prefix that
+  // contains them (`base` for the ones that none contains; -1: none). BGP
+  // tables have many (more-specifics announced for traffic engineering go
+  // to the same next hop as their aggregate). The control plane keeps
+  // them. Prefixes of length <= S stay, and count as containing nothing:
+  // a change to one repaints top slots without rebuilding the subtrees
+  // below it, while a change to a longer one rebuilds its whole region
+  // (see Update), whose dropped entries are then judged again. Returns the
+  // new count; the order is kept.
+  static size_t DropRedundant(Entry<K>* e, size_t n, int32_t base) {
+    Entry<K> stack[W + 1];  // the kept entries containing the current one
+    int sp = 0;
+    size_t w = 0;
+    for (size_t i = 0; i < n; ++i) {
+      const Entry<K> x = e[i];
+      if (x.len <= S) {
+        e[w++] = x;
+        continue;
+      }
+      while (sp > 0 && (stack[sp - 1].len >= x.len ||
+                        ((x.key ^ stack[sp - 1].key) &
+                         Mask<K>(stack[sp - 1].len)) != 0)) {
+        --sp;
+      }
+      int32_t cover = sp > 0 ? stack[sp - 1].value : base;
+      if (x.value == cover) continue;
+      stack[sp++] = x;
+      e[w++] = x;
+    }
+    return w;
+  }
+
   // Builds node ni for the region of depth d that holds e[0..n) (all longer
-  // than d, sorted). `inherit` is the value of the longest prefix of length
-  // in (S, d] covering the region, or -1. e is reordered. A subtree root
-  // gets root_short (its top slot's value) as its hidden leaf.
+  // than d, sorted; n may be 0 below a jump node). `inherit` is the value of
+  // the longest prefix of length in (S, d] covering the region, or -1. e is
+  // reordered. A subtree root gets root_short (its top slot's value) as its
+  // hidden leaf.
   void BuildNode(uint32_t ni, Entry<K>* e, size_t n, int d, int32_t inherit,
                  const int32_t* root_short) {
     Node hdr{};
+    SetStride(&hdr, 6);
     if constexpr (PC) {
-      int minlen = W;
-      for (size_t i = 0; i < n; ++i)
-        minlen = e[i].len < minlen ? e[i].len : minlen;
-      int cpl = CommonPrefix(e[0].key, e[n - 1].key);
-      int room = (cpl < minlen - 1 ? cpl : minlen - 1) - d;
-      int sk = room > 0 ? (room / 6) * 6 : 0;
-      if (sk > kMaxSkip) sk = kMaxSkip;
-      if (sk > 0) {
-        hdr.skip = (static_cast<uint32_t>(sk) << 24) |
-                   static_cast<uint32_t>(Bits(e[0].key, d, sk));
-        hdr.fail = inherit;
-        d += sk;
+      if (n != 0) {
+        int minlen = W;
+        for (size_t i = 0; i < n; ++i)
+          minlen = e[i].len < minlen ? e[i].len : minlen;
+        int cpl = CommonPrefix(e[0].key, e[n - 1].key);
+        int room = (cpl < minlen - 1 ? cpl : minlen - 1) - d;
+        int sk = room < 0 ? 0 : room > kMaxSkip ? kMaxSkip : room;
+        // A jump node starts where its prefixes part; a 64-ary node skips
+        // only when that saves a level (a shorter skip would only cost the
+        // lookups a slower path).
+        int w = ChooseJump(e, n, d + sk);
+        if (w == 0 && sk < 6) sk = 0;
+        if (sk > 0) {
+          SetSkip(&hdr, sk, Bits(e[0].key, d, sk));
+          hdr.fail = inherit;
+          d += sk;
+        }
+        if (w != 0) {
+          BuildJump(ni, hdr, e, n, d, w, inherit, root_short);
+          return;
+        }
       }
     }
     int32_t leaf[64];
@@ -404,6 +672,7 @@ class Poptrie {
       count[j] = 0;
     }
     uint64_t vector = 0;
+    uint64_t differs = 0;  // slots with a longer prefix of another value
     size_t w = 0;
     for (size_t i = 0; i < n; ++i) {
       unsigned j = static_cast<unsigned>(Bits(e[i].key, d, 6));
@@ -411,10 +680,25 @@ class Poptrie {
         unsigned span = 1u << (d + 6 - e[i].len);
         for (unsigned s = j; s < j + span; ++s) leaf[s] = e[i].value;
       } else {
+        // Sorted by (key, length): every prefix that covers slot j and
+        // ends in this stride came before, so leaf[j] is final here.
         vector |= uint64_t{1} << j;
+        if (e[i].value != leaf[j]) differs |= uint64_t{1} << j;
         ++count[j];
         e[w++] = e[i];
       }
+    }
+    if (vector & ~differs) {
+      // A slot whose longer prefixes all carry the value it inherits is
+      // one value throughout (BGP more-specifics often have their
+      // aggregate's next hop): a leaf, not a child.
+      vector &= differs;
+      size_t k = 0;
+      for (size_t i = 0; i < w; ++i) {
+        unsigned j = static_cast<unsigned>(Bits(e[i].key, d, 6));
+        if (vector & (uint64_t{1} << j)) e[k++] = e[i];
+      }
+      w = k;
     }
     int32_t runs[64];
     unsigned nruns = 0;
@@ -431,6 +715,14 @@ class Poptrie {
     if (root_short != nullptr) {
       base0 = AllocLeaves(nruns + 1) + 1;
       leaves_[base0 - 1] = *root_short;
+    } else if (PC && nruns == 1) {
+      // One run: its value in base0 itself, leafvec 0 (a node with leaf
+      // slots and no run in leafvec means this), no leaf array access.
+      // IPv6 only: IPv4 walks end in such a node too rarely (BGP has few
+      // prefixes past /24) to pay for the check.
+      base0 = static_cast<uint32_t>(runs[0]);
+      leafvec = 0;
+      nruns = 0;
     } else if (nruns) {
       base0 = AllocLeaves(nruns);
     }
@@ -440,6 +732,7 @@ class Poptrie {
     hdr.leafvec = leafvec;
     hdr.base0 = base0;
     hdr.base1 = base1;
+    SetDeep(&hdr, d + 6);
     nodes_[ni] = hdr;
     size_t pos = 0;
     uint32_t c = 0;
@@ -451,12 +744,84 @@ class Poptrie {
     }
   }
 
+  // The stride of a jump node for the entries e[0..n) below depth d, or 0
+  // for a 64-ary node: the largest w (even, 8..18, ending by bit 64) with at
+  // least 2^w / jump_density_ of the w-bit slots holding a prefix longer
+  // than d + w (the children that would be nodes in any case).
+  int ChooseJump(const Entry<K>* e, size_t n, int d) const {
+    int widest = 64 - d < kMaxJump ? 64 - d : kMaxJump;
+    if (jump_density_ == 0 || widest < kMinJump ||
+        n * jump_density_ < (size_t{1} << kMinJump)) {
+      return 0;
+    }
+    size_t count[kMaxJump + 1] = {};
+    uint64_t last[kMaxJump + 1];
+    for (int w = 0; w <= kMaxJump; ++w) last[w] = ~uint64_t{0};
+    for (size_t i = 0; i < n; ++i) {
+      int most = e[i].len - d - 1;  // the widest stride it lies below
+      if (most < kMinJump) continue;
+      if (most > widest) most = widest;
+      uint64_t s = Bits(e[i].key, d, kMaxJump);
+      for (int w = kMinJump; w <= most; w += 2) {
+        uint64_t slot = s >> (kMaxJump - w);
+        if (slot != last[w]) {
+          last[w] = slot;
+          ++count[w];
+        }
+      }
+    }
+    for (int w = widest & ~1; w >= kMinJump; w -= 2) {
+      if (count[w] * jump_density_ >= (size_t{1} << w)) return w;
+    }
+    return 0;
+  }
+
+  // Builds jump node ni (header hdr, with its skip set) of stride w at
+  // depth d (after the skip): 2^w children, each a node for its w-bit
+  // slot, inheriting the longest prefix of length <= d + w over the slot.
+  void BuildJump(uint32_t ni, Node hdr, Entry<K>* e, size_t n, int d, int w,
+                 int32_t inherit, const int32_t* root_short) {
+    size_t slots = size_t{1} << w;
+    std::vector<int32_t> val(slots, inherit);
+    size_t m = 0;
+    for (size_t i = 0; i < n; ++i) {
+      if (e[i].len <= d + w) {
+        // Sorted by (key, length): a prefix comes before the ones inside it.
+        uint64_t s = Bits(e[i].key, d, w);
+        size_t span = size_t{1} << (d + w - e[i].len);
+        std::fill(val.begin() + s, val.begin() + s + span, e[i].value);
+      } else {
+        e[m++] = e[i];
+      }
+    }
+    uint32_t base0 = 0;
+    if (root_short != nullptr) {
+      base0 = AllocLeaves(1) + 1;
+      leaves_[base0 - 1] = *root_short;
+    }
+    uint32_t base1 = AllocNodes(static_cast<unsigned>(slots));
+    hdr.vector = ~uint64_t{0};
+    hdr.leafvec = 0;
+    hdr.base0 = base0;
+    hdr.base1 = base1;
+    SetStride(&hdr, w);
+    nodes_[ni] = hdr;
+    size_t i = 0;
+    for (size_t s = 0; s < slots; ++s) {
+      size_t j = i;
+      while (j < m && Bits(e[j].key, d, w) == s) ++j;
+      BuildNode(base1 + static_cast<uint32_t>(s), e + i, j - i, d + w, val[s],
+                nullptr);
+      i = j;
+    }
+  }
+
   // Frees the arrays below node ni (its leaves, with the hidden one of a
   // root, and its children), not ni.
   void FreeSubtree(uint32_t ni, bool root) {
     const Node n = nodes_[ni];
     unsigned nl = static_cast<unsigned>(__builtin_popcountll(n.leafvec));
-    unsigned nc = static_cast<unsigned>(__builtin_popcountll(n.vector));
+    unsigned nc = ChildCount(n);
     for (unsigned c = 0; c < nc; ++c) FreeSubtree(n.base1 + c, false);
     if (root) {
       FreeLeaves(n.base0 - 1, nl + 1);
@@ -470,8 +835,11 @@ class Poptrie {
   // 65 for the leaves of a root with 64 runs),
   // linked through their first element; a bit per non-empty list. A request
   // takes the smallest block that fits and returns the rest to its list.
+  // The children of a jump node (2^w > 64) come from the end of the array
+  // and go back as blocks of 64.
   uint32_t AllocNodes(unsigned cnt) {
-    uint64_t fit = node_lists_ & (~uint64_t{0} << (cnt - 1));
+    uint64_t fit =
+        cnt <= 64 ? node_lists_ & (~uint64_t{0} << (cnt - 1)) : uint64_t{0};
     if (fit != 0) {
       unsigned size = static_cast<unsigned>(__builtin_ctzll(fit)) + 1;
       uint32_t head = free_nodes_[size];
@@ -486,6 +854,11 @@ class Poptrie {
     return i;
   }
   void FreeNodes(uint32_t i, unsigned cnt) {
+    while (cnt > 64) {
+      FreeNodes(i, 64);
+      i += 64;
+      cnt -= 64;
+    }
     nodes_[i] = Node{};
     nodes_[i].base0 = free_nodes_[cnt];
     free_nodes_[cnt] = i;
@@ -537,6 +910,7 @@ class Poptrie {
   uint64_t leaf_lists_ = 0;
   size_t free_node_slots_ = 0;
   size_t free_leaf_slots_ = 0;
+  unsigned jump_density_ = 2;
 };
 
 }  // namespace route

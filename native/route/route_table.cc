@@ -10,34 +10,37 @@ namespace {
 
 constexpr size_t kChunk = 256;
 
-// LSD radix sort of 64-bit keys, 16 bits a pass, skipping passes where every
-// key has the same digit.
-void RadixSort64(std::vector<uint64_t>* v) {
+// LSD radix sort of 64-bit items by their bits from `low` up (the bits
+// below ride along), 13 bits a pass, skipping passes where every item has
+// the same digit. Stable, as LSD sorts are.
+void RadixSortFrom(std::vector<uint64_t>* v, int low) {
+  constexpr int kDigit = 13;
+  constexpr size_t kBuckets = size_t{1} << kDigit;
   size_t n = v->size();
   if (n < 2) return;
+  int passes = (64 - low + kDigit - 1) / kDigit;
   std::vector<uint64_t> tmp(n);
-  std::vector<uint32_t> hist(4 * 65536, 0);
+  std::vector<uint32_t> hist(static_cast<size_t>(passes) * kBuckets, 0);
   for (uint64_t x : *v) {
-    ++hist[0 * 65536 + (x & 0xffff)];
-    ++hist[1 * 65536 + ((x >> 16) & 0xffff)];
-    ++hist[2 * 65536 + ((x >> 32) & 0xffff)];
-    ++hist[3 * 65536 + (x >> 48)];
+    for (int p = 0; p < passes; ++p) {
+      ++hist[p * kBuckets + ((x >> (low + p * kDigit)) & (kBuckets - 1))];
+    }
   }
   uint64_t* src = v->data();
   uint64_t* dst = tmp.data();
-  for (int pass = 0; pass < 4; ++pass) {
-    uint32_t* h = &hist[pass * 65536];
-    int shift = pass * 16;
-    if (h[((*v)[0] >> shift) & 0xffff] == n) continue;  // one digit only
+  for (int p = 0; p < passes; ++p) {
+    uint32_t* h = &hist[p * kBuckets];
+    int shift = low + p * kDigit;
+    if (h[((*v)[0] >> shift) & (kBuckets - 1)] == n) continue;  // one digit
     uint32_t sum = 0;
-    for (int d = 0; d < 65536; ++d) {
+    for (size_t d = 0; d < kBuckets; ++d) {
       uint32_t c = h[d];
       h[d] = sum;
       sum += c;
     }
     for (size_t i = 0; i < n; ++i) {
       uint64_t x = src[i];
-      dst[h[(x >> shift) & 0xffff]++] = x;
+      dst[h[(x >> shift) & (kBuckets - 1)]++] = x;
     }
     std::swap(src, dst);
   }
@@ -88,13 +91,14 @@ size_t SortUnique4(std::vector<Entry<uint32_t>>* es) {
     std::stable_sort(es->begin(), es->end(), Family4::Less);
     return UniqueKeepLast(es);
   }
-  // key:32 | len:6 | input position:26, so that the sort is stable.
+  // key:32 | len:6 | input position:26, sorted by key and length (stable:
+  // equal prefixes stay in input order).
   std::vector<uint64_t> keys(n);
   for (size_t i = 0; i < n; ++i) {
     const Entry<uint32_t>& e = (*es)[i];
     keys[i] = (uint64_t{e.key} << 32) | (uint64_t{e.len} << 26) | i;
   }
-  RadixSort64(&keys);
+  RadixSortFrom(&keys, 26);
   std::vector<Entry<uint32_t>> out(n);
   for (size_t i = 0; i < n; ++i) out[i] = (*es)[keys[i] & ((1u << 26) - 1)];
   es->swap(out);
@@ -110,11 +114,10 @@ size_t SortUnique6(std::vector<Entry<u128>>* es) {
 
 void RouteTable::LookupBatch6(const uint8_t* a, int32_t* out, size_t n) {
   f6_.Sync();
-  u128 keys[kChunk];
-  for (size_t i = 0; i < n; i += kChunk) {
-    size_t m = std::min(kChunk, n - i);
-    for (size_t j = 0; j < m; ++j) keys[j] = Load6(a + 16 * (i + j));
-    f6_.fib.LookupBatch(keys, out + i, m);
+  if (f6_.stale) {
+    for (size_t i = 0; i < n; ++i) out[i] = f6_.Lookup(Load6(a + 16 * i));
+  } else {
+    f6_.fib.LookupBatchBytes(a, out, n);
   }
 }
 
@@ -150,70 +153,162 @@ ptrdiff_t RouteTable::Classify(const uint8_t* data, size_t data_len,
       }
     }
     if (n4 != 0) {
-      f4_.fib.LookupBatch(k4, r, n4);
+      f4_.LookupBatch(k4, r, n4);
       for (size_t j = 0; j < n4; ++j) out[base + at4[j]] = r[j];
     }
     if (n6 != 0) {
-      f6_.fib.LookupBatch(k6, r, n6);
+      f6_.LookupBatch(k6, r, n6);
       for (size_t j = 0; j < n6; ++j) out[base + at6[j]] = r[j];
     }
   }
   return -1;
 }
 
-bool RouteTable::InsertMany(const char* text, size_t len, size_t count,
-                            const int32_t* values, int32_t value,
-                            BulkResult* result, BulkError* error) {
-  *result = BulkResult();
-  result->count = count;
+namespace {
+
+// The entries of one stretch of a bulk load, parsed. Each entry's value
+// holds its index within the stretch until the values are known.
+struct ParsedLines {
   std::vector<Entry<uint32_t>> e4;
   std::vector<Entry<u128>> e6;
-  e4.reserve(count);
-  const char* p = text;
-  const char* end = text + len;
-  if (count == 0 && len != 0) {
-    error->kind = BulkError::kCount;
-    return false;
-  }
-  for (size_t i = 0; i < count; ++i) {
-    if (p > end) {
-      error->kind = BulkError::kCount;
-      return false;
-    }
+  size_t lines = 0;
+  size_t masked = 0;
+  std::vector<size_t> masked_index;  // within the stretch
+  std::vector<std::string> masked_text;
+  bool failed = false;
+  size_t error_index = 0;  // within the stretch
+  ParseStatus status = ParseStatus::kOk;
+  bool v6 = false;
+  std::string entry;
+};
+
+// Parses the '\n'-separated entries of [p, end): at least one (an empty
+// stretch is one empty entry). Stops at the first bad one.
+void ParseStretch(const char* p, const char* end, ParsedLines* out) {
+  size_t i = 0;
+  for (;; ++i) {
     const char* nl = static_cast<const char*>(
         std::memchr(p, '\n', static_cast<size_t>(end - p)));
     const char* stop = nl ? nl : end;
-    if (i + 1 < count && nl == nullptr) {
-      error->kind = BulkError::kCount;
-      return false;
-    }
-    if (i + 1 == count && nl != nullptr) {
-      error->kind = BulkError::kCount;
-      return false;
-    }
     ParsedPrefix pp;
     ParseStatus st = ParsePrefix(p, static_cast<size_t>(stop - p), &pp);
     if (st != ParseStatus::kOk) {
-      error->kind = BulkError::kParse;
-      error->index = i;
-      error->status = st;
-      error->v6 = pp.v6;
-      error->entry.assign(p, std::min<size_t>(stop - p, 200));
-      return false;
+      out->failed = true;
+      out->error_index = i;
+      out->status = st;
+      out->v6 = pp.v6;
+      out->entry.assign(p, std::min<size_t>(stop - p, 200));
+      return;
     }
     if (pp.host_bits) {
-      if (result->masked_index.size() < BulkResult::kMaxMaskedReported) {
-        result->masked_index.push_back(i);
+      if (out->masked_index.size() < BulkResult::kMaxMaskedReported) {
+        out->masked_index.push_back(i);
+        out->masked_text.emplace_back(p, stop);
       }
-      ++result->masked;
+      ++out->masked;
     }
-    int32_t v = values ? values[i] : value;
+    int32_t at = static_cast<int32_t>(i);
     if (pp.v6) {
-      e6.push_back(Entry<u128>{pp.addr6, v, pp.len});
+      out->e6.push_back(Entry<u128>{pp.addr6, at, pp.len});
     } else {
-      e4.push_back(Entry<uint32_t>{pp.addr4, v, pp.len});
+      out->e4.push_back(Entry<uint32_t>{pp.addr4, at, pp.len});
     }
-    p = stop + 1;
+    if (nl == nullptr) break;
+    p = nl + 1;
+  }
+  out->lines = i + 1;
+}
+
+// Appends src's entries to dst with their values: values[first + index]
+// (index: what the parser left in value), or `value` for all.
+template <typename K>
+void TakeEntries(const std::vector<Entry<K>>& src, size_t first,
+                 const int32_t* values, int32_t value,
+                 std::vector<Entry<K>>* dst) {
+  for (Entry<K> e : src) {
+    e.value = values ? values[first + static_cast<uint32_t>(e.value)] : value;
+    dst->push_back(e);
+  }
+}
+
+}  // namespace
+
+bool RouteTable::InsertMany(const char* text, size_t len, size_t count,
+                            const int32_t* values, size_t nvalues,
+                            int32_t value, BulkResult* result,
+                            BulkError* error) {
+  *result = BulkResult();
+  if (count == kCountLines && len != 0 && text[len - 1] == '\n') --len;
+  if (len == 0 && (count == 0 || count == kCountLines)) {
+    if (values != nullptr && nvalues != 0) {
+      error->kind = BulkError::kValueCount;
+      error->index = nvalues;
+      error->lines = 0;
+      return false;
+    }
+    return true;
+  }
+  if (count == 0) {
+    error->kind = BulkError::kCount;
+    return false;
+  }
+  // Two stretches, split at a newline near the middle, parsed at once.
+  ParsedLines part[2];
+  const char* end = text + len;
+  const char* mid = nullptr;
+  if (len >= kParallelEntries * 16) {
+    mid = static_cast<const char*>(std::memchr(
+        text + len / 2, '\n', static_cast<size_t>(end - (text + len / 2))));
+  }
+  if (mid == nullptr) {
+    ParseStretch(text, end, &part[0]);
+  } else {
+    BothAtOnce([&] { ParseStretch(mid + 1, end, &part[1]); },
+               [&] { ParseStretch(text, mid, &part[0]); });
+  }
+  int nparts = mid == nullptr ? 1 : 2;
+  size_t first[2] = {0, part[0].lines};
+  for (int k = 0; k < nparts; ++k) {
+    if (part[k].failed) {
+      error->kind = BulkError::kParse;
+      error->index = first[k] + part[k].error_index;
+      error->status = part[k].status;
+      error->v6 = part[k].v6;
+      error->entry = std::move(part[k].entry);
+      return false;
+    }
+  }
+  size_t lines = part[0].lines + (nparts == 2 ? part[1].lines : 0);
+  if (count == kCountLines) {
+    count = lines;
+  } else if (lines != count) {
+    error->kind = BulkError::kCount;
+    return false;
+  }
+  if (values != nullptr && nvalues != count) {
+    error->kind = BulkError::kValueCount;
+    error->index = nvalues;
+    error->lines = count;
+    return false;
+  }
+  result->count = count;
+  std::vector<Entry<uint32_t>> e4;
+  std::vector<Entry<u128>> e6;
+  e4.reserve(part[0].e4.size() + part[1].e4.size());
+  e6.reserve(part[0].e6.size() + part[1].e6.size());
+  for (int k = 0; k < nparts; ++k) {
+    TakeEntries(part[k].e4, first[k], values, value, &e4);
+    TakeEntries(part[k].e6, first[k], values, value, &e6);
+    std::vector<Entry<uint32_t>>().swap(part[k].e4);
+    std::vector<Entry<u128>>().swap(part[k].e6);
+    result->masked += part[k].masked;
+    for (size_t j = 0;
+         j < part[k].masked_index.size() &&
+         result->masked_index.size() < BulkResult::kMaxMaskedReported;
+         ++j) {
+      result->masked_index.push_back(first[k] + part[k].masked_index[j]);
+      result->masked_text.push_back(std::move(part[k].masked_text[j]));
+    }
   }
   SortUnique4(&e4);
   SortUnique6(&e6);

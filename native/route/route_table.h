@@ -8,26 +8,28 @@
 //    path-compressed binary trie that takes inserts and deletes and answers
 //    the slow questions (which prefix matched, what is under a region). The
 //    lookup structure (poptrie.h) is a Poptrie built from it: 18-bit direct
-//    top level for IPv4, 18-bit plus path-compressed 64-ary nodes for IPv6.
+//    top level and 64-ary nodes; for IPv6 also path compression and jump
+//    nodes (direct-indexed blocks of 2^8..2^18 children where the region
+//    below is dense).
 //
 //  - Synchronous visibility by incremental patching. An insert or delete
 //    updates the control plane and notes the prefix; the next lookup (of
 //    any kind) first patches the lookup structure for the noted prefixes:
 //    a prefix of length <= S repaints its top-level slots (at most 2^S of
 //    them: 0.3 ms for 0.0.0.0/0); a longer one rebuilds, from the control
-//    plane, the smallest subtree whose shape can have changed (microseconds
-//    for BGP-like tables). Many changes in a row (over 64 and over 1/32 of
-//    the table, e.g. a loop of inserts) are applied as one rebuild instead,
-//    so a loop of n inserts costs O(n), not n growing patches. So the next
-//    lookup always sees every change, and lookups never take a slow path.
-//    Alternatives considered: (a) lookups fall back to the control-plane trie
-//    while an off-thread rebuild is pending: the worker needs a snapshot of
-//    the control plane (an O(n) copy on the event loop, 10-20 ms at 1M
-//    prefixes) and each lookup is 20-50x slower meanwhile (PATRICIA: 500+ ns
-//    at 1M prefixes against ~10-20 ns); (b) rebuild on each change: 50-100
-//    ms at 1M prefixes. The cost of the choice: a change that rebuilds a big
-//    subtree (an IPv6 /17-/28 in a /16 that holds 100k prefixes) takes
-//    milliseconds, on the event loop, at the next lookup.
+//    plane, the smallest subtree whose shape can have changed (about a
+//    microsecond at 1M prefixes). Many changes in a row (over 64 and over
+//    1/32 of the table, e.g. a loop of inserts) are applied as one rebuild
+//    instead, so a loop of n inserts costs O(n), not n growing patches. For
+//    a family of kDeferRebuildMin prefixes or more whose owner allows it
+//    (the binding does), that rebuild runs on a worker from a snapshot of
+//    the control plane while lookups answer from the control plane
+//    (Family::defer_rebuilds): 37-70 ms of work leave the event loop, which
+//    keeps the snapshot copy (2-17 ms at 1M prefixes). So the next lookup
+//    always sees every change. Alternatives considered: (a) lookups fall
+//    back to the control plane for every change until a worker rebuild
+//    lands: each lookup 12-70x slower most of the time under a steady trickle
+//    of updates; (b) rebuild on each change: 50-100 ms at 1M prefixes.
 //
 //  - Readers never see a half-built table. All lookups run on the thread that
 //    owns the table (the JS thread of its environment), and patches run
@@ -38,14 +40,19 @@
 //
 //  - Bulk loads parse, sort (LSD radix sort for IPv4), drop duplicates (the
 //    last one wins, as repeated inserts would) and build both structures
-//    from the sorted list in linear time. A bulk load into a table that
-//    already holds many prefixes merges with its sorted contents and
-//    rebuilds; a small one is applied as single inserts.
+//    from the sorted list in linear time; a long list is parsed in two
+//    halves at once and the two structures are built at once. A bulk load
+//    into a table that already holds many prefixes merges with its sorted
+//    contents and rebuilds; a small one is applied as single inserts.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
+#include <exception>
+#include <memory>
 #include <string>
+#include <system_error>
+#include <thread>
 #include <vector>
 
 #include "route/cidr.h"
@@ -56,13 +63,63 @@
 namespace vpn {
 namespace route {
 
+// Runs a() on a second thread and b() on this one, and waits for both; the
+// first exception (e.g. bad_alloc) is rethrown. Without a second thread
+// (creation failed), one after the other. Bulk loads use it: the machines
+// this runs on have a core to spare while the event loop waits for a build.
+template <typename A, typename B>
+void BothAtOnce(A&& a, B&& b) {
+  std::exception_ptr err;
+  std::thread t;
+  try {
+    t = std::thread([&] {
+      try {
+        a();
+      } catch (...) {
+        err = std::current_exception();
+      }
+    });
+  } catch (const std::system_error&) {
+    a();
+    b();
+    return;
+  }
+  try {
+    b();
+  } catch (...) {
+    t.join();
+    throw;
+  }
+  t.join();
+  if (err) std::rethrow_exception(err);
+}
+
+// Lists at least this long are parsed and built on two threads.
+constexpr size_t kParallelEntries = 32768;
+
+// Tables at least this big rebuild off the calling thread when their owner
+// allows it (Family::defer_rebuilds): below it a rebuild takes under ~3 ms.
+constexpr size_t kDeferRebuildMin = size_t{1} << 16;
+
 template <typename K, int S, bool PC>
 struct Family {
+  using Fib = Poptrie<K, S, PC>;
   Patricia<K> cp;
-  Poptrie<K, S, PC> fib;
+  Fib fib;
   // Prefixes changed in cp since fib was last brought in line (see Sync).
   std::vector<std::pair<K, uint8_t>> pending;
   bool rebuild = false;  // too many changes: rebuild fib in full
+
+  // Rebuilds elsewhere (the binding, on a libuv worker): when a big table
+  // is due a full rebuild, Sync leaves fib as it is and marks it stale;
+  // lookups answer from cp meanwhile (correct, 12-70x slower), changes
+  // keep being noted, and the owner takes a snapshot (TakeSnapshot), builds
+  // a new fib from it (BuildFrom) and hands it in (Adopt), which then
+  // applies the changes noted since the snapshot as patches.
+  bool defer_rebuilds = false;
+  bool stale = false;   // fib is behind cp beyond patching: use cp
+  bool wanted = false;  // stale, and no snapshot taken for it yet
+  uint64_t epoch = 0;   // bumped when the contents are replaced wholesale
 
   size_t size() const { return cp.size(); }
 
@@ -87,30 +144,102 @@ struct Family {
     if (pending.empty() && !rebuild) return;
     if (cp.size() == 0) {
       fib.Reset();
+      stale = wanted = false;
+    } else if (stale) {
+      return;  // the changes wait for the new fib (see Adopt)
     } else if (rebuild || !fib.allocated()) {
+      if (Defer()) return;
       Rebuild();
     } else {
       for (const auto& p : pending) fib.Update(cp, p.first, p.second);
-      MaybeCompact();
+      pending.clear();
+      if (NeedsCompaction() && Defer()) return;
+      if (NeedsCompaction()) Rebuild();
     }
     pending.clear();
     rebuild = false;
   }
 
-  bool synced() const { return pending.empty() && !rebuild; }
+  bool synced() const { return stale || (pending.empty() && !rebuild); }
 
   // Needs synced().
-  int32_t Lookup(K a) const { return fib.allocated() ? fib.Lookup(a) : -1; }
+  int32_t Lookup(K a) const {
+    if (stale) {
+      int32_t v = -1;
+      cp.Match(a, &v);
+      return v;
+    }
+    return fib.allocated() ? fib.Lookup(a) : -1;
+  }
+  void LookupBatch(const K* a, int32_t* out, size_t n) const {
+    if (stale) {
+      for (size_t i = 0; i < n; ++i) out[i] = Lookup(a[i]);
+    } else {
+      fib.LookupBatch(a, out, n);
+    }
+  }
+
+  // A copy of cp for a rebuild elsewhere, when one is wanted (else null).
+  std::unique_ptr<Patricia<K>> TakeSnapshot() {
+    if (!wanted) return nullptr;
+    wanted = false;
+    return std::make_unique<Patricia<K>>(cp);
+  }
+  // The new fib for a snapshot (any thread).
+  static void BuildFrom(const Patricia<K>& snap, unsigned jump_density,
+                        Fib* out) {
+    std::vector<Entry<K>> es;
+    es.reserve(snap.size());
+    snap.CollectAll(&es);
+    out->set_jump_density(jump_density);
+    if (es.empty()) {
+      out->Reset();
+    } else {
+      out->Build(es.data(), es.size());
+    }
+  }
+  void Abandon() {
+    if (!stale) return;
+    stale = wanted = false;
+    pending.clear();
+    rebuild = true;
+  }
+
+  // Takes the fib built from the snapshot taken at `at_epoch` (dropped if
+  // the contents were replaced since), then the changes since the
+  // snapshot: patches, or, when they are many again, another rebuild.
+  void Adopt(Fib&& built, uint64_t at_epoch) {
+    if (!stale || at_epoch != epoch) return;
+    fib = std::move(built);
+    stale = false;
+    if (rebuild) {
+      pending.clear();
+      stale = wanted = true;
+      rebuild = false;
+    }
+  }
 
   // Replaces the contents with sorted, duplicate-free entries (reordered).
+  // The two structures are built at once for a long list.
   void Assign(std::vector<Entry<K>>* es) {
-    cp.BuildSorted(es->data(), es->size());
     pending.clear();
     rebuild = false;
+    stale = wanted = false;
+    ++epoch;
     if (es->empty()) {
+      cp.BuildSorted(es->data(), 0);
       fib.Reset();
-    } else {
+    } else if (es->size() < kParallelEntries) {
+      cp.BuildSorted(es->data(), es->size());
       fib.Build(es->data(), es->size());
+    } else {
+      // fib.Build reorders its input: it gets a copy.
+      BothAtOnce(
+          [&] {
+            std::vector<Entry<K>> scratch(*es);
+            fib.Build(scratch.data(), scratch.size());
+          },
+          [&] { cp.BuildSorted(es->data(), es->size()); });
     }
   }
 
@@ -127,7 +256,6 @@ struct Family {
       for (const Entry<K>& e : *add) added += Insert(e.key, e.len, e.value);
       return added;
     }
-    Sync();
     std::vector<Entry<K>> have;
     have.reserve(before);
     cp.CollectAll(&have);
@@ -177,9 +305,20 @@ struct Family {
   // Patches leave free blocks that later patches reuse; when more than half
   // of the structure (and over 256 KiB) is free space, rebuild it compact.
   // Rare: it takes on the order of n/64 patches since the last build.
-  void MaybeCompact() {
+  bool NeedsCompaction() const {
     size_t f = fib.free_bytes();
-    if (f > (size_t{256} << 10) && f * 2 > fib.bytes()) Rebuild();
+    return f > (size_t{256} << 10) && f * 2 > fib.bytes();
+  }
+
+  // Marks fib stale for a rebuild elsewhere, when that is allowed and pays.
+  bool Defer() {
+    if (!defer_rebuilds || !fib.allocated() || cp.size() < kDeferRebuildMin) {
+      return false;
+    }
+    pending.clear();
+    rebuild = false;
+    stale = wanted = true;
+    return true;
   }
 };
 
@@ -191,8 +330,11 @@ using Family6 = Family<u128, 18, true>;
 
 // Why a bulk load failed.
 struct BulkError {
-  enum Kind : uint8_t { kNone, kParse, kCount } kind = kNone;
-  size_t index = 0;  // entry number, for kParse
+  // kCount: the text does not hold `count` entries; kValueCount: the values
+  // are not one per entry (`index` entries for `lines`).
+  enum Kind : uint8_t { kNone, kParse, kCount, kValueCount } kind = kNone;
+  size_t index = 0;  // entry number, for kParse; values given, kValueCount
+  size_t lines = 0;  // entries in the text, for kValueCount
   ParseStatus status = ParseStatus::kOk;
   bool v6 = false;  // for the text of kLengthRange
   std::string entry;
@@ -203,8 +345,9 @@ struct BulkResult {
   size_t added = 0;     // prefixes that were not in the table
   size_t replaced = 0;  // entries that replaced a value (incl. duplicates)
   size_t masked = 0;    // entries with host bits set, masked
-  // Indexes of the first kMaxMaskedReported masked entries.
+  // Indexes and text of the first kMaxMaskedReported masked entries.
   std::vector<size_t> masked_index;
+  std::vector<std::string> masked_text;
   static constexpr size_t kMaxMaskedReported = 100;
 };
 
@@ -249,7 +392,7 @@ class RouteTable {
 
   void LookupBatch4(const uint32_t* a, int32_t* out, size_t n) {
     f4_.Sync();
-    f4_.fib.LookupBatch(a, out, n);
+    f4_.LookupBatch(a, out, n);
   }
   // a: n addresses of 16 bytes each, network byte order.
   void LookupBatch6(const uint8_t* a, int32_t* out, size_t n);
@@ -262,16 +405,74 @@ class RouteTable {
   ptrdiff_t Classify(const uint8_t* data, size_t data_len, const int32_t* meta,
                      size_t count, int32_t* out);
 
-  // Parses `count` entries separated by '\n' in text[0..len) and adds them
-  // (values[i], or `value` for all when values is null). All or nothing:
-  // on a parse error the table is unchanged.
+  // Parses `count` entries separated by '\n' in text[0..len) (kCountLines:
+  // however many lines there are) and adds them: values[i] (nvalues of
+  // them, one per entry), or `value` for all when values is null. All or
+  // nothing: on an error the table is unchanged. Long lists are parsed in
+  // two halves at once.
+  static constexpr size_t kCountLines = ~size_t{0};
   bool InsertMany(const char* text, size_t len, size_t count,
-                  const int32_t* values, int32_t value, BulkResult* result,
-                  BulkError* error);
+                  const int32_t* values, size_t nvalues, int32_t value,
+                  BulkResult* result, BulkError* error);
 
   void Clear() {
-    f4_ = Family4();
-    f6_ = Family6();
+    Family4 f4;
+    Family6 f6;
+    f4.defer_rebuilds = f4_.defer_rebuilds;
+    f6.defer_rebuilds = f6_.defer_rebuilds;
+    f4.epoch = f4_.epoch + 1;  // a rebuild under way is for the old contents
+    f6.epoch = f6_.epoch + 1;
+    f4_ = std::move(f4);
+    f6_ = std::move(f6);
+  }
+
+  // Rebuilds of big tables off the calling thread (see Family): allowed or
+  // not (off by default: a rebuild runs inside the lookup that needs it).
+  void set_defer_rebuilds(bool on) {
+    f4_.defer_rebuilds = f6_.defer_rebuilds = on;
+  }
+  // True while a family's lookups answer from the control plane.
+  bool rebuilding() const { return f4_.stale || f6_.stale; }
+  // What a rebuild elsewhere needs and makes: TakeRebuild (this thread)
+  // gives one when a family wants it, Run (any thread) builds, Finish (this
+  // thread) hands the result in.
+  struct RebuildJob {
+    std::unique_ptr<Patricia<uint32_t>> snap4;
+    std::unique_ptr<Patricia<u128>> snap6;
+    uint64_t epoch4 = 0, epoch6 = 0;
+    unsigned density6 = 0;
+    Family4::Fib fib4;
+    Family6::Fib fib6;
+    void Run() {
+      if (snap4) Family4::BuildFrom(*snap4, 0, &fib4);
+      if (snap6) Family6::BuildFrom(*snap6, density6, &fib6);
+      snap4.reset();
+      snap6.reset();
+    }
+  };
+  std::unique_ptr<RebuildJob> TakeRebuild() {
+    if (!f4_.wanted && !f6_.wanted) return nullptr;
+    auto job = std::make_unique<RebuildJob>();
+    job->snap4 = f4_.TakeSnapshot();
+    job->snap6 = f6_.TakeSnapshot();
+    job->epoch4 = f4_.epoch;
+    job->epoch6 = f6_.epoch;
+    job->density6 = f6_.fib.jump_density();
+    job->fib4.Reset();
+    job->fib6.Reset();
+    return job;
+  }
+  // A rebuild elsewhere failed (out of memory): the next lookup rebuilds
+  // in place, and later ones do too.
+  void AbandonRebuild() {
+    f4_.Abandon();
+    f6_.Abandon();
+    set_defer_rebuilds(false);
+  }
+  void FinishRebuild(RebuildJob* job) {
+    bool had4 = job->fib4.allocated(), had6 = job->fib6.allocated();
+    if (had4) f4_.Adopt(std::move(job->fib4), job->epoch4);
+    if (had6) f6_.Adopt(std::move(job->fib6), job->epoch6);
   }
 
   size_t size() const { return f4_.size() + f6_.size(); }

@@ -6,6 +6,7 @@
 #include <map>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "route/cidr.h"
@@ -74,15 +75,23 @@ K RandomKey(std::mt19937_64& rng, const std::vector<K>& hot) {
   return k;
 }
 
+// Random inserts and deletes, each followed by lookups, against the naive
+// reference. jump_density > 0 sets the IPv6 Poptrie's (a high one makes jump
+// nodes out of the small regions that random prefixes give).
 template <typename K>
-void Differential(uint64_t seed, int ops, int lookups_per_check) {
+void Differential(uint64_t seed, int ops, int lookups_per_check,
+                  unsigned jump_density = 0) {
   constexpr int W = sizeof(K) * 8;
   std::mt19937_64 rng(seed);
   std::vector<K> hot;
   for (int i = 0; i < 8; ++i) hot.push_back(RandomKey<K>(rng, {}));
   Naive<K> ref;
   vpn::route::Family<K, 18, (W == 128)> fam;
+  if (jump_density != 0) fam.fib.set_jump_density(jump_density);
+  size_t jumps_seen = 0;
   std::vector<std::pair<K, int>> live;
+  std::vector<K> keys;
+  std::vector<int32_t> wants, batch;
   int mismatches = 0;
   for (int op = 0; op < ops; ++op) {
     int kind = static_cast<int>(rng() % 10);
@@ -103,6 +112,8 @@ void Differential(uint64_t seed, int ops, int lookups_per_check) {
       bool b = fam.Erase(k, len);
       if (a != b) ++mismatches;
     }
+    keys.clear();
+    wants.clear();
     for (int q = 0; q < lookups_per_check; ++q) {
       K a = RandomKey<K>(rng, hot);
       if (!live.empty() && q % 2 == 0) {
@@ -115,8 +126,18 @@ void Differential(uint64_t seed, int ops, int lookups_per_check) {
       int32_t cpv = -1;
       fam.cp.Match(a, &cpv);
       if (want != got || want != cpv) ++mismatches;
+      keys.push_back(a);
+      wants.push_back(want);
+    }
+    // The same keys through the batch path (lanes, 64-bit cursors).
+    batch.assign(keys.size(), 0);
+    fam.fib.LookupBatch(keys.data(), batch.data(), keys.size());
+    for (size_t q = 0; q < keys.size(); ++q) mismatches += batch[q] != wants[q];
+    if (jump_density != 0 && op % 100 == 0) {
+      jumps_seen = std::max(jumps_seen, fam.fib.jump_count());
     }
   }
+  if (jump_density != 0) CHECK(jumps_seen > 0);
   CHECK_EQ(fam.size(), ref.m.size());
   CHECK_EQ(mismatches, 0);
   // A full rebuild must agree with the patched structure.
@@ -124,6 +145,7 @@ void Differential(uint64_t seed, int ops, int lookups_per_check) {
   fam.cp.CollectAll(&es);
   CHECK_EQ(es.size(), ref.m.size());
   vpn::route::Family<K, 18, (W == 128)> fresh;
+  if (jump_density != 0) fresh.fib.set_jump_density(jump_density);
   fresh.Assign(&es);
   int diff = 0;
   for (int q = 0; q < 20000; ++q) {
@@ -290,6 +312,48 @@ TEST(RootWithSixtyFourRuns) {
   CHECK_EQ(t.Lookup4(0x0a000007u), 7);
 }
 
+TEST(RedundantPrefixesFollowTheirCover) {
+  // More-specifics with their aggregate's value are left out of the lookup
+  // structure; a change to the aggregate (short: top slots repainted; long:
+  // its region rebuilt) must bring them back.
+  for (int len : {8, 20}) {
+    RouteTable t;
+    std::string text = "10.0.0.0/" + std::to_string(len) +
+                       "\n10.0.1.0/24\n10.0.1.128/25\n10.0.2.0/24";
+    int32_t vals[4] = {5, 5, 5, 6};
+    vpn::route::BulkResult r;
+    vpn::route::BulkError e;
+    CHECK(t.InsertMany(text.data(), text.size(), 4, vals, 4, 0, &r, &e));
+    CHECK_EQ(t.Lookup4(0x0a000101u), 5);
+    CHECK_EQ(t.Lookup4(0x0a000201u), 6);
+    t.Insert4(0x0a000000u, len, 7);  // the aggregate changes
+    CHECK_EQ(t.Lookup4(0x0a000101u), 5);
+    CHECK_EQ(t.Lookup4(0x0a000181u), 5);
+    CHECK_EQ(t.Lookup4(0x0a000301u), 7);
+    t.Erase4(0x0a000000u, len);
+    CHECK_EQ(t.Lookup4(0x0a000101u), 5);
+    CHECK_EQ(t.Lookup4(0x0a000301u), -1);
+    t.Erase4(0x0a000100u, 24);  // the /25 stays, alone
+    CHECK_EQ(t.Lookup4(0x0a000181u), 5);
+    CHECK_EQ(t.Lookup4(0x0a000101u), -1);
+  }
+  RouteTable t;
+  std::string text = "2001:db8::/32\n2001:db8:1::/48\n2001:db8:1:1::/64";
+  int32_t vals[3] = {1, 1, 1};
+  vpn::route::BulkResult r;
+  vpn::route::BulkError e;
+  CHECK(t.InsertMany(text.data(), text.size(), 3, vals, 3, 0, &r, &e));
+  u128 a = Make6(0x20010db800010001ull, 5);
+  CHECK_EQ(t.Lookup6(a), 1);
+  t.Insert6(Make6(0x20010db800000000ull, 0), 32, 2);
+  CHECK_EQ(t.Lookup6(a), 1);
+  CHECK_EQ(t.Lookup6(Make6(0x20010db800020000ull, 5)), 2);
+  t.Insert6(0, 16, 3);  // a short prefix over all of it
+  t.Erase6(Make6(0x20010db800000000ull, 0), 32);
+  CHECK_EQ(t.Lookup6(a), 1);
+  CHECK_EQ(t.Lookup6(Make6(0x20010db800020000ull, 5)), -1);
+}
+
 TEST(Differential4) {
   for (uint64_t seed = 1; seed <= 6; ++seed)
     Differential<uint32_t>(seed, 3000, 20);
@@ -297,6 +361,12 @@ TEST(Differential4) {
 
 TEST(Differential6) {
   for (uint64_t seed = 1; seed <= 6; ++seed) Differential<u128>(seed, 3000, 20);
+}
+
+TEST(Differential6WithJumpNodes) {
+  for (uint64_t seed = 11; seed <= 16; ++seed) {
+    Differential<u128>(seed, 3000, 20, 64);
+  }
 }
 
 TEST(DeepSparseIPv6UsesPathCompression) {
@@ -314,6 +384,89 @@ TEST(DeepSparseIPv6UsesPathCompression) {
   for (u128 h : hosts) CHECK_EQ(f.Lookup(h), 2);
   CHECK_EQ(f.Lookup(hosts[0] ^ 1), 1);
   CHECK(f.fib.node_count() < 100 * 4);
+}
+
+TEST(DenseIPv6PoolsUseJumpNodes) {
+  // Two /32 pools, one /48 in most of their first 40000 slots (the way RIRs
+  // hand out PI space), longer prefixes inside some, a few /29s around:
+  // dense enough for jump nodes at the default density. Then patches.
+  std::mt19937_64 rng(21);
+  Naive<u128> ref;
+  vpn::route::Family6 f;
+  std::vector<std::pair<u128, int>> all;
+  auto add = [&](u128 k, int len, int32_t v) {
+    k &= Mask<u128>(len);
+    ref.Insert(k, len, v);
+    f.Insert(k, len, v);
+    all.push_back({k, len});
+  };
+  const uint64_t pools[2] = {0x2a0a000000000000ull, 0x2a0b000100000000ull};
+  for (uint64_t pool : pools) {
+    for (uint64_t i = 0; i < 40000; ++i) {
+      if (rng() % 4 == 0) continue;
+      u128 k = Make6(pool | (i << 16), 0);
+      add(k, 48, static_cast<int32_t>(rng() % 50));
+      if (rng() % 16 == 0) {
+        int len = 49 + static_cast<int>(rng() % 80);
+        add(k | Make6(rng() & 0xffff, rng()), len, 7);
+      }
+    }
+    add(Make6(pool, 0), 32, 1);
+    add(Make6(pool ^ (uint64_t{1} << 35), 0), 29, 2);
+  }
+  f.Sync();
+  CHECK(f.fib.jump_count() > 0);
+  auto probe = [&]() {
+    auto [k, len] = all[rng() % all.size()];
+    u128 noise = Make6(rng(), rng());
+    int keep = rng() % 3 == 0 ? static_cast<int>(rng() % 129) : len;
+    return (k & Mask<u128>(keep)) | (noise & ~Mask<u128>(keep));
+  };
+  int bad = 0;
+  std::vector<u128> keys(4096);
+  std::vector<int32_t> out(keys.size());
+  auto check = [&]() {
+    for (auto& k : keys) k = probe();
+    f.Sync();
+    f.fib.LookupBatch(keys.data(), out.data(), keys.size());
+    for (size_t i = 0; i < keys.size(); ++i) {
+      int32_t want = ref.Lookup(keys[i]);
+      bad += out[i] != want;
+      bad += f.Lookup(keys[i]) != want;
+    }
+  };
+  check();
+  // Patches inside the jump nodes' regions: prefixes that end inside a
+  // stride (a few children rebuilt, or the node), /48s added and removed.
+  for (int op = 0; op < 3000; ++op) {
+    uint64_t pool = pools[rng() % 2];
+    int kind = static_cast<int>(rng() % 6);
+    if (kind == 0) {
+      int len = 33 + static_cast<int>(rng() % 15);
+      add(Make6(pool | ((rng() % 40000) << 16), 0), len,
+          static_cast<int32_t>(rng() % 50));
+    } else if (kind <= 2) {
+      add(Make6(pool | ((rng() % 40000) << 16), 0), 48,
+          static_cast<int32_t>(rng() % 50));
+    } else {
+      size_t at = rng() % all.size();
+      auto [k, len] = all[at];
+      all[at] = all.back();
+      all.pop_back();
+      bool a = ref.Erase(k, len);
+      bool b = f.Erase(k, len);
+      bad += a != b;
+    }
+    if (op % 50 == 0) {
+      u128 k = probe();
+      f.Sync();
+      bad += f.Lookup(k) != ref.Lookup(k);
+    }
+  }
+  check();
+  CHECK(f.fib.jump_count() > 0);
+  CHECK_EQ(bad, 0);
+  CHECK_EQ(f.size(), ref.m.size());
 }
 
 TEST(BulkLoadMatchesSingleInserts) {
@@ -346,7 +499,7 @@ TEST(BulkLoadMatchesSingleInserts) {
   RouteTable t;
   vpn::route::BulkResult r;
   vpn::route::BulkError e;
-  CHECK(t.InsertMany(text.data(), text.size(), n, values.data(), 0, &r, &e));
+  CHECK(t.InsertMany(text.data(), text.size(), n, values.data(), n, 0, &r, &e));
   CHECK_EQ(t.size(), ref4.m.size() + ref6.m.size());
   CHECK_EQ(r.added, t.size());
   CHECK(r.masked > 0);
@@ -361,7 +514,7 @@ TEST(BulkLoadMatchesSingleInserts) {
   // A second bulk load merges (rebuild path), then a small one (patch path).
   std::string more = "0.0.0.0/0\n10.0.0.0/8\n10.0.0.0/8";
   int32_t vals[3] = {5, 6, 7};
-  CHECK(t.InsertMany(more.data(), more.size(), 3, vals, 0, &r, &e));
+  CHECK(t.InsertMany(more.data(), more.size(), 3, vals, 3, 0, &r, &e));
   CHECK_EQ(r.replaced + r.added, size_t{3});
   ref4.Insert(0, 0, 5);
   ref4.Insert(0x0a000000u, 8, 7);
@@ -381,21 +534,194 @@ TEST(BulkLoadErrors) {
   vpn::route::BulkResult r;
   vpn::route::BulkError e;
   std::string text = "10.0.0.0/8\n1.2.3.4/33\n::/0";
-  CHECK(!t.InsertMany(text.data(), text.size(), 3, nullptr, 1, &r, &e));
+  CHECK(!t.InsertMany(text.data(), text.size(), 3, nullptr, 0, 1, &r, &e));
   CHECK(e.kind == vpn::route::BulkError::kParse);
   CHECK_EQ(e.index, size_t{1});
   CHECK(e.status == ParseStatus::kLengthRange);
   CHECK_EQ(e.entry, std::string("1.2.3.4/33"));
   CHECK_EQ(t.size(), size_t{0});  // all or nothing
   text = "10.0.0.0/8\n\n::/0";
-  CHECK(!t.InsertMany(text.data(), text.size(), 3, nullptr, 1, &r, &e));
+  CHECK(!t.InsertMany(text.data(), text.size(), 3, nullptr, 0, 1, &r, &e));
   CHECK(e.status == ParseStatus::kEmpty);
   text = "10.0.0.0/8\n11.0.0.0/8";
-  CHECK(!t.InsertMany(text.data(), text.size(), 1, nullptr, 1, &r, &e));
+  CHECK(!t.InsertMany(text.data(), text.size(), 1, nullptr, 0, 1, &r, &e));
   CHECK(e.kind == vpn::route::BulkError::kCount);
-  CHECK(!t.InsertMany(text.data(), text.size(), 3, nullptr, 1, &r, &e));
+  CHECK(!t.InsertMany(text.data(), text.size(), 3, nullptr, 0, 1, &r, &e));
   CHECK(e.kind == vpn::route::BulkError::kCount);
-  CHECK(t.InsertMany("", 0, 0, nullptr, 1, &r, &e));
+  CHECK(t.InsertMany("", 0, 0, nullptr, 0, 1, &r, &e));
+}
+
+TEST(BulkLoadInTwoHalves) {
+  // Long enough to be parsed in two halves and built on two threads: the
+  // entries' indexes (errors, masked entries, values) run on across the
+  // split.
+  const size_t n = 200000;
+  std::string text;
+  std::vector<int32_t> values;
+  for (size_t i = 0; i < n; ++i) {
+    uint32_t k = static_cast<uint32_t>(0x01000000u + (i << 8));
+    if (i % 50000 == 7) k |= 1;  // masked
+    if (!text.empty()) text += '\n';
+    text += vpn::route::FormatIPv4(k) + "/24";
+    values.push_back(static_cast<int32_t>(i));
+  }
+  RouteTable t;
+  vpn::route::BulkResult r;
+  vpn::route::BulkError e;
+  CHECK(t.InsertMany(text.data(), text.size(), n, values.data(), n, 0, &r, &e));
+  CHECK_EQ(t.size(), n);
+  CHECK_EQ(r.masked, size_t{4});
+  CHECK_EQ(r.masked_index.size(), size_t{4});
+  CHECK_EQ(r.masked_index[3], size_t{150007});
+  CHECK_EQ(r.masked_text[3], vpn::route::FormatIPv4(static_cast<uint32_t>(
+                                 0x01000000u + (150007u << 8) + 1)) +
+                                 "/24");
+  int bad = 0;
+  for (size_t i = 0; i < n; i += 7) {
+    bad += t.Lookup4(static_cast<uint32_t>(0x01000000u + (i << 8) + 9)) !=
+           static_cast<int32_t>(i);
+  }
+  CHECK_EQ(bad, 0);
+  // Counted lines, with a final newline; values one per line.
+  RouteTable u;
+  std::string with_nl = text + "\n";
+  CHECK(u.InsertMany(with_nl.data(), with_nl.size(), RouteTable::kCountLines,
+                     values.data(), n, 0, &r, &e));
+  CHECK_EQ(r.count, n);
+  CHECK_EQ(u.Lookup4(0x01000000u + (123456u << 8)), 123456);
+  CHECK(!u.InsertMany(with_nl.data(), with_nl.size(), RouteTable::kCountLines,
+                      values.data(), n - 1, 0, &r, &e));
+  CHECK(e.kind == vpn::route::BulkError::kValueCount);
+  CHECK_EQ(e.index, n - 1);
+  CHECK_EQ(e.lines, n);
+  // An error in the second half names its entry.
+  std::string broken = text;
+  size_t at = broken.find("\n", broken.size() * 3 / 4);
+  broken.insert(at + 1, "x");
+  RouteTable v;
+  CHECK(!v.InsertMany(broken.data(), broken.size(), n, values.data(), n, 0, &r,
+                      &e));
+  CHECK(e.kind == vpn::route::BulkError::kParse);
+  size_t want = static_cast<size_t>(
+      std::count(broken.begin(), broken.begin() + static_cast<long>(at), '\n') +
+      1);
+  CHECK_EQ(e.index, want);
+  CHECK_EQ(v.size(), size_t{0});
+  // One line too many or too few for the count.
+  CHECK(!v.InsertMany(text.data(), text.size(), n + 1, nullptr, 0, 1, &r, &e));
+  CHECK(e.kind == vpn::route::BulkError::kCount);
+}
+
+TEST(RebuildsOffTheCallingThread) {
+  // A big table whose owner allows rebuilds elsewhere: a burst of changes
+  // makes lookups answer from the control plane until the new lookup
+  // structure, built from a snapshot (here on a std::thread), is handed
+  // in; changes made meanwhile are applied after it.
+  std::mt19937_64 rng(31);
+  RouteTable t;
+  t.set_defer_rebuilds(true);
+  Naive<uint32_t> ref4;
+  Naive<u128> ref6;
+  std::string text;
+  std::vector<int32_t> values;
+  for (uint32_t i = 0; i < 100000; ++i) {
+    uint32_t k = 0x20000000u + (i << 8);
+    int32_t v = static_cast<int32_t>(rng() % 1000);
+    text += vpn::route::FormatIPv4(k) + "/24\n";
+    values.push_back(v);
+    ref4.Insert(k, 24, v);
+  }
+  for (uint64_t i = 0; i < 70000; ++i) {
+    u128 k = Make6(0x2a0a000000000000ull | (i << 16), 0);
+    int32_t v = static_cast<int32_t>(rng() % 1000);
+    text += vpn::route::FormatPrefix6(k, 48) + "\n";
+    values.push_back(v);
+    ref6.Insert(k, 48, v);
+  }
+  vpn::route::BulkResult r;
+  vpn::route::BulkError e;
+  CHECK(t.InsertMany(text.data(), text.size(), RouteTable::kCountLines,
+                     values.data(), values.size(), 0, &r, &e));
+  int bad = 0;
+  auto check = [&]() {
+    std::vector<uint32_t> a4(512);
+    std::vector<uint8_t> a6(16 * 512);
+    std::vector<int32_t> out(512);
+    for (size_t i = 0; i < a4.size(); ++i) {
+      a4[i] = 0x20000000u + static_cast<uint32_t>(rng() % (110000u << 8));
+      vpn::route::Store6(
+          Make6(0x2a0a000000000000ull | ((rng() % 80000) << 16), rng()),
+          &a6[16 * i]);
+    }
+    t.LookupBatch4(a4.data(), out.data(), a4.size());
+    for (size_t i = 0; i < a4.size(); ++i) {
+      bad += out[i] != ref4.Lookup(a4[i]);
+      bad += t.Lookup4(a4[i]) != ref4.Lookup(a4[i]);
+    }
+    t.LookupBatch6(a6.data(), out.data(), 512);
+    for (size_t i = 0; i < 512; ++i) {
+      bad += out[i] != ref6.Lookup(vpn::route::Load6(&a6[16 * i]));
+    }
+  };
+  auto burst = [&](int n, uint32_t at) {
+    for (int i = 0; i < n; ++i) {
+      uint32_t k = 0x20000000u + ((at + static_cast<uint32_t>(i)) << 8);
+      int32_t v = static_cast<int32_t>(rng() % 1000);
+      t.Insert4(k, 24, v);
+      ref4.Insert(k, 24, v);
+    }
+  };
+  check();
+  CHECK(!t.rebuilding());
+  CHECK(t.TakeRebuild() == nullptr);
+  burst(5000, 100000);  // over 1/32 of the IPv4 family
+  check();              // answered from the control plane
+  CHECK(t.rebuilding());
+  auto job = t.TakeRebuild();
+  CHECK(job != nullptr);
+  CHECK(t.TakeRebuild() == nullptr);  // one snapshot per rebuild
+  burst(100, 50);                     // after the snapshot
+  std::thread worker([&] { job->Run(); });
+  check();
+  worker.join();
+  t.FinishRebuild(job.get());
+  CHECK(!t.rebuilding());
+  check();  // the new structure, with the 100 changes patched in
+  // A burst during the rebuild: another one is wanted after it.
+  burst(5000, 1000);
+  check();
+  job = t.TakeRebuild();
+  CHECK(job != nullptr);
+  burst(5000, 20000);
+  job->Run();
+  t.FinishRebuild(job.get());
+  CHECK(t.rebuilding());
+  job = t.TakeRebuild();
+  CHECK(job != nullptr);
+  job->Run();
+  t.FinishRebuild(job.get());
+  CHECK(!t.rebuilding());
+  check();
+  // Contents replaced while a rebuild is under way: its result is dropped.
+  burst(5000, 40000);
+  check();
+  job = t.TakeRebuild();
+  job->Run();
+  std::string more;
+  std::vector<int32_t> mv;
+  for (uint32_t i = 0; i < 20000; ++i) {
+    uint32_t k = 0x30000000u + (i << 8);
+    more += vpn::route::FormatIPv4(k) + "/24\n";
+    mv.push_back(7);
+    ref4.Insert(k, 24, 7);
+  }
+  CHECK(t.InsertMany(more.data(), more.size(), RouteTable::kCountLines,
+                     mv.data(), mv.size(), 0, &r, &e));
+  t.FinishRebuild(job.get());
+  CHECK(!t.rebuilding());
+  check();
+  CHECK_EQ(t.Lookup4(0x30000105u), 7);
+  CHECK_EQ(bad, 0);
 }
 
 TEST(ClassifyPackets) {

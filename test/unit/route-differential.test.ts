@@ -165,6 +165,35 @@ function adversarial(fam: Family, seed: number, n: number) {
   return { r, hot, prefixes: out };
 }
 
+/**
+ * IPv6 the way RIRs hand out PI space: /48s in most slots of a few /32
+ * pools, more-specifics inside some, covering /29s and /32s, and random
+ * prefixes of every length. Dense enough that the lookup structure uses
+ * jump nodes (level compression) there.
+ */
+function densePools(seed: number, n: number) {
+  const r = rng(seed);
+  const hot = [0x2a0a0000, 0x2a0b0001, 0x24000abc].map((w) => [w, 0, 0, 0]);
+  const out: [Words, number, number][] = [];
+  for (const h of hot) {
+    out.push([maskWords(h, 32), 32, r() % 100]);
+    out.push([maskWords([h[0] ^ 0x8, 0, 0, 0], 29), 29, r() % 100]);
+  }
+  const slots = Math.floor(n / hot.length);
+  for (let i = 0; out.length < n; i++) {
+    const h = hot[i % hot.length];
+    const slot = Math.floor(i / hot.length) % Math.floor(slots * 1.3);
+    const a: Words = [h[0], (slot << 16) >>> 0, 0, 0];
+    if (r() % 8 === 0) {
+      const len = 33 + (r() % 96);
+      out.push([maskWords(mix(a, randomWords(r, 4), 48), len), len, r() % 100000]);
+    } else if (r() % 5 !== 0) {
+      out.push([a, 48, i % 2 ? r() % 7 : r() % 100000]);
+    }
+  }
+  return { r, hot, prefixes: out };
+}
+
 function probe(fam: Family, r: () => number, hot: Words[], prefixes: [Words, number, number][]) {
   const noise = randomWords(r, fam.words);
   const k = r() % 3;
@@ -179,12 +208,19 @@ function addrText(fam: Family, a: Words, r: () => number): string {
 }
 
 describe('RouteTable against a bit-by-bit reference trie', () => {
-  for (const [name, fam, n, lookups] of [
-    ['IPv4', V4, 40000, 1_500_000],
-    ['IPv6', V6, 25000, 400_000],
+  for (const [name, fam, n, lookups, make] of [
+    ['IPv4', V4, 40000, 1_500_000, adversarial],
+    ['IPv6', V6, 25000, 400_000, adversarial],
+    [
+      'IPv6 dense pools',
+      V6,
+      40000,
+      400_000,
+      (_: Family, seed: number, k: number) => densePools(seed, k),
+    ],
   ] as const) {
     test(`${name}: bulk load, then inserts and deletes; batched and single lookups`, () => {
-      const { r, hot, prefixes } = adversarial(fam, 1 + fam.bits, n);
+      const { r, hot, prefixes } = make(fam, 1 + fam.bits, n);
       const ref = new ReferenceTrie();
       // Duplicates inside the list: the last one wins.
       const cidrs = prefixes.map(([a, len]) => fam.text(a, len, r));

@@ -83,6 +83,19 @@ describe('RouteTable', () => {
       expect.objectContaining({ name: 'TypeError', code: 'ERR_INVALID_IP' }),
     );
     expect(() => t.lookup('10.0.0.0/8')).toThrow(TypeError);
+    // Characters past ASCII never read as digits ('\u0131' is 0x31 in its
+    // low byte, '１' a full-width one), and the message quotes the text.
+    t.insert('1.2.3.0/24', 6);
+    expect(t.lookup('1.2.3.4')).toBe(6);
+    for (const bad of ['\u0131.2.3.4', '１.2.3.4', '1.2.3.4\u0000', '1.2.3.\u0134']) {
+      expect(() => t.lookup(bad)).toThrow(
+        expect.objectContaining({ code: 'ERR_INVALID_IP', message: `Invalid IP address "${bad}"` }),
+      );
+    }
+    expect(() => t.lookup('2001:db8::\u0131')).toThrow(TypeError);
+    expect(() => t.lookup(undefined as unknown as string)).toThrow(
+      expect.objectContaining({ name: 'TypeError', code: 'ERR_INVALID_ARG_TYPE' }),
+    );
   });
 
   test('lookupPrefix gives the matched prefix', () => {
@@ -234,6 +247,93 @@ describe('RouteTable', () => {
     const failed = RouteTable.fromAsync(['1.0.0.0/8', '1.2.3.4/33'], 1);
     await expect(failed).rejects.toThrow(RangeError);
     await expect(failed).rejects.toMatchObject({ code: 'ERR_INVALID_CIDR', index: 1 });
+  });
+
+  test('text input: one CIDR a line, from a Buffer, sync and async', async () => {
+    const text = Buffer.from('10.0.0.0/8\n10.1.2.3/16\n2001:db8::/32\n10.1.0.0/16\n');
+    const t = RouteTable.from(text, Int32Array.from([5, 6, 7, 8]));
+    expect(t.size).toBe(3);
+    expect(t.lookup('10.1.9.9')).toBe(8);
+    expect(t.lookup('2001:db8::1')).toBe(7);
+    const r = t.insertMany(Buffer.from('1.0.0.0/8\n1.2.3.4/16'), 3);
+    expect(r).toMatchObject({ count: 2, added: 2, masked: 1, maskedIndex: [1] });
+    expect(r.warnings).toEqual(['entry 1: 1.2.3.4/16 has host bits set; used as 1.2.0.0/16']);
+    expect(t.lookup('1.2.9.9')).toBe(3);
+    // Empty text is no entries; a final newline is allowed, an empty line is not.
+    expect(t.insertMany(new Uint8Array(0), 1).count).toBe(0);
+    expect(() => t.insertMany(Buffer.from('1.0.0.0/8\n\n2.0.0.0/8'), 1)).toThrow(
+      expect.objectContaining({ code: 'ERR_INVALID_CIDR', index: 1 }),
+    );
+    // One value per line, or one for all.
+    expect(() => t.insertMany(Buffer.from('1.0.0.0/8\n2.0.0.0/8'), [1, 2, 3])).toThrow(
+      expect.objectContaining({
+        name: 'RangeError',
+        code: 'ERR_OUT_OF_RANGE',
+        message: 'values has 3 entries for 2 prefixes',
+      }),
+    );
+    expect(t.size).toBe(5);
+    const [u, report] = await RouteTable.fromAsyncWithReport(
+      Buffer.from('192.0.2.1/24\n198.51.100.0/24\n'),
+      [1, 2],
+    );
+    expect(u.size).toBe(2);
+    expect(u.lookup('192.0.2.77')).toBe(1);
+    expect(report.warnings).toEqual([
+      'entry 0: 192.0.2.1/24 has host bits set; used as 192.0.2.0/24',
+    ]);
+    // The async build copies the text: changing the buffer afterwards is
+    // harmless.
+    const buf = Buffer.from('203.0.113.0/24');
+    const pending = RouteTable.fromAsync(buf, 9);
+    buf.fill(0x41);
+    expect((await pending).lookup('203.0.113.5')).toBe(9);
+    await expect(
+      RouteTable.fromAsync(Buffer.from('1.0.0.0/8\n1.2.3.4/33'), 1),
+    ).rejects.toMatchObject({ name: 'RangeError', code: 'ERR_INVALID_CIDR', index: 1 });
+    await expect(RouteTable.fromAsync(Buffer.from('1.0.0.0/8'), [1, 2])).rejects.toMatchObject({
+      code: 'ERR_OUT_OF_RANGE',
+    });
+  });
+
+  test('a burst of changes to a big table rebuilds on a worker; lookups stay right', async () => {
+    const lines: string[] = [];
+    for (let i = 0; i < 100000; i++)
+      lines.push(`${32 + (i >> 16)}.${(i >> 8) & 255}.${i & 255}.0/24`);
+    const t = RouteTable.from(Buffer.from(lines.join('\n')), 1);
+    const addr = (i: number) => `${32 + (i >> 16)}.${(i >> 8) & 255}.${i & 255}.9`;
+    expect(t.lookup(addr(5))).toBe(1);
+    expect(t.rebuilding).toBe(false);
+    // Over 1/32 of the table changed before the next lookup.
+    for (let i = 0; i < 5000; i++) t.insert(`${addr(i * 7).slice(0, -2)}.0/24`, 2 + (i % 5));
+    for (let i = 0; i < 4000; i++) t.delete(`${addr(90000 + i).slice(0, -2)}.0/24`);
+    const want = (i: number) =>
+      i >= 90000 && i < 94000 ? undefined : i % 7 === 0 && i / 7 < 5000 ? 2 + ((i / 7) % 5) : 1;
+    const check = () => {
+      let bad = 0;
+      for (let i = 0; i < 100000; i += 97) if (t.lookup(addr(i)) !== want(i)) bad++;
+      const out = new Int32Array(1000);
+      const keys = new Uint32Array(1000);
+      for (let k = 0; k < 1000; k++) {
+        const i = (k * 101) % 100000;
+        keys[k] = (32 * 2 ** 24 + i * 256 + 9) >>> 0;
+      }
+      t.lookupBatch4(keys, out);
+      for (let k = 0; k < 1000; k++) if (out[k] !== (want((k * 101) % 100000) ?? -1)) bad++;
+      return bad;
+    };
+    expect(check()).toBe(0);
+    expect(t.rebuilding).toBe(true);
+    t.insert('32.0.5.0/24', 9); // during the rebuild
+    expect(t.lookup('32.0.5.1')).toBe(9);
+    for (let waited = 0; t.rebuilding && waited < 10000; waited += 10) {
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    expect(t.rebuilding).toBe(false);
+    expect(t.lookup('32.0.5.1')).toBe(9);
+    t.insert('32.0.5.0/24', want(5) as number);
+    expect(check()).toBe(0);
+    expect(t.size).toBe(100000 - 4000);
   });
 
   test('bytes and controlBytes describe the native memory', () => {
