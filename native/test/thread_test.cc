@@ -104,7 +104,7 @@ TEST(BuildsOnWorkersWhileTheMainThreadLooksUp) {
       for (size_t i = 0; i < kPrefixes; ++i)
         values[i] = static_cast<int32_t>(i);
       bool ok = t->InsertMany(texts[w].data(), texts[w].size(), kPrefixes,
-                              values.data(), 0, &r, &e);
+                              values.data(), values.size(), 0, &r, &e);
       if (!ok) t.reset();
       slots[w].Put(std::move(t));
     });
