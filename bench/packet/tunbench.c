@@ -27,23 +27,7 @@
 #include <time.h>
 #include <unistd.h>
 
-static double now(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-static double cpu(void) {
-  struct rusage ru;
-  getrusage(RUSAGE_SELF, &ru);
-  return ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 + ru.ru_stime.tv_sec +
-         ru.ru_stime.tv_usec / 1e6;
-}
-
-static void die(const char *what) {
-  fprintf(stderr, "tunbench: %s: %s\n", what, strerror(errno));
-  exit(1);
-}
+#include "../clock.h"
 
 static int open_tun(int qlen) {
   int fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC);
