@@ -39,7 +39,7 @@
 #endif
 #define OFFLOADS (TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6 | 0x20 | 0x40)
 
-#include "../clock.h"
+#include "../cbench.h"
 
 static int open_tun(const char *name, int offload) {
   int fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC | O_NONBLOCK);
@@ -53,30 +53,6 @@ static int open_tun(const char *name, int offload) {
       ioctl(fd, TUNSETOFFLOAD, TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6) < 0)
     die("TUNSETOFFLOAD");
   return fd;
-}
-
-static void configure(const char *name, int qlen) {
-  struct ifreq ifr;
-  memset(&ifr, 0, sizeof ifr);
-  snprintf(ifr.ifr_name, IFNAMSIZ, "%s", name);
-  int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-  struct sockaddr_in *sin = (struct sockaddr_in *)&ifr.ifr_addr;
-  sin->sin_family = AF_INET;
-  inet_pton(AF_INET, "198.18.0.1", &sin->sin_addr);
-  if (ioctl(s, SIOCSIFADDR, &ifr) < 0) die("SIOCSIFADDR");
-  inet_pton(AF_INET, "255.255.255.0", &sin->sin_addr);
-  if (ioctl(s, SIOCSIFNETMASK, &ifr) < 0) die("SIOCSIFNETMASK");
-  ifr.ifr_qlen = qlen;
-  if (ioctl(s, SIOCSIFTXQLEN, &ifr) < 0) die("SIOCSIFTXQLEN");
-  if (ioctl(s, SIOCGIFFLAGS, &ifr) < 0) die("SIOCGIFFLAGS");
-  ifr.ifr_flags |= IFF_UP;
-  if (ioctl(s, SIOCSIFFLAGS, &ifr) < 0) die("SIOCSIFFLAGS");
-  close(s);
-}
-
-static void wait_go(void) {
-  char line[16];
-  if (!fgets(line, sizeof line, stdin)) exit(1);
 }
 
 static char tun_name[IFNAMSIZ];
@@ -108,7 +84,7 @@ int main(int argc, char **argv) {
   if (!strcmp(mode, "read") && argc == 4) {
     int offload = atoi(argv[3]);
     int fd = tun_named(open_tun(NULL, offload));
-    configure(tun_name, atoi(argv[2]));
+    configure_tun(tun_name, atoi(argv[2]));
     printf("{\"ready\":\"%s\"}\n", tun_name);
     fflush(stdout);
     wait_go();

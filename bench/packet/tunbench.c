@@ -27,7 +27,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../clock.h"
+#include "../cbench.h"
 
 static int open_tun(int qlen) {
   int fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC);
@@ -36,31 +36,12 @@ static int open_tun(int qlen) {
   memset(&ifr, 0, sizeof ifr);
   ifr.ifr_flags = IFF_TUN | IFF_NO_PI;
   if (ioctl(fd, TUNSETIFF, &ifr) < 0) die("TUNSETIFF");
-  int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-  struct sockaddr_in *sin = (struct sockaddr_in *)&ifr.ifr_addr;
-  memset(&ifr.ifr_addr, 0, sizeof ifr.ifr_addr);
-  sin->sin_family = AF_INET;
-  inet_pton(AF_INET, "198.18.0.1", &sin->sin_addr);
-  if (ioctl(s, SIOCSIFADDR, &ifr) < 0) die("SIOCSIFADDR");
-  inet_pton(AF_INET, "255.255.255.0", &sin->sin_addr);
-  if (ioctl(s, SIOCSIFNETMASK, &ifr) < 0) die("SIOCSIFNETMASK");
-  if (qlen > 0) {
-    ifr.ifr_qlen = qlen;
-    if (ioctl(s, SIOCSIFTXQLEN, &ifr) < 0) die("SIOCSIFTXQLEN");
-  }
-  if (ioctl(s, SIOCGIFFLAGS, &ifr) < 0) die("SIOCGIFFLAGS");
-  ifr.ifr_flags |= IFF_UP;
-  if (ioctl(s, SIOCSIFFLAGS, &ifr) < 0) die("SIOCSIFFLAGS");
-  close(s);
+  configure_tun(ifr.ifr_name, qlen);
   printf("{\"ready\":\"%s\"}\n", ifr.ifr_name);
   fflush(stdout);
   return fd;
 }
 
-static void wait_go(void) {
-  char line[16];
-  if (!fgets(line, sizeof line, stdin)) exit(1);
-}
 
 static uint16_t csum(const uint8_t *b, size_t n, uint32_t sum) {
   for (size_t i = 0; i + 1 < n; i += 2) sum += (b[i] << 8) | b[i + 1];

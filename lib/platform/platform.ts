@@ -414,12 +414,7 @@ export class Platform implements ProviderHost {
     return this.serialize(async () => {
       this.checkOpen();
       checkIds(providerId, configId);
-      if (!this.byProvider(providerId).has(configId)) {
-        throw new VpnError(
-          `No configuration "${configId}" for provider "${providerId}".`,
-          'ERR_NO_SUCH_CONFIG',
-        );
-      }
+      this.requireConfig(providerId, configId);
       await this.endSession();
       await this.recovered;
       let other = null;
@@ -489,20 +484,14 @@ export class Platform implements ProviderHost {
   async removeConfig(providerId: string, configId: string): Promise<void> {
     this.checkOpen();
     checkIds(providerId, configId);
-    const m = this.byProvider(providerId);
-    if (!m.has(configId)) {
-      throw new VpnError(
-        `No configuration "${configId}" for provider "${providerId}".`,
-        'ERR_NO_SUCH_CONFIG',
-      );
-    }
+    this.requireConfig(providerId, configId);
     if (this.active?.providerId === providerId && this.active.configId === configId) {
       await this.serialize(() => this.endSession());
     }
     await this.store.update((cs) =>
       cs.filter((c) => !(c.providerId === providerId && c.id === configId)),
     );
-    m.delete(configId);
+    this.byProvider(providerId).delete(configId);
     this.providers.get(providerId)?.onConfigRemoved.dispatch(configId);
   }
 
@@ -525,12 +514,7 @@ export class Platform implements ProviderHost {
   showConfigureDialog(providerId: string, configId: string): void {
     this.checkOpen();
     checkIds(providerId, configId);
-    if (!this.byProvider(providerId).has(configId)) {
-      throw new VpnError(
-        `No configuration "${configId}" for provider "${providerId}".`,
-        'ERR_NO_SUCH_CONFIG',
-      );
-    }
+    this.requireConfig(providerId, configId);
     this.uiEvent(providerId, 'showConfigureDialog', configId);
   }
 
@@ -769,6 +753,16 @@ export class Platform implements ProviderHost {
     const run = this.lifecycle.then(fn, fn);
     this.lifecycle = run.catch(() => undefined);
     return run;
+  }
+
+  /** Throws ERR_NO_SUCH_CONFIG unless the provider has that configuration. */
+  private requireConfig(providerId: string, configId: string): void {
+    if (!this.byProvider(providerId).has(configId)) {
+      throw new VpnError(
+        `No configuration "${configId}" for provider "${providerId}".`,
+        'ERR_NO_SUCH_CONFIG',
+      );
+    }
   }
 
   private byProvider(providerId: string): Map<string, StoredConfig> {

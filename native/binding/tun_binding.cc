@@ -288,17 +288,8 @@ class Core {
       counters_[kRxBytes] += r.bytes;
       counters_[kRxBatches] += 1;
       if (r.full) counters_[kRxFullBatches] += 1;
-      if (gso) {
-        for (uint32_t i = 0; i < r.count; ++i) {
-          if (gso[8 * i + 1] == tun::kGsoNone) continue;
-          tun::VnetHdr h;
-          h.gso_type = static_cast<uint8_t>(gso[8 * i + 1]);
-          h.gso_size = gso[8 * i + 3];
-          counters_[kRxSuperPackets] += 1;
-          counters_[kRxSegments] +=
-              tun::SegmentCount(base_ + meta[2 * i], meta[2 * i + 1], h);
-        }
-      }
+      counters_[kRxSuperPackets] += r.supers;
+      counters_[kRxSegments] += r.segments;
       napi_value args[2];
       if (napi_create_uint32(env_, r.count, &args[0]) == napi_ok &&
           napi_create_uint32(env_, r.gso, &args[1]) == napi_ok)
@@ -442,7 +433,7 @@ uint32_t Core::Split(uint32_t start) {
   uint32_t made = 0, i = start;
   size_t used = 0;
   for (; i < last_count_ && made < layout_.split_slots; ++i) {
-    uint16_t* g = gso + 8 * i;
+    const uint16_t* g = gso + 8 * i;
     // meta lives in memory JS can write: an entry that no longer describes
     // a packet inside the slab is skipped, never followed.
     int32_t off = meta[2 * i], mlen = meta[2 * i + 1];
@@ -461,13 +452,12 @@ uint32_t Core::Split(uint32_t start) {
     h.csum_start = g[4];
     h.csum_offset = g[5];
     if (h.gso_type == tun::kGsoNone) {
-      // A wire-size packet stays where it is; a checksum left to us is
-      // finished in place, once (the flag is cleared).
-      if ((h.flags & tun::kNeedsCsum) && !tun::FinishChecksum(pkt, len, h)) {
+      // A wire-size packet stays where it is. ReadBatch finished any
+      // checksum left to us; one still marked had offsets it could not use.
+      if (h.flags & tun::kNeedsCsum) {
         counters_[kGsoErrors] += 1;
         continue;
       }
-      g[0] = 0;
       out_meta[2 * made] = meta[2 * i];
       out_meta[2 * made + 1] = meta[2 * i + 1];
       ++made;

@@ -136,6 +136,11 @@ ReadResult ReadBatch(int fd, uint8_t* slab, size_t slab_size, int32_t* meta,
         g[4] = h.csum_start;
         g[5] = h.csum_offset;
         if (h.flags || h.gso_type) ++r.gso;
+        if (h.gso_type != kGsoNone) {
+          ++r.supers;
+          r.segments +=
+              SegmentCount(hdr + kVnetHdrLen, static_cast<size_t>(n) - skip, h);
+        }
       }
       size_t len = static_cast<size_t>(n) - skip;
       meta[2 * r.count] = static_cast<int32_t>(off + pad + skip);

@@ -48,11 +48,13 @@ int Open(const OpenOptions& options, Opened* out, const char** syscall);
 const char* CheckInterfaceName(const std::string& name);
 
 struct ReadResult {
-  uint32_t count = 0;  // packets recorded in meta
-  uint32_t gso = 0;    // of which super-packets or NEEDS_CSUM (vnet only)
-  size_t bytes = 0;    // their total length
-  int error = 0;       // 0 (stopped on EAGAIN or a full batch) or an errno
-  bool full = false;   // stopped because the batch or the slab was full
+  uint32_t count = 0;     // packets recorded in meta
+  uint32_t gso = 0;       // of which super-packets or NEEDS_CSUM (vnet only)
+  uint32_t supers = 0;    // of which super-packets (vnet only)
+  uint64_t segments = 0;  // the wire-size packets those carry
+  size_t bytes = 0;       // their total length
+  int error = 0;          // 0 (stopped on EAGAIN or a full batch) or an errno
+  bool full = false;      // stopped because the batch or the slab was full
 };
 
 // Reads packets into slab[0..slab_size) until the fd has none (EAGAIN), or
