@@ -24,6 +24,8 @@ export interface TunReaderOptions {
   slabSize: number;
   /** TUN_F_* offloads in force on an IFF_VNET_HDR fd (OpenedTun.offloads); 0 or absent: none. */
   offloads?: number;
+  /** With offloads: hand super-packets to JS whole (dispatch gso > 0) instead of split. */
+  superPackets?: boolean;
   /** With offloads: bytes of the area super-packets are split into. */
   splitSize?: number;
   /** With offloads: most segments one split call makes. */
@@ -63,14 +65,20 @@ export interface NativeTun {
   readonly offloads: number;
   readonly batchSize: number;
   /**
-   * Start reading: `dispatch(count, gso)` once per batch, gso the number of
-   * packets in it that are super-packets or need their checksum finished;
-   * `onError` once, then reading stops.
+   * Start reading: `dispatch(count, kind, gso)` once per batch: kind 0, the
+   * packets as read (meta), gso of them super-packets or needing their
+   * checksum (superPackets only); kind 1, wire-size packets split in native
+   * code from a batch that held super-packets (splitMeta). `onError` once,
+   * then reading stops.
    */
-  start(dispatch: (count: number, gso: number) => void, onError: (err: NativeError) => void): void;
+  start(
+    dispatch: (count: number, kind: number, gso: number) => void,
+    onError: (err: NativeError) => void,
+  ): void;
   /**
-   * Splits packets [start..count) of the current batch into wire-size
-   * packets (splitMeta); returns consumed * 65536 + segments made.
+   * superPackets, during a kind 0 dispatch: splits packets [start..count)
+   * of it into wire-size packets (splitMeta); returns consumed * 65536 +
+   * segments made.
    */
   split(start: number): number;
   pause(): void;

@@ -7,8 +7,8 @@
 //      from the caller's memory; EAGAIN waits for POLLOUT, in order.
 // Offloads (on where the kernel has them): the kernel hands over TCP/UDP
 // super-packets of up to 64 KiB, one read each; native code splits them into
-// the split area (batches stay wire-size) unless `superPackets` asks for them
-// as they are. On the way out, runs of one flow's segments are coalesced
+// the split area before JS sees the batch (one call, wire-size packets)
+// unless `superPackets` asks for them as they are. On the way out, runs of one flow's segments are coalesced
 // into super-packets and written with writev (native/tun/offload.cc).
 import { fromNative, VpnError } from '../errors';
 import { ChromeEvent } from '../events';
@@ -234,6 +234,7 @@ export class TunDevice {
         batchSize,
         slabSize: options.slabSize ?? (offloads ? DEFAULT_OFFLOAD_SLAB : DEFAULT_SLAB),
         offloads,
+        superPackets: offloads !== 0 && options.superPackets === true,
         splitSize: options.splitSize ?? DEFAULT_SPLIT,
         splitSlots: Math.max(batchSize, MIN_SPLIT_SLOTS),
       });
@@ -449,7 +450,7 @@ export class TunDevice {
     if (want && !this.started) {
       this.started = true;
       this.handle.start(
-        (count, gso) => this.dispatch(count, gso),
+        (count, kind, gso) => this.dispatch(count, kind, gso),
         (err) => this.fail(err),
       );
     } else if (this.started) {
@@ -458,22 +459,21 @@ export class TunDevice {
     }
   }
 
-  private dispatch(count: number, gso: number): void {
-    const batch = this.batch;
+  /**
+   * One native call per batch: kind 0 is a batch as read (meta), kind 1 one
+   * of wire-size packets split in native code from a batch with
+   * super-packets (splitMeta); gso counts the super-packets in a kind 0
+   * batch, nonzero only with superPackets.
+   */
+  private dispatch(count: number, kind: number, gso: number): void {
+    const batch = kind === 0 ? this.batch : this.segments!;
     batch.count = count;
     this.rawGso = gso;
     try {
-      if (gso === 0 || this.superPackets) {
-        if (this.onPacketsReceived.hasListeners()) this.onPacketsReceived.dispatch(batch);
-        if (this.onPacketReceived.hasListeners()) {
-          if (gso === 0) this.dispatchEach(batch);
-          else this.splitEach(count, (segments) => this.dispatchEach(segments));
-        }
-      } else {
-        this.splitEach(count, (segments) => {
-          if (this.onPacketsReceived.hasListeners()) this.onPacketsReceived.dispatch(segments);
-          if (this.onPacketReceived.hasListeners()) this.dispatchEach(segments);
-        });
+      if (this.onPacketsReceived.hasListeners()) this.onPacketsReceived.dispatch(batch);
+      if (this.onPacketReceived.hasListeners()) {
+        if (gso === 0) this.dispatchEach(batch);
+        else this.splitEach(count, (segments) => this.dispatchEach(segments));
       }
     } finally {
       batch.count = 0;
@@ -493,7 +493,7 @@ export class TunDevice {
     }
   }
 
-  /** Splits packets [0, count) of the current batch, round by round. */
+  /** superPackets: splits packets [0, count) of the current batch, round by round. */
   private splitEach(count: number, each: (segments: PacketBatch) => void): void {
     const segments = this.segments!;
     let start = 0;

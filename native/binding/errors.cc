@@ -114,15 +114,4 @@ Napi::Error CodedRangeError(Napi::Env env, const char* code,
   return WithCode(Napi::RangeError::New(env, message), env, code);
 }
 
-int FdArg(Napi::Env env, Napi::Value v, const char* call) {
-  if (!v.IsNumber())
-    throw CodedTypeError(env, "ERR_INVALID_ARG_TYPE",
-                         std::string(call) + ": fd must be a number");
-  double d = v.As<Napi::Number>().DoubleValue();
-  if (!(d >= 0 && d <= 0x7fffffff) || d != static_cast<int>(d))
-    throw CodedRangeError(env, "ERR_OUT_OF_RANGE",
-                          std::string(call) + ": fd must be an integer from 0");
-  return static_cast<int>(d);
-}
-
 }  // namespace vpn

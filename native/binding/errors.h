@@ -27,11 +27,6 @@ Napi::Error CodedTypeError(Napi::Env env, const char* code,
 Napi::Error CodedRangeError(Napi::Env env, const char* code,
                             const std::string& message);
 
-// An fd argument: a number that is an integer from 0 to INT_MAX, else a
-// TypeError or RangeError naming `call` (Int32Value would make NaN fd 0:
-// never wrap or close what was not given).
-int FdArg(Napi::Env env, Napi::Value v, const char* call);
-
 // "EPERM" for EPERM and so on; "E<number>" for an errno it does not know.
 std::string ErrnoCode(int err);
 

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "binding/addon.h"
+#include "binding/args.h"
 #include "binding/errors.h"
 
 namespace vpn {

@@ -4,88 +4,44 @@
 // route (defaultRoute) and decides what it means. Unreferenced, closed by an
 // async cleanup hook, like the TUN device.
 #include <arpa/inet.h>
-#include <unistd.h>
-#include <uv.h>
+#include <errno.h>
 
-#include <memory>
 #include <vector>
 
 #include "binding/addon.h"
 #include "binding/errors.h"
+#include "binding/poll.h"
 #include "netlink/netlink.h"
 
 namespace vpn {
 namespace {
 
-class MonitorCore {
+class MonitorCore : public PolledFd {
  public:
-  MonitorCore(Napi::Env env, int fd, Napi::Function cb) : env_(env), fd_(fd) {
-    cb_ = Napi::Persistent(cb);
-    context_ =
-        std::make_unique<Napi::AsyncContext>(env, "vpn-provider:monitor");
-    uv_loop_t* loop = nullptr;
-    napi_get_uv_event_loop(env, &loop);
-    init_error_ = -uv_poll_init(loop, &poll_, fd);
-    if (init_error_) return;
-    poll_.data = this;
-    ready_ = true;
-    uv_unref(reinterpret_cast<uv_handle_t*>(&poll_));
-    uv_poll_start(&poll_, UV_READABLE, OnPoll);
-    napi_add_async_cleanup_hook(env, OnEnvCleanup, this, &cleanup_);
+  // *owner_slot (the JS object's pointer) is cleared when this is freed:
+  // the environment's cleanup may close and free it before the finalizer.
+  MonitorCore(Napi::Env env, int fd, Napi::Function cb,
+              MonitorCore** owner_slot)
+      : PolledFd(env, fd, "vpn-provider:monitor"),
+        cb_(Napi::Persistent(cb)),
+        owner_slot_(owner_slot) {
+    Watch(UV_READABLE);
   }
-
-  int init_error() const { return init_error_; }
-
-  void Close() {
-    if (closing_) return;
-    closing_ = true;
-    cb_.Reset();
-    context_.reset();
-    if (ready_) uv_close(reinterpret_cast<uv_handle_t*>(&poll_), OnClosed);
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = -1;
-    if (!ready_) delete this;
-  }
+  void Disown() { owner_slot_ = nullptr; }
 
  private:
-  static void OnPoll(uv_poll_t* h, int status, int) {
-    auto* m = static_cast<MonitorCore*>(h->data);
-    if (m->closing_) return;
-    int n = status < 0 ? 1 : netlink::DrainMonitor(m->fd_, &m->buf_);
+  ~MonitorCore() override {
+    if (owner_slot_) *owner_slot_ = nullptr;
+  }
+  void OnEvents(int status, int) override {
+    int n = status < 0 ? 1 : netlink::DrainMonitor(fd(), &buf_);
     if (n == -EAGAIN) return;
-    Napi::HandleScope scope(m->env_);
-    napi_value global, result;
-    if (napi_get_global(m->env_, &global) != napi_ok) return;
-    if (napi_make_callback(m->env_, *m->context_, global, m->cb_.Value(), 0,
-                           nullptr, &result) != napi_ok) {
-      bool pending = false;
-      napi_is_exception_pending(m->env_, &pending);
-      napi_value err;
-      if (pending &&
-          napi_get_and_clear_last_exception(m->env_, &err) == napi_ok)
-        napi_fatal_exception(m->env_, err);
-    }
+    CallJs(cb_, 0, nullptr);
   }
+  void OnClose() override { cb_.Reset(); }
 
-  static void OnClosed(uv_handle_t* h) {
-    auto* m = static_cast<MonitorCore*>(h->data);
-    if (m->cleanup_) napi_remove_async_cleanup_hook(m->cleanup_);
-    delete m;
-  }
-
-  static void OnEnvCleanup(napi_async_cleanup_hook_handle, void* arg) {
-    static_cast<MonitorCore*>(arg)->Close();
-  }
-
-  Napi::Env env_;
-  int fd_;
-  uv_poll_t poll_;
-  bool ready_ = false;
-  bool closing_ = false;
-  int init_error_ = 0;
-  napi_async_cleanup_hook_handle cleanup_ = nullptr;
   Napi::FunctionReference cb_;
-  std::unique_ptr<Napi::AsyncContext> context_;
+  MonitorCore** owner_slot_;
   std::vector<uint8_t> buf_;
 };
 
@@ -107,23 +63,24 @@ class Monitor : public Napi::ObjectWrap<Monitor> {
     int r = netlink::OpenMonitor(&fd);
     if (r < 0)
       throw SystemError(env, -r, "socket", "cannot open the network monitor");
-    core_ = new MonitorCore(env, fd, info[0].As<Napi::Function>());
+    core_ = new MonitorCore(env, fd, info[0].As<Napi::Function>(), &core_);
     if (int err = core_->init_error()) {
-      core_->Close();
-      core_ = nullptr;
+      core_->Close();  // frees it and clears core_
       throw SystemError(env, err, "uv_poll_init",
                         "cannot poll the network monitor");
     }
   }
 
   ~Monitor() override {
-    if (core_) core_->Close();
+    if (core_) {
+      core_->Disown();
+      core_->Close();
+    }
   }
 
  private:
   void Close(const Napi::CallbackInfo&) {
     if (core_) core_->Close();
-    core_ = nullptr;
   }
 
   MonitorCore* core_ = nullptr;

@@ -1,139 +1,54 @@
-// TUN device binding: the packet path between the fd and JS.
-//
-// Receive: a uv_poll handle on the environment's own loop (never the default
-// loop; workers have their own) wakes when the fd is readable; ReadBatch
-// drains it into one slab that JS sees as an ArrayBuffer, and JS is called
-// once per batch with the packet count. Packets are views into the slab,
-// valid during that call; the slab is reused for the next batch, so the
-// steady state allocates nothing. When JS is slower than the kernel, packets
-// wait, then drop, in the kernel's queue (bounded), not in this process.
-//
-// Send: write() straight from the caller's memory, one call per batch.
+// TUN device binding: N-API glue over tun::Queue (native/tun/queue.h, where
+// the packet path is explained). Here: the receive memory as one
+// ArrayBuffer that JS reads packets from, the fd watched on the loop
+// (binding/poll.h), one JS call per delivered batch, and argument
+// conversion for the write side.
 //
 // A reader thread feeding a pool of slabs through uv_async_send was measured
-// against this (bench/packet, at commit 8e4c938) and lost: 0.75-0.79x the C
-// read loop against 0.84-0.92x, with more CPU per packet; it was removed.
-//
-// Lifetime: the poll handle is unreferenced unless ref() is called, so an
-// open device never keeps the process alive. Core outlives the JS object
-// until libuv has closed the handle; an async cleanup hook closes it when the
-// environment (main thread or worker) goes away.
+// against polling on the loop's own thread (bench/packet, at commit 8e4c938)
+// and lost: 0.75-0.79x the C read loop against 0.84-0.92x, with more CPU per
+// packet.
 #include <errno.h>
-#include <string.h>
 #include <sys/socket.h>
-#include <sys/uio.h>
 #include <unistd.h>
-#include <uv.h>
 
-#include <memory>
 #include <vector>
 
 #include "binding/addon.h"
+#include "binding/args.h"
 #include "binding/errors.h"
-#include "tun/offload.h"
-#include "tun/tun.h"
+#include "binding/poll.h"
+#include "tun/queue.h"
 
 namespace vpn {
 namespace {
 
-enum Counter {
-  kRxPackets,
-  kRxBytes,
-  kRxBatches,
-  kRxFullBatches,
-  kTxPackets,
-  kTxBytes,
-  kTxBatches,
-  kTxEagain,
-  kReadErrors,
-  kWriteErrors,
-  kRxSuperPackets,  // super-packets read (vnet: GSO type set)
-  kRxSegments,      // wire-size packets they carry
-  kTxSuperPackets,  // super-packets written (coalesced runs)
-  kGsoErrors,       // super-packets dropped as malformed
-  kCounterCount
-};
-
 // Full batches delivered per wake-up before the loop gets control back.
 constexpr int kBatchesPerWake = 8;
 
-using Slice = tun::PacketRef;
-
 size_t Align8(size_t n) { return (n + 7) & ~static_cast<size_t>(7); }
 
-// What a device's receive side is made of (one ArrayBuffer, in this order):
-// the slab, the split area, meta (2 int32 a packet), gso (8 uint16 a
-// packet, vnet only), split meta (2 int32 a segment).
-struct Layout {
-  size_t slab;
-  size_t split;
-  uint32_t batch;
-  uint32_t split_slots;
-  size_t meta_at() const { return slab + split; }
-  size_t gso_at() const { return meta_at() + 8 * size_t{batch}; }
-  size_t split_meta_at() const { return gso_at() + 16 * size_t{batch}; }
-  size_t total() const { return split_meta_at() + 8 * size_t{split_slots}; }
-};
-
-class Core {
+class TunCore : public PolledFd, public tun::QueueSink {
  public:
-  // counters and owner_slot belong to the JS object (Tun); Core writes the
-  // counters only while open and clears *owner_slot when it is freed.
-  Core(Napi::Env env, int fd, const Layout& layout, unsigned offloads,
-       uint64_t* counters, Core** owner_slot)
-      : env_(env),
-        fd_(fd),
-        batch_size_(layout.batch),
-        slab_size_(layout.slab),
-        layout_(layout),
-        offloads_(offloads),
-        counters_(counters),
-        owner_slot_(owner_slot) {
-    // One ArrayBuffer (see Layout). V8 never moves a backing store, so the
-    // pointer holds while it is ours.
-    Napi::ArrayBuffer ab = Napi::ArrayBuffer::New(env, layout.total());
-    base_ = static_cast<uint8_t*>(ab.Data());
-    buffer_ = Napi::Persistent(ab);
-    uv_loop_t* loop = nullptr;
-    napi_get_uv_event_loop(env, &loop);
-    int r = uv_poll_init(loop, &poll_, fd);
-    if (r < 0) {
-      init_error_ = -r;
-      return;
-    }
-    poll_.data = this;
-    poll_ready_ = true;
-    uv_unref(reinterpret_cast<uv_handle_t*>(&poll_));
-    napi_add_async_cleanup_hook(env, OnEnvCleanup, this, &cleanup_);
-  }
+  // counters and owner_slot belong to the JS object (Tun): the queue writes
+  // the counters only while open, and *owner_slot is cleared when this goes.
+  TunCore(Napi::Env env, int fd, const tun::QueueLayout& layout,
+          unsigned offloads, bool super_packets, uint64_t* counters,
+          TunCore** owner_slot)
+      : PolledFd(env, fd, "vpn-provider:tun"),
+        owner_slot_(owner_slot),
+        buffer_(Napi::Persistent(Napi::ArrayBuffer::New(env, layout.total()))),
+        // V8 never moves a backing store: the pointer holds while it is ours.
+        queue_(fd, static_cast<uint8_t*>(buffer_.Value().Data()), layout,
+               offloads, super_packets, counters) {}
 
-  // Closes the fd and the handle; the Core is freed once libuv is done.
-  void Close() {
-    if (closing_) return;
-    closing_ = true;
-    dispatch_.Reset();
-    on_error_.Reset();
-    on_writable_.Reset();
-    buffer_.Reset();
-    context_.reset();
-    if (poll_ready_) {
-      uv_close(reinterpret_cast<uv_handle_t*>(&poll_), OnClosed);
-    }
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = -1;
-    if (!poll_ready_) Free(this);
-  }
-
-  int init_error() const { return init_error_; }
-  bool closing() const { return closing_; }
-  int fd() const { return fd_; }
+  tun::Queue& queue() { return queue_; }
   Napi::ArrayBuffer buffer() const { return buffer_.Value(); }
   void Disown() { owner_slot_ = nullptr; }
 
   void Start(Napi::Function dispatch, Napi::Function on_error) {
     dispatch_ = Napi::Persistent(dispatch);
     on_error_ = Napi::Persistent(on_error);
-    context_ = std::make_unique<Napi::AsyncContext>(env_, "vpn-provider:tun");
     reading_ = true;
     Update();
   }
@@ -141,113 +56,91 @@ class Core {
     paused_ = paused;
     Update();
   }
-  void SetRef(bool ref) {
-    if (ref) {
-      uv_ref(reinterpret_cast<uv_handle_t*>(&poll_));
-    } else {
-      uv_unref(reinterpret_cast<uv_handle_t*>(&poll_));
-    }
-  }
   void WaitWritable(Napi::Function cb) {
     on_writable_ = Napi::Persistent(cb);
-    if (!context_)
-      context_ = std::make_unique<Napi::AsyncContext>(env_, "vpn-provider:tun");
     want_write_ = true;
     Update();
   }
 
-  // Validates packets[start..] into scratch_, then writes them in order.
-  // with_header: each packet starts with its own virtio_net_hdr.
-  uint32_t WriteBatch(Napi::Env env, Napi::Array packets, uint32_t start,
-                      bool with_header);
-  bool WriteOne(Napi::Env env, napi_value packet);
-  // Splits packets [start, count of the last batch) into wire-size
-  // segments in the split area, until it or its slots are full. Returns
-  // (packets consumed) * 65536 + (segments made).
-  uint32_t Split(uint32_t start);
-  bool vnet() const { return offloads_ != 0; }
-  unsigned offloads() const { return offloads_; }
+  // tun::QueueSink: one JS call per batch, dispatch(count, kind, gso).
+  bool Deliver(uint32_t count, tun::MetaKind kind, uint32_t gso) override {
+    napi_value args[3];
+    napi_env e = env();
+    if (napi_create_uint32(e, count, &args[0]) != napi_ok ||
+        napi_create_uint32(e, static_cast<uint32_t>(kind), &args[1]) !=
+            napi_ok ||
+        napi_create_uint32(e, gso, &args[2]) != napi_ok)
+      return false;
+    if (!CallJs(dispatch_, 3, args)) {
+      Stop();  // JS cannot run: the environment is going away
+      return false;
+    }
+    return !closing() && reading_ && Usable();
+  }
 
  private:
-  static void OnPoll(uv_poll_t* handle, int status, int events) {
-    auto* core = static_cast<Core*>(handle->data);
-    if (core->closing_) return;
-    Napi::HandleScope scope(core->env_);
+  ~TunCore() override {
+    if (owner_slot_) *owner_slot_ = nullptr;
+  }
+
+  void OnClose() override {
+    dispatch_.Reset();
+    on_error_.Reset();
+    on_writable_.Reset();
+    buffer_.Reset();
+  }
+  void CloseFd() override { queue_.Close(); }
+
+  void OnEvents(int status, int events) override {
     if (status < 0) {
       // libuv reports POLLERR as EBADF; a read tells the kernel's reason
       // (EBADFD when the interface was deleted under us). While the kernel
       // unregisters the interface, poll says POLLERR before the queue is
       // detached and a read still says EAGAIN: then the poll's error it is,
       // counted as the read side's failure all the same.
-      if (core->reading_ && !core->paused_) core->ReadAndDispatch();
-      if (!core->closing_ && core->reading_) {
-        core->counters_[kReadErrors] += 1;
-        core->Fail(-status, "poll", "polling the device failed");
+      if (reading_ && !paused_) Read();
+      if (!closing() && reading_) {
+        queue_.Count(tun::kReadErrors);
+        Fail(-status, "poll", "polling the device failed");
       }
       return;
     }
-    if ((events & UV_WRITABLE) && core->want_write_) core->Writable();
+    if ((events & UV_WRITABLE) && want_write_) Writable();
     // While batches come back full, the kernel has more: deliver up to
     // kBatchesPerWake of them before giving the loop back, which saves an
     // epoll round trip and a loop iteration per batch and still lets other
     // handles run every few thousand packets.
     for (int i = 0; i < kBatchesPerWake; ++i) {
-      if (!(events & UV_READABLE) || core->closing_ || !core->reading_ ||
-          core->paused_)
-        break;
-      if (!core->ReadAndDispatch()) break;
+      if (!(events & UV_READABLE) || closing() || !reading_ || paused_) break;
+      if (!Read()) break;
     }
   }
 
-  static void OnClosed(uv_handle_t* handle) {
-    Free(static_cast<Core*>(handle->data));
+  // One read round; true if more may be waiting.
+  bool Read() {
+    if (!Usable()) return false;
+    tun::ReceiveResult r = queue_.Receive(this);
+    if (r.stopped || closing()) return false;
+    if (r.error) {
+      Fail(r.error, "read", "reading from the device failed");
+      return false;
+    }
+    return r.more;
   }
 
-  static void Free(Core* core) {
-    if (core->owner_slot_) *core->owner_slot_ = nullptr;
-    if (core->cleanup_) napi_remove_async_cleanup_hook(core->cleanup_);
-    delete core;
-  }
-
-  static void OnEnvCleanup(napi_async_cleanup_hook_handle, void* arg) {
-    static_cast<Core*>(arg)->Close();
+  // JS may detach (transfer) the receive buffer during a listener call;
+  // then its memory is no longer ours to write.
+  bool Usable() {
+    if (!buffer_.Value().IsDetached()) return true;
+    Fail(EINVAL, "read", "the receive buffer was detached (transferred) by JS");
+    return false;
   }
 
   void Update() {
-    if (closing_ || !poll_ready_) return;
     int events = 0;
     if (reading_ && !paused_) events |= UV_READABLE;
     if (want_write_) events |= UV_WRITABLE;
-    if (events == events_) return;
-    events_ = events;
-    if (events) {
-      uv_poll_start(&poll_, events, OnPoll);
-    } else {
-      uv_poll_stop(&poll_);
-    }
-  }
-
-  // Calls fn from the loop with raw N-API: no C++ exception may start here.
-  // A listener that threw goes to Node's uncaught-exception handling, as any
-  // callback from the loop; if JS cannot run (the environment is going away),
-  // the device stops and the cleanup hook finishes the job.
-  void Call(const Napi::FunctionReference& fn, size_t argc,
-            const napi_value* argv) {
-    napi_value global, result;
-    napi_status s = napi_get_global(env_, &global);
-    if (s == napi_ok)
-      s = napi_make_callback(env_, *context_, global, fn.Value(), argc, argv,
-                             &result);
-    if (s == napi_ok) return;
-    bool pending = false;
-    napi_is_exception_pending(env_, &pending);
-    if (pending) {
-      napi_value err;
-      if (napi_get_and_clear_last_exception(env_, &err) == napi_ok)
-        napi_fatal_exception(env_, err);
-    } else {
-      Stop();
-    }
+    Watch(events);
   }
 
   void Stop() {
@@ -260,321 +153,27 @@ class Core {
     want_write_ = false;
     Update();
     Napi::FunctionReference cb = std::move(on_writable_);
-    if (!cb.IsEmpty()) Call(cb, 0, nullptr);
-  }
-
-  // Writes one packet (count 1) or a coalesced run from scratch_[k..]; the
-  // result as tun::WritePacket, *count the packets it took.
-  int WriteUnit(uint32_t k, uint32_t* count);
-
-  // Reads and delivers one batch: one JS call with the count. True if
-  // the batch came back full (more is waiting).
-  bool ReadAndDispatch() {
-    // JS may detach (transfer) the slab's ArrayBuffer during a listener
-    // call; then its memory is no longer ours to write.
-    if (buffer_.Value().IsDetached()) {
-      Fail(EINVAL, "read",
-           "the receive buffer was detached (transferred) by JS");
-      return false;
-    }
-    auto* meta = reinterpret_cast<int32_t*>(base_ + layout_.meta_at());
-    auto* gso = vnet() ? reinterpret_cast<uint16_t*>(base_ + layout_.gso_at())
-                       : nullptr;
-    tun::ReadResult r =
-        tun::ReadBatch(fd_, base_, slab_size_, meta, batch_size_, gso);
-    last_count_ = r.count;
-    if (r.count) {
-      counters_[kRxPackets] += r.count;
-      counters_[kRxBytes] += r.bytes;
-      counters_[kRxBatches] += 1;
-      if (r.full) counters_[kRxFullBatches] += 1;
-      counters_[kRxSuperPackets] += r.supers;
-      counters_[kRxSegments] += r.segments;
-      napi_value args[2];
-      if (napi_create_uint32(env_, r.count, &args[0]) == napi_ok &&
-          napi_create_uint32(env_, r.gso, &args[1]) == napi_ok)
-        Call(dispatch_, 2, args);
-    }
-    if (r.error && !closing_) {
-      counters_[kReadErrors] += 1;
-      Fail(r.error, "read", "reading from the device failed");
-      return false;
-    }
-    return r.full;
+    CallJs(cb, 0, nullptr);
   }
 
   void Fail(int err, const char* syscall, const char* what) {
     Stop();
     if (on_error_.IsEmpty()) return;
-    napi_value e = SystemErrorValue(env_, err, syscall, what);
+    napi_value e = SystemErrorValue(env(), err, syscall, what);
     Napi::FunctionReference cb = std::move(on_error_);
-    if (e) Call(cb, 1, &e);
+    if (e) CallJs(cb, 1, &e);
   }
 
-  Napi::Env env_;
-  int fd_;
-  uint32_t batch_size_;
-  size_t slab_size_;
-  Layout layout_;
-  unsigned offloads_;  // TUN_F_* in force; nonzero means IFF_VNET_HDR
-  uint32_t last_count_ = 0;
-  std::vector<iovec> iov_;
-  std::vector<napi_value> values_;  // WriteBatch's elements, this call only
-  uv_poll_t poll_;
-  bool poll_ready_ = false;
-  int init_error_ = 0;
-  int events_ = 0;
+  TunCore** owner_slot_;
+  Napi::Reference<Napi::ArrayBuffer> buffer_;
+  tun::Queue queue_;
   bool reading_ = false;
   bool paused_ = false;
   bool want_write_ = false;
-  bool closing_ = false;
-  napi_async_cleanup_hook_handle cleanup_ = nullptr;
-  Napi::Reference<Napi::ArrayBuffer> buffer_;
-  uint8_t* base_ = nullptr;
   Napi::FunctionReference dispatch_;
   Napi::FunctionReference on_error_;
   Napi::FunctionReference on_writable_;
-  std::unique_ptr<Napi::AsyncContext> context_;
-  std::vector<Slice> scratch_;
-  uint64_t* counters_;
-  Core** owner_slot_;
 };
-
-size_t ElementSize(napi_typedarray_type type) {
-  switch (type) {
-    case napi_int16_array:
-    case napi_uint16_array:
-      return 2;
-    case napi_int32_array:
-    case napi_uint32_array:
-    case napi_float32_array:
-      return 4;
-    case napi_float64_array:
-    case napi_bigint64_array:
-    case napi_biguint64_array:
-      return 8;
-    default:
-      return 1;
-  }
-}
-
-// The bytes of an ArrayBuffer, a typed array or a DataView (also over a
-// SharedArrayBuffer). Throws a TypeError for anything else or a detached one.
-Slice GetBytes(Napi::Env env, napi_value v) {
-  bool is = false;
-  void* data = nullptr;
-  size_t len = 0;
-  napi_value ab = nullptr;
-  if (napi_is_typedarray(env, v, &is) == napi_ok && is) {
-    napi_typedarray_type type;
-    size_t count, offset;
-    napi_get_typedarray_info(env, v, &type, &count, &data, &ab, &offset);
-    len = count * ElementSize(type);
-  } else if (napi_is_arraybuffer(env, v, &is) == napi_ok && is) {
-    napi_get_arraybuffer_info(env, v, &data, &len);
-    ab = v;
-  } else if (napi_is_dataview(env, v, &is) == napi_ok && is) {
-    size_t offset;
-    napi_get_dataview_info(env, v, &len, &data, &ab, &offset);
-  } else {
-    throw CodedTypeError(
-        env, "ERR_INVALID_ARG_TYPE",
-        "A packet must be an ArrayBuffer, a typed array or a DataView.");
-  }
-  if (len == 0 && ab != nullptr) {
-    bool detached = false;
-    napi_is_detached_arraybuffer(env, ab, &detached);
-    if (detached)
-      throw CodedTypeError(
-          env, "ERR_BUFFER_DETACHED",
-          "The packet's ArrayBuffer is detached (it was transferred).");
-  }
-  return {static_cast<const uint8_t*>(data), len};
-}
-
-void CheckOrThrow(Napi::Env env, const Slice& s, int64_t index) {
-  const char* code = nullptr;
-  const char* why = tun::CheckPacket(s.data, s.len, &code);
-  if (!why) return;
-  Napi::Error e = s.len > tun::kMaxPacket ? CodedRangeError(env, code, why)
-                                          : CodedError(env, code, why);
-  if (index >= 0)
-    e.Set("index", Napi::Number::New(env, static_cast<double>(index)));
-  throw e;
-}
-
-int Core::WriteUnit(uint32_t k, uint32_t* count) {
-  if (!vnet()) {
-    *count = 1;
-    return tun::WritePacket(fd_, scratch_[k].data, scratch_[k].len);
-  }
-  tun::WritePlan plan;
-  tun::PlanWrite(scratch_.data(), static_cast<uint32_t>(scratch_.size()), k,
-                 offloads_, &plan);
-  iov_.resize(1 + plan.count);
-  iov_[0] = {plan.head, plan.head_len};
-  for (uint32_t m = 0; m < plan.count; ++m) {
-    const Slice& p = scratch_[k + m];
-    iov_[1 + m] = {const_cast<uint8_t*>(p.data) + plan.hdr_len,
-                   p.len - plan.hdr_len};
-  }
-  *count = plan.count;
-  int r = tun::WritePacketV(fd_, iov_.data(), static_cast<int>(iov_.size()),
-                            plan.head_len + plan.total - plan.hdr_len);
-  if (r == 1 && plan.count > 1) counters_[kTxSuperPackets] += 1;
-  return r;
-}
-
-uint32_t Core::Split(uint32_t start) {
-  auto* meta = reinterpret_cast<int32_t*>(base_ + layout_.meta_at());
-  auto* gso = reinterpret_cast<uint16_t*>(base_ + layout_.gso_at());
-  auto* out_meta = reinterpret_cast<int32_t*>(base_ + layout_.split_meta_at());
-  uint8_t* area = base_ + layout_.slab;
-  uint32_t made = 0, i = start;
-  size_t used = 0;
-  for (; i < last_count_ && made < layout_.split_slots; ++i) {
-    const uint16_t* g = gso + 8 * i;
-    // meta lives in memory JS can write: an entry that no longer describes
-    // a packet inside the slab is skipped, never followed.
-    int32_t off = meta[2 * i], mlen = meta[2 * i + 1];
-    if (off < 0 || mlen <= 0 || static_cast<size_t>(mlen) > tun::kMaxPacket ||
-        static_cast<size_t>(off) + static_cast<size_t>(mlen) > slab_size_) {
-      counters_[kGsoErrors] += 1;
-      continue;
-    }
-    uint8_t* pkt = base_ + off;
-    size_t len = static_cast<size_t>(mlen);
-    tun::VnetHdr h;
-    h.flags = static_cast<uint8_t>(g[0]);
-    h.gso_type = static_cast<uint8_t>(g[1]);
-    h.hdr_len = g[2];
-    h.gso_size = g[3];
-    h.csum_start = g[4];
-    h.csum_offset = g[5];
-    if (h.gso_type == tun::kGsoNone) {
-      // A wire-size packet stays where it is. ReadBatch finished any
-      // checksum left to us; one still marked had offsets it could not use.
-      if (h.flags & tun::kNeedsCsum) {
-        counters_[kGsoErrors] += 1;
-        continue;
-      }
-      out_meta[2 * made] = meta[2 * i];
-      out_meta[2 * made + 1] = meta[2 * i + 1];
-      ++made;
-      continue;
-    }
-    tun::SegmentResult r = tun::Segment(
-        pkt, len, h, area + used, layout_.split - used, out_meta + 2 * made,
-        layout_.split_slots - made, layout_.slab + used);
-    if (r.status == tun::SegmentStatus::kNoRoom && made > 0) break;
-    if (r.status != tun::SegmentStatus::kOk) {
-      // Malformed, or more segments than an empty split area holds.
-      counters_[kGsoErrors] += 1;
-      continue;
-    }
-    made += r.count;
-    used += r.used;
-  }
-  return (i - start) * 65536 + made;
-}
-
-bool Core::WriteOne(Napi::Env env, napi_value packet) {
-  Slice s = GetBytes(env, packet);
-  CheckOrThrow(env, s, -1);
-  int r;
-  if (vnet()) {
-    uint8_t zero[tun::kVnetHdrLen] = {};
-    iovec iov[2] = {{zero, sizeof zero}, {const_cast<uint8_t*>(s.data), s.len}};
-    r = tun::WritePacketV(fd_, iov, 2, sizeof zero + s.len);
-  } else {
-    r = tun::WritePacket(fd_, s.data, s.len);
-  }
-  if (r == 1) {
-    counters_[kTxPackets] += 1;
-    counters_[kTxBytes] += s.len;
-    counters_[kTxBatches] += 1;
-    return true;
-  }
-  if (r == 0) {
-    counters_[kTxEagain] += 1;
-    return false;
-  }
-  counters_[kWriteErrors] += 1;
-  throw SystemError(env, -r, "write", "writing a packet to the device failed");
-}
-
-uint32_t Core::WriteBatch(Napi::Env env, Napi::Array packets, uint32_t start,
-                          bool with_header) {
-  if (with_header && !vnet())
-    throw CodedError(env, "ERR_NO_OFFLOAD",
-                     "This device has no offloads: packets cannot carry a "
-                     "virtio-net header.");
-  uint32_t n = packets.Length();
-  // Every element first: a getter (or proxy) runs JS, which could detach or
-  // shrink a packet already checked. Taking the bytes runs no JS, so what is
-  // checked below is what is written.
-  values_.clear();
-  for (uint32_t i = start; i < n; ++i) {
-    napi_value v;
-    NAPI_THROW_IF_FAILED(env, napi_get_element(env, packets, i, &v), 0);
-    values_.push_back(v);
-  }
-  scratch_.clear();
-  for (uint32_t i = start; i < n; ++i) {
-    Slice s = GetBytes(env, values_[i - start]);
-    if (with_header) {
-      if (const char* why = tun::CheckVnetPacket(s.data, s.len)) {
-        Napi::Error e = CodedError(env, "ERR_BAD_VNET_HEADER", why);
-        e.Set("index", Napi::Number::New(env, i));
-        throw e;
-      }
-      Slice ip{s.data + tun::kVnetHdrLen, s.len - tun::kVnetHdrLen};
-      CheckOrThrow(env, ip, i);
-    } else {
-      CheckOrThrow(env, s, i);
-    }
-    scratch_.push_back(s);
-  }
-  uint64_t bytes = 0, wire = 0;  // wire: the wire-size packets written
-  uint32_t i = start;
-  while (i - start < scratch_.size()) {
-    uint32_t k = i - start, taken = 1;
-    int r = with_header
-                ? tun::WritePacket(fd_, scratch_[k].data, scratch_[k].len)
-                : WriteUnit(k, &taken);
-    if (r == 1) {
-      for (uint32_t m = 0; m < taken; ++m) bytes += scratch_[k + m].len;
-      if (with_header) {
-        const Slice& p = scratch_[k];
-        tun::VnetHdr h = tun::ReadVnetHdr(p.data);
-        uint32_t n = tun::SegmentCount(p.data + tun::kVnetHdrLen,
-                                       p.len - tun::kVnetHdrLen, h);
-        wire += n;
-        if (n > 1) counters_[kTxSuperPackets] += 1;
-      } else {
-        wire += taken;
-      }
-      i += taken;
-      continue;
-    }
-    counters_[kTxPackets] += wire;
-    counters_[kTxBytes] += bytes;
-    if (i > start) counters_[kTxBatches] += 1;
-    if (r == 0) {
-      counters_[kTxEagain] += 1;
-      return i;
-    }
-    counters_[kWriteErrors] += 1;
-    Napi::Error e =
-        SystemError(env, -r, "write", "writing a packet to the device failed");
-    e.Set("index", Napi::Number::New(env, i));
-    throw e;
-  }
-  counters_[kTxPackets] += wire;
-  counters_[kTxBytes] += bytes;
-  if (i > start) counters_[kTxBatches] += 1;
-  return i;
-}
 
 class Tun : public Napi::ObjectWrap<Tun> {
  public:
@@ -603,9 +202,9 @@ class Tun : public Napi::ObjectWrap<Tun> {
                        });
   }
 
-  // new Tun(fd, { batchSize, slabSize, offloads?, splitSize?, splitSlots? }):
-  // takes ownership of fd. offloads: the TUN_F_* flags in force on a fd
-  // opened with IFF_VNET_HDR (0: a plain packet fd).
+  // new Tun(fd, { batchSize, slabSize, offloads?, superPackets?, splitSize?,
+  // splitSlots? }): takes ownership of fd. offloads: the TUN_F_* flags in
+  // force on a fd opened with IFF_VNET_HDR (0: a plain packet fd).
   explicit Tun(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Tun>(info) {
     Napi::Env env = info.Env();
     if (info.Length() < 2 || !info[1].IsObject())
@@ -613,45 +212,24 @@ class Tun : public Napi::ObjectWrap<Tun> {
                            "new Tun(fd, { batchSize, slabSize })");
     int fd = FdArg(env, info[0], "new Tun(fd)");
     Napi::Object o = info[1].As<Napi::Object>();
-    double batch = o.Get("batchSize").ToNumber().DoubleValue();
-    double slab = o.Get("slabSize").ToNumber().DoubleValue();
-    if (!(batch >= 1 && batch <= 4096) || batch != static_cast<uint32_t>(batch))
-      throw CodedRangeError(env, "ERR_OUT_OF_RANGE",
-                            "batchSize must be an integer from 1 to 4096");
-    if (!(slab >= tun::kMaxPacket + 8 && slab <= (64 << 20)) ||
-        slab != static_cast<uint32_t>(slab))
-      throw CodedRangeError(
-          env, "ERR_OUT_OF_RANGE",
-          "slabSize must be an integer from 65543 to 67108864");
-    double offloads =
-        o.Has("offloads") ? o.Get("offloads").ToNumber().DoubleValue() : 0;
-    if (!(offloads >= 0 && offloads <= 0xff) ||
-        offloads != static_cast<uint32_t>(offloads))
-      throw CodedRangeError(env, "ERR_OUT_OF_RANGE",
-                            "offloads must be TUN_F_* flags");
-    batch_size_ = static_cast<uint32_t>(batch);
-    Layout layout;
-    layout.batch = batch_size_;
-    layout.slab = Align8(static_cast<size_t>(slab));
-    layout.split = 0;
-    layout.split_slots = 0;
+    constexpr int64_t kMinArea = tun::kMaxPacket + 8, kMaxArea = 64 << 20;
+    tun::QueueLayout layout;
+    layout.batch = static_cast<uint32_t>(
+        IntArg(env, o.Get("batchSize"), "batchSize", 1, 4096));
+    layout.slab = Align8(static_cast<size_t>(
+        IntArg(env, o.Get("slabSize"), "slabSize", kMinArea, kMaxArea)));
+    auto offloads =
+        static_cast<unsigned>(IntProp(env, o, "offloads", 0, 0xff, 0));
     if (offloads != 0) {
-      double split = o.Get("splitSize").ToNumber().DoubleValue();
-      double slots = o.Get("splitSlots").ToNumber().DoubleValue();
-      if (!(split >= tun::kMaxPacket + 8 && split <= (64 << 20)) ||
-          split != static_cast<uint32_t>(split))
-        throw CodedRangeError(
-            env, "ERR_OUT_OF_RANGE",
-            "splitSize must be an integer from 65543 to 67108864");
-      if (!(slots >= 64 && slots <= 65535) ||
-          slots != static_cast<uint32_t>(slots))
-        throw CodedRangeError(env, "ERR_OUT_OF_RANGE",
-                              "splitSlots must be an integer from 64 to 65535");
-      layout.split = Align8(static_cast<size_t>(split));
-      layout.split_slots = static_cast<uint32_t>(slots);
+      layout.split = Align8(static_cast<size_t>(
+          IntArg(env, o.Get("splitSize"), "splitSize", kMinArea, kMaxArea)));
+      layout.split_slots = static_cast<uint32_t>(
+          IntArg(env, o.Get("splitSlots"), "splitSlots", 64, 65535));
     }
-    core_ = new Core(env, fd, layout, static_cast<unsigned>(offloads),
-                     counters_, &core_);
+    bool super_packets = BoolProp(env, o, "superPackets") == 1;
+    batch_size_ = layout.batch;
+    core_ = new TunCore(env, fd, layout, offloads, super_packets, counters_,
+                        &core_);
     if (int err = core_->init_error()) {
       core_->Close();  // frees it and clears core_
       throw SystemError(env, err, "uv_poll_init", "cannot poll this fd");
@@ -676,15 +254,15 @@ class Tun : public Napi::ObjectWrap<Tun> {
   }
 
  private:
-  Core* Live(Napi::Env env) {
+  TunCore* Live(Napi::Env env) {
     if (!core_ || core_->closing())
       throw CodedError(env, "ERR_DEVICE_CLOSED", "The device is closed.");
     return core_;
   }
+  bool open() const { return core_ && !core_->closing(); }
 
   Napi::Value Fd(const Napi::CallbackInfo& info) {
-    return Napi::Number::New(info.Env(),
-                             core_ && !core_->closing() ? core_->fd() : -1);
+    return Napi::Number::New(info.Env(), open() ? core_->queue().fd() : -1);
   }
   Napi::Value Slab(const Napi::CallbackInfo&) { return slab_.Value(); }
   Napi::Value Meta(const Napi::CallbackInfo&) { return meta_.Value(); }
@@ -695,36 +273,37 @@ class Tun : public Napi::ObjectWrap<Tun> {
     return split_meta_.IsEmpty() ? info.Env().Null() : split_meta_.Value();
   }
   Napi::Value Offloads(const Napi::CallbackInfo& info) {
-    return Napi::Number::New(info.Env(), core_ ? core_->offloads() : 0);
+    return Napi::Number::New(info.Env(), core_ ? core_->queue().offloads() : 0);
   }
+  Napi::Value BatchSize(const Napi::CallbackInfo& info) {
+    return Napi::Number::New(info.Env(), batch_size_);
+  }
+  Napi::Value Closed(const Napi::CallbackInfo& info) {
+    return Napi::Boolean::New(info.Env(), !open());
+  }
+
+  // split(start): consumed * 65536 + segments made (see Queue::Split).
   Napi::Value Split(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
-    Core* c = Live(env);
-    if (!c->vnet())
+    TunCore* c = Live(env);
+    if (!c->queue().vnet())
       throw CodedError(env, "ERR_NO_OFFLOAD",
                        "This device has no offloads: its packets are "
                        "wire-size already.");
     if (c->buffer().IsDetached())
       throw CodedError(env, "ERR_BUFFER_DETACHED",
                        "The receive buffer was detached (transferred) by JS.");
-    double start = info.Length() > 0 && info[0].IsNumber()
-                       ? info[0].As<Napi::Number>().DoubleValue()
-                       : -1;
-    if (!(start >= 0 && start <= 65535) ||
-        start != static_cast<uint32_t>(start))
+    if (info.Length() < 1 || !info[0].IsNumber())
       throw CodedRangeError(env, "ERR_OUT_OF_RANGE",
                             "split(start): start is not a packet index");
-    return Napi::Number::New(env, c->Split(static_cast<uint32_t>(start)));
-  }
-  Napi::Value BatchSize(const Napi::CallbackInfo& info) {
-    return Napi::Number::New(info.Env(), batch_size_);
-  }
-  Napi::Value Closed(const Napi::CallbackInfo& info) {
-    return Napi::Boolean::New(info.Env(), !core_ || core_->closing());
+    auto start = static_cast<uint32_t>(
+        IntArg(env, info[0], "split(start): start", 0, 65535));
+    tun::SplitResult r = c->queue().Split(start);
+    return Napi::Number::New(env, r.consumed * 65536.0 + r.made);
   }
 
   void Start(const Napi::CallbackInfo& info) {
-    Core* c = Live(info.Env());
+    TunCore* c = Live(info.Env());
     if (info.Length() < 2 || !info[0].IsFunction() || !info[1].IsFunction())
       throw CodedTypeError(info.Env(), "ERR_INVALID_ARG_TYPE",
                            "start(dispatch, onError)");
@@ -741,34 +320,85 @@ class Tun : public Napi::ObjectWrap<Tun> {
     Live(info.Env())->SetRef(false);
   }
 
-  Napi::Value Write(const Napi::CallbackInfo& info) {
-    Core* c = Live(info.Env());
-    if (info.Length() < 1)
-      throw CodedTypeError(info.Env(), "ERR_INVALID_ARG_TYPE", "write(packet)");
-    return Napi::Boolean::New(info.Env(), c->WriteOne(info.Env(), info[0]));
+  [[noreturn]] static void ThrowFault(Napi::Env env, const tun::PacketFault& f,
+                                      bool with_index) {
+    Napi::Error e = f.range ? CodedRangeError(env, f.code, f.why)
+                            : CodedError(env, f.code, f.why);
+    if (with_index)
+      e.Set("index", Napi::Number::New(env, static_cast<double>(f.index)));
+    throw e;
   }
 
+  Napi::Value Write(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    TunCore* c = Live(env);
+    if (info.Length() < 1)
+      throw CodedTypeError(env, "ERR_INVALID_ARG_TYPE", "write(packet)");
+    ByteSpan s = BytesArg(env, info[0], "packet");
+    tun::PacketRef p{s.data, s.len};
+    tun::PacketFault f = c->queue().Check(&p, 1, false);
+    if (f.code) ThrowFault(env, f, false);
+    int r = c->queue().WriteOne(p);
+    if (r < 0)
+      throw SystemError(env, -r, "write",
+                        "writing a packet to the device failed");
+    return Napi::Boolean::New(env, r == 1);
+  }
+
+  // writeBatch(packets, start, withHeader?): the index reached.
   Napi::Value WriteBatch(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
-    Core* c = Live(env);
+    TunCore* c = Live(env);
     if (info.Length() < 2 || !info[0].IsArray() || !info[1].IsNumber())
       throw CodedTypeError(
           env, "ERR_INVALID_ARG_TYPE",
           "writeBatch(packets: array, start: number, withHeader?: boolean)");
     bool with_header = info.Length() > 2 && info[2].ToBoolean().Value();
     Napi::Array packets = info[0].As<Napi::Array>();
-    double start = info[1].As<Napi::Number>().DoubleValue();
-    if (!(start >= 0 && start <= packets.Length()) ||
-        start != static_cast<uint32_t>(start))
+    uint32_t n = packets.Length();
+    double start_d = info[1].As<Napi::Number>().DoubleValue();
+    if (!(start_d >= 0 && start_d <= n) ||
+        start_d != static_cast<uint32_t>(start_d))
       throw CodedRangeError(env, "ERR_OUT_OF_RANGE",
                             "start is not an index of packets");
-    return Napi::Number::New(
-        env,
-        c->WriteBatch(env, packets, static_cast<uint32_t>(start), with_header));
+    auto start = static_cast<uint32_t>(start_d);
+    if (with_header && !c->queue().vnet())
+      throw CodedError(env, "ERR_NO_OFFLOAD",
+                       "This device has no offloads: packets cannot carry a "
+                       "virtio-net header.");
+    // Every element first: a getter (or proxy) runs JS, which could detach
+    // or shrink a packet already checked. Taking the bytes runs no JS, so
+    // what is checked is what is written.
+    values_.clear();
+    for (uint32_t i = start; i < n; ++i) {
+      napi_value v;
+      NAPI_THROW_IF_FAILED(env, napi_get_element(env, packets, i, &v),
+                           Napi::Value());
+      values_.push_back(v);
+    }
+    refs_.clear();
+    for (napi_value v : values_) {
+      ByteSpan s = BytesArg(env, v, "packet");
+      refs_.push_back({s.data, s.len});
+    }
+    auto count = static_cast<uint32_t>(refs_.size());
+    tun::PacketFault f = c->queue().Check(refs_.data(), count, with_header);
+    if (f.code) {
+      f.index += start;
+      ThrowFault(env, f, true);
+    }
+    tun::WriteResult w = c->queue().Write(refs_.data(), count, with_header);
+    if (w.error && w.error != EAGAIN) {
+      Napi::Error e = SystemError(env, w.error, "write",
+                                  "writing a packet to the device failed");
+      e.Set("index", Napi::Number::New(env, start + w.taken));
+      throw e;
+    }
+    return Napi::Number::New(env, start + w.taken);
   }
 
   void WaitWritable(const Napi::CallbackInfo& info) {
-    Core* c = Live(info.Env());
+    TunCore* c = Live(info.Env());
     if (info.Length() < 1 || !info[0].IsFunction())
       throw CodedTypeError(info.Env(), "ERR_INVALID_ARG_TYPE",
                            "waitWritable(callback)");
@@ -777,24 +407,29 @@ class Tun : public Napi::ObjectWrap<Tun> {
 
   void Counters(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
-    if (info.Length() < 1 || !info[0].IsTypedArray() ||
-        info[0].As<Napi::TypedArray>().TypedArrayType() != napi_float64_array ||
-        info[0].As<Napi::TypedArray>().ElementLength() < kCounterCount)
+    size_t len = 0;
+    auto* out = info.Length() < 1 ? nullptr
+                                  : static_cast<double*>(TypedArg(
+                                        env, info[0], napi_float64_array, &len,
+                                        "counters(out): out must be a "
+                                        "Float64Array"));
+    if (!out || len < tun::kCounterCount)
       throw CodedTypeError(env, "ERR_INVALID_ARG_TYPE",
                            "counters(out: Float64Array of " +
-                               std::to_string(kCounterCount) + ")");
-    Napi::Float64Array out = info[0].As<Napi::Float64Array>();
-    for (int i = 0; i < kCounterCount; ++i)
+                               std::to_string(tun::kCounterCount) + ")");
+    for (int i = 0; i < tun::kCounterCount; ++i)
       out[i] = static_cast<double>(counters_[i]);
   }
 
   void Close(const Napi::CallbackInfo&) {
-    if (core_ && !core_->closing()) core_->Close();
+    if (open()) core_->Close();
   }
 
-  Core* core_ = nullptr;  // freed by libuv's close callback, which clears this
-  uint64_t counters_[kCounterCount] = {};
+  TunCore* core_ = nullptr;  // freed after libuv closes it, which clears this
+  uint64_t counters_[tun::kCounterCount] = {};
   uint32_t batch_size_ = 0;
+  std::vector<napi_value> values_;    // writeBatch's elements, one call
+  std::vector<tun::PacketRef> refs_;  // and their bytes
   Napi::Reference<Napi::ArrayBuffer> slab_;
   Napi::Reference<Napi::Int32Array> meta_;
   Napi::Reference<Napi::Uint16Array> gso_;
