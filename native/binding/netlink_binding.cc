@@ -1,15 +1,16 @@
 // rtnetlink binding: each request is parsed and checked on the JS thread,
 // then sent and acknowledged on the threadpool (AsyncWorker), settling a
 // Promise. Errors carry errno and code (EPERM without CAP_NET_ADMIN).
-#include <arpa/inet.h>
 #include <errno.h>
 #include <net/if.h>
+#include <string.h>
 
 #include <functional>
 #include <memory>
 #include <vector>
 
 #include "binding/addon.h"
+#include "binding/args.h"
 #include "binding/errors.h"
 #include "netlink/netlink.h"
 
@@ -58,29 +59,6 @@ class NetlinkWorker : public Napi::AsyncWorker {
   int err_ = 0;
 };
 
-Napi::Object ArgObject(const Napi::CallbackInfo& info, const char* usage) {
-  if (info.Length() < 1 || !info[0].IsObject())
-    throw CodedTypeError(info.Env(), "ERR_INVALID_ARG_TYPE", usage);
-  return info[0].As<Napi::Object>();
-}
-
-// An optional integer property in [lo, hi]; `fallback` when undefined.
-int64_t IntProp(Napi::Env env, Napi::Object o, const char* key, int64_t lo,
-                int64_t hi, int64_t fallback) {
-  Napi::Value v = o.Get(key);
-  if (v.IsUndefined()) return fallback;
-  if (!v.IsNumber())
-    throw CodedTypeError(env, "ERR_INVALID_ARG_TYPE",
-                         std::string(key) + " must be a number");
-  double d = v.As<Napi::Number>().DoubleValue();
-  if (!(d >= static_cast<double>(lo) && d <= static_cast<double>(hi)) ||
-      d != static_cast<double>(static_cast<int64_t>(d)))
-    throw CodedRangeError(env, "ERR_OUT_OF_RANGE",
-                          std::string(key) + " must be an integer from " +
-                              std::to_string(lo) + " to " + std::to_string(hi));
-  return static_cast<int64_t>(d);
-}
-
 int Ifindex(Napi::Env env, Napi::Object o) {
   int64_t i = IntProp(env, o, "ifindex", 1, 0x7fffffff, -1);
   if (i < 0)
@@ -88,41 +66,38 @@ int Ifindex(Napi::Env env, Napi::Object o) {
   return static_cast<int>(i);
 }
 
-// Parses text as an address of `family` (0: either). Returns the family.
-int ParseIp(Napi::Env env, Napi::Value v, const char* key, int family,
-            uint8_t* out) {
-  if (!v.IsString())
-    throw CodedTypeError(env, "ERR_INVALID_ARG_TYPE",
-                         std::string(key) + " must be a string");
-  std::string s = v.As<Napi::String>().Utf8Value();
-  // inet_pton reads up to a NUL: "10.0.0.1\0junk" would pass as 10.0.0.1.
-  bool clean = s.find('\0') == std::string::npos;
-  if (clean && (family == 0 || family == AF_INET) &&
-      inet_pton(AF_INET, s.c_str(), out) == 1)
-    return AF_INET;
-  if (clean && (family == 0 || family == AF_INET6) &&
-      inet_pton(AF_INET6, s.c_str(), out) == 1)
-    return AF_INET6;
-  throw CodedTypeError(env, "ERR_INVALID_IP",
-                       std::string(key) + " is not a valid " +
-                           (family == AF_INET    ? "IPv4"
-                            : family == AF_INET6 ? "IPv6"
-                                                 : "IP") +
-                           " address: \"" + s + "\"");
+// An address argument as netlink wants it: network byte order in out[]
+// (room for `room` bytes), the family (AF_INET or AF_INET6) returned.
+// family: 0 (either), 4 or 6.
+int AddressBytes(Napi::Env env, Napi::Value v, const char* key, int family,
+                 uint8_t* out, size_t room) {
+  route::ParsedAddress a = IpArg(env, v, key, family);
+  uint8_t bytes[16];
+  if (a.v6) {
+    route::Store6(a.addr6, bytes);
+  } else {
+    for (int i = 0; i < 4; ++i)
+      bytes[i] = static_cast<uint8_t>(a.addr4 >> (24 - 8 * i));
+  }
+  size_t len = a.v6 ? 16 : 4;
+  memcpy(out, bytes, len < room ? len : room);
+  return a.v6 ? AF_INET6 : AF_INET;
 }
 
 netlink::Address ParseAddress(Napi::Env env, Napi::Object o) {
   netlink::Address a;
   a.ifindex = Ifindex(env, o);
-  a.family = ParseIp(env, o.Get("address"), "address", 0, a.local);
-  a.prefix_length = static_cast<uint8_t>(
-      IntProp(env, o, "prefixLength", 0, a.family == AF_INET ? 32 : 128, -1));
+  a.family = AddressBytes(env, o.Get("address"), "address", 0, a.local,
+                          sizeof a.local);
   if (o.Get("prefixLength").IsUndefined())
     throw CodedTypeError(env, "ERR_INVALID_ARG_TYPE",
                          "prefixLength is required");
+  a.prefix_length = static_cast<uint8_t>(
+      IntProp(env, o, "prefixLength", 0, a.family == AF_INET ? 32 : 128, -1));
+  int family = a.family == AF_INET ? 4 : 6;
   Napi::Value peer = o.Get("peer");
   if (!peer.IsUndefined() && !peer.IsNull()) {
-    ParseIp(env, peer, "peer", a.family, a.peer);
+    AddressBytes(env, peer, "peer", family, a.peer, sizeof a.peer);
     a.has_peer = true;
   }
   Napi::Value bcast = o.Get("broadcast");
@@ -130,7 +105,7 @@ netlink::Address ParseAddress(Napi::Env env, Napi::Object o) {
     if (a.family != AF_INET)
       throw CodedTypeError(env, "ERR_INVALID_ARG_VALUE",
                            "broadcast is for IPv4 addresses only");
-    ParseIp(env, bcast, "broadcast", AF_INET, a.broadcast);
+    AddressBytes(env, bcast, "broadcast", 4, a.broadcast, sizeof a.broadcast);
     a.has_broadcast = true;
   }
   return a;
@@ -139,34 +114,24 @@ netlink::Address ParseAddress(Napi::Env env, Napi::Object o) {
 Napi::Value SetLink(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Napi::Object o =
-      ArgObject(info,
+      ObjectArg(info,
                 "setLink({ ifindex, up?, mtu?, txQueueLen?, gsoMaxSize?, "
                 "ipv6LinkLocal? })");
   netlink::LinkChange c;
   c.ifindex = Ifindex(env, o);
-  Napi::Value up = o.Get("up");
-  if (!up.IsUndefined()) {
-    if (!up.IsBoolean())
-      throw CodedTypeError(env, "ERR_INVALID_ARG_TYPE", "up must be a boolean");
-    c.up = up.As<Napi::Boolean>().Value() ? 1 : 0;
-  }
+  c.up = BoolProp(env, o, "up");
   c.mtu = IntProp(env, o, "mtu", 68, 65535, -1);
   c.txqlen = IntProp(env, o, "txQueueLen", 0, 0x7fffffff, -1);
   c.gso_max_size = IntProp(env, o, "gsoMaxSize", 1280, 65536, -1);
-  Napi::Value ll = o.Get("ipv6LinkLocal");
-  if (!ll.IsUndefined()) {
-    if (!ll.IsBoolean())
-      throw CodedTypeError(env, "ERR_INVALID_ARG_TYPE",
-                           "ipv6LinkLocal must be a boolean");
-    c.no_link_local = ll.As<Napi::Boolean>().Value() ? 0 : 1;
-  }
+  int ll = BoolProp(env, o, "ipv6LinkLocal");
+  if (ll >= 0) c.no_link_local = ll ? 0 : 1;
   return NetlinkWorker::Run(env, "cannot change the link",
                             [c] { return netlink::SetLink(c); });
 }
 
 Napi::Value DeleteLink(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  int ifindex = Ifindex(env, ArgObject(info, "deleteLink({ ifindex })"));
+  int ifindex = Ifindex(env, ObjectArg(info, "deleteLink({ ifindex })"));
   return NetlinkWorker::Run(env, "cannot delete the link",
                             [ifindex] { return netlink::DeleteLink(ifindex); });
 }
@@ -174,7 +139,7 @@ Napi::Value DeleteLink(const Napi::CallbackInfo& info) {
 Napi::Value AddAddress(const Napi::CallbackInfo& info) {
   netlink::Address a = ParseAddress(
       info.Env(),
-      ArgObject(info, "addAddress({ ifindex, address, prefixLength })"));
+      ObjectArg(info, "addAddress({ ifindex, address, prefixLength })"));
   return NetlinkWorker::Run(info.Env(), "cannot add the address",
                             [a] { return netlink::AddAddress(a); });
 }
@@ -182,7 +147,7 @@ Napi::Value AddAddress(const Napi::CallbackInfo& info) {
 Napi::Value DeleteAddress(const Napi::CallbackInfo& info) {
   netlink::Address a = ParseAddress(
       info.Env(),
-      ArgObject(info, "deleteAddress({ ifindex, address, prefixLength })"));
+      ObjectArg(info, "deleteAddress({ ifindex, address, prefixLength })"));
   return NetlinkWorker::Run(info.Env(), "cannot delete the address",
                             [a] { return netlink::DeleteAddress(a); });
 }
@@ -191,11 +156,8 @@ Napi::Value LinkInfo(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 1 || !info[0].IsNumber())
     throw CodedTypeError(env, "ERR_INVALID_ARG_TYPE", "linkInfo(ifindex)");
-  double d = info[0].As<Napi::Number>().DoubleValue();
-  if (!(d >= 1 && d <= 0x7fffffff) || d != static_cast<int>(d))
-    throw CodedRangeError(env, "ERR_OUT_OF_RANGE",
-                          "ifindex must be an integer from 1 to 2147483647");
-  int ifindex = static_cast<int>(d);
+  auto ifindex =
+      static_cast<int>(IntArg(env, info[0], "ifindex", 1, 0x7fffffff));
   auto link = std::make_shared<netlink::LinkInfo>();
   return NetlinkWorker::Run(
       env, "cannot read the link",
@@ -240,29 +202,24 @@ Napi::Value LinkIndex(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, i);
 }
 
-// Parses "a.b.c.d/n" or "x::y/n" into a route's destination; false if bad.
-bool ParseRouteCidr(const std::string& text, netlink::Route* r) {
-  if (text.find('\0') != std::string::npos) return false;  // see ParseIp
-  size_t slash = text.find('/');
-  if (slash == std::string::npos || slash + 1 >= text.size() ||
-      text.size() - slash > 4)
+// Parses "a.b.c.d/n" or "x::y/n" (route/cidr: strict, host bits masked as
+// the kernel wants them) into a route's destination; false if bad.
+bool ParseRouteCidr(Napi::Env env, Napi::Value v, netlink::Route* r) {
+  char buf[kMaxText];
+  size_t n = 0;
+  route::ParsedPrefix p;
+  if (ReadAscii(env, v, buf, &n) != napi_ok || n >= kMaxText - 1 ||
+      route::ParsePrefix(buf, n, &p) != route::ParseStatus::kOk)
     return false;
-  std::string addr = text.substr(0, slash);
-  int bits = 0;
-  for (size_t i = slash + 1; i < text.size(); ++i) {
-    if (text[i] < '0' || text[i] > '9') return false;
-    bits = bits * 10 + (text[i] - '0');
-  }
-  if (inet_pton(AF_INET, addr.c_str(), r->dst) == 1) {
-    r->family = AF_INET;
-    if (bits > 32) return false;
-  } else if (inet_pton(AF_INET6, addr.c_str(), r->dst) == 1) {
+  if (p.v6) {
     r->family = AF_INET6;
-    if (bits > 128) return false;
+    route::Store6(p.addr6, r->dst);
   } else {
-    return false;
+    r->family = AF_INET;
+    for (int i = 0; i < 4; ++i)
+      r->dst[i] = static_cast<uint8_t>(p.addr4 >> (24 - 8 * i));
   }
-  r->prefix_length = static_cast<uint8_t>(bits);
+  r->prefix_length = p.len;
   return true;
 }
 
@@ -271,7 +228,7 @@ bool ParseRouteCidr(const std::string& text, netlink::Route* r) {
 Napi::Value ChangeRoutes(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Napi::Object o =
-      ArgObject(info, "changeRoutes({ table, add, cidrs, types, ifindex })");
+      ObjectArg(info, "changeRoutes({ table, add, cidrs, types, ifindex })");
   uint32_t table =
       static_cast<uint32_t>(IntProp(env, o, "table", 1, 0xfffffffe, -1));
   bool add = o.Get("add").ToBoolean().Value();
@@ -291,10 +248,11 @@ Napi::Value ChangeRoutes(const Napi::CallbackInfo& info) {
   for (uint32_t i = 0; i < cidrs.Length(); ++i) {
     netlink::Route& r = (*routes)[i];
     Napi::Value c = cidrs.Get(i);
-    std::string text = c.IsString() ? c.As<Napi::String>().Utf8Value() : "";
-    if (!ParseRouteCidr(text, &r)) {
-      Napi::Error e = CodedTypeError(env, "ERR_INVALID_CIDR",
-                                     "not a CIDR: \"" + text + "\"");
+    if (!ParseRouteCidr(env, c, &r)) {
+      std::string text = c.IsString() ? c.As<Napi::String>().Utf8Value() : "";
+      Napi::Error e =
+          CodedTypeError(env, "ERR_INVALID_CIDR",
+                         "not a CIDR: " + Quote(text.data(), text.size()));
       e.Set("index", Napi::Number::New(env, i));
       throw e;
     }
@@ -322,7 +280,7 @@ Napi::Value ChangeRoutes(const Napi::CallbackInfo& info) {
 Napi::Value RunFlush(const Napi::CallbackInfo& info, const char* usage,
                      const char* what, int (*flush)(uint32_t)) {
   Napi::Env env = info.Env();
-  Napi::Object o = ArgObject(info, usage);
+  Napi::Object o = ObjectArg(info, usage);
   uint32_t table =
       static_cast<uint32_t>(IntProp(env, o, "table", 1, 0xfffffffe, -1));
   auto count = std::make_shared<int>(0);
@@ -357,14 +315,14 @@ netlink::Rule ParseRule(Napi::Env env, Napi::Object o) {
 
 Napi::Value AddRule(const Napi::CallbackInfo& info) {
   netlink::Rule r = ParseRule(
-      info.Env(), ArgObject(info, "addRule({ family, table, priority })"));
+      info.Env(), ObjectArg(info, "addRule({ family, table, priority })"));
   return NetlinkWorker::Run(info.Env(), "cannot add the policy rule",
                             [r] { return netlink::AddRule(r); });
 }
 
 Napi::Value DeleteRule(const Napi::CallbackInfo& info) {
   netlink::Rule r = ParseRule(
-      info.Env(), ArgObject(info, "deleteRule({ family, table, priority })"));
+      info.Env(), ObjectArg(info, "deleteRule({ family, table, priority })"));
   return NetlinkWorker::Run(info.Env(), "cannot delete the policy rule",
                             [r] { return netlink::DeleteRule(r); });
 }
