@@ -45,10 +45,12 @@ struct Fixture {
 
   Fixture(uint32_t batch, size_t slab, unsigned offloads, bool super,
           size_t split = 1 << 20, uint32_t slots = 256) {
+    // As the binding does: areas of whole 8-byte words, so that the metas
+    // that follow them are aligned.
     layout.batch = batch;
-    layout.slab = slab;
+    layout.slab = (slab + 7) & ~size_t{7};
     if (offloads) {
-      layout.split = split;
+      layout.split = (split + 7) & ~size_t{7};
       layout.split_slots = slots;
     }
     block.resize(layout.total() / 8 + 1);

@@ -53,7 +53,8 @@ enum Counter {
 // reads packets from), in this order: the slab reads land in, the split
 // area, meta (2 int32 a packet: offset, length), gso (8 uint16 a packet,
 // offloads only), split meta (2 int32 a segment). Offsets in both metas
-// are from the start of the block.
+// are from the start of the block. The slab and the split area are whole
+// 8-byte words, so that everything after them is aligned.
 struct QueueLayout {
   size_t slab = 0;
   size_t split = 0;          // 0 without offloads
