@@ -2,8 +2,12 @@
 'use strict';
 // `npm test`: the whole suite, in steps:
 //   lint         tsc --noEmit (strict), eslint, prettier --check, clang-format
-//   build        tsc to dist/ (child processes and workers in tests load it)
-//   unit         jest, no privileges needed
+//   build        the addon from the current sources (node-gyp build into
+//                build/Release, incremental), and tsc to dist/ (child
+//                processes and workers in tests load it)
+//   unit         jest, no privileges needed, against build/Release (never an
+//                older prebuild: VPN_PROVIDER_ADDON points at the new build;
+//                test/unit/addon.test.ts fails if it is older than a source)
 //   native       the C++ unit tests (CMake developer build in build-dev/)
 //   tsan         native/test/thread_test.cc (the C++ that runs on several
 //                threads) under ThreadSanitizer (build-tsan/; npm run
@@ -143,12 +147,49 @@ step('lint', () => {
   return ok;
 });
 
-step(
-  'build',
-  () => run('build', process.execPath, [bin('tsc'), '-p', 'tsconfig.build.json']) === 0,
-);
+// The release addon the unit and integration steps load (prebuildify moves
+// build/Release/ into prebuilds/, so node-gyp-build alone could pick a
+// prebuild older than the sources).
+const RELEASE_ADDON = path.join(root, 'build', 'Release', 'vpn_provider.node');
 
-step('unit', () => jest('unit'));
+step('build', () => {
+  const gyp = path.join(root, 'node_modules', 'node-gyp', 'bin', 'node-gyp.js');
+  const configured = fs.existsSync(path.join(root, 'build', 'Makefile'));
+  let ok =
+    configured ||
+    run('build', process.execPath, [gyp, 'configure'], {
+      stdio: ['ignore', 'ignore', 'inherit'],
+    }) === 0;
+  ok =
+    ok &&
+    run(
+      'build',
+      process.execPath,
+      [gyp, 'build', '-j', String(Math.max(2, os.availableParallelism()))],
+      {
+        stdio: ['ignore', 'ignore', 'inherit'],
+      },
+    ) === 0;
+  if (ok && !fs.existsSync(RELEASE_ADDON)) {
+    console.error(`[build] node-gyp made no ${path.relative(root, RELEASE_ADDON)}`);
+    ok = false;
+  }
+  return run('build', process.execPath, [bin('tsc'), '-p', 'tsconfig.build.json']) === 0 && ok;
+});
+
+/** Runs fn with VPN_PROVIDER_ADDON set to `addon` (restored after). */
+function withAddon(addon, fn) {
+  const saved = process.env.VPN_PROVIDER_ADDON;
+  process.env.VPN_PROVIDER_ADDON = addon;
+  try {
+    return fn();
+  } finally {
+    if (saved === undefined) delete process.env.VPN_PROVIDER_ADDON;
+    else process.env.VPN_PROVIDER_ADDON = saved;
+  }
+}
+
+step('unit', () => withAddon(RELEASE_ADDON, () => jest('unit')));
 
 step('native', () => {
   if (!which('cmake')) {
@@ -319,7 +360,7 @@ step('sanitize', () => {
   }
 });
 
-step('integration', () => integration());
+step('integration', () => withAddon(RELEASE_ADDON, () => integration()));
 
 step('package', () => jest('package', ['--runInBand']));
 
