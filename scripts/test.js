@@ -307,7 +307,64 @@ step('fuzz', () => {
   return code === 0;
 });
 
+// systemd-resolved for the test of the DNS backend that uses it
+// (test/integration/resolved.test.ts), unpacked into build-resolved/ with
+// apt-get download + dpkg -x, never installed: its maintainer scripts would
+// turn the host's /etc/resolv.conf into a symlink. The test runs it in
+// namespaces of its own. Sets VPN_PROVIDER_RESOLVED_ROOT, or
+// VPN_PROVIDER_RESOLVED_SKIP (why not) and VPN_PROVIDER_RESOLVED_INSTALLABLE.
+function unpackResolved() {
+  if (process.env.VPN_PROVIDER_RESOLVED_ROOT || process.env.VPN_PROVIDER_RESOLVED_SKIP) return;
+  const dir = path.join(root, 'build-resolved');
+  const unpacked = path.join(dir, 'root');
+  const have = () =>
+    fs.existsSync(path.join(unpacked, 'lib', 'systemd', 'systemd-resolved')) &&
+    fs.existsSync(path.join(unpacked, 'usr', 'bin', 'resolvectl')) &&
+    (which('dbus-daemon') || fs.existsSync(path.join(unpacked, 'usr', 'bin', 'dbus-daemon')));
+  const skip = (why, installable) => {
+    console.log(`[integration] systemd-resolved: ${why}`);
+    process.env.VPN_PROVIDER_RESOLVED_SKIP = why;
+    process.env.VPN_PROVIDER_RESOLVED_INSTALLABLE = installable ? '1' : '0';
+  };
+  if (have()) {
+    process.env.VPN_PROVIDER_RESOLVED_ROOT = unpacked;
+    return;
+  }
+  if (!which('apt-get') || !which('apt-cache') || !which('dpkg')) {
+    return skip(
+      'no apt-get, apt-cache and dpkg to unpack systemd-resolved (Debian, Ubuntu)',
+      false,
+    );
+  }
+  const policy = spawnSync('apt-cache', ['policy', 'systemd-resolved'], { encoding: 'utf8' });
+  const version = /Candidate: (\S+)/.exec(policy.stdout ?? '')?.[1];
+  if (!version || version === '(none)') {
+    return skip('apt knows no systemd-resolved package here (apt-get update?)', false);
+  }
+  // resolved links libsystemd-shared of its own version (its own package
+  // from Debian 12 on; inside systemd's before).
+  const debs = path.join(dir, 'debs');
+  fs.rmSync(dir, { recursive: true, force: true });
+  fs.mkdirSync(debs, { recursive: true });
+  const download = (pkgs) =>
+    spawnSync('apt-get', ['download', '-qq', ...pkgs], { cwd: debs, encoding: 'utf8' });
+  let r = download([`systemd-resolved=${version}`, `libsystemd-shared=${version}`]);
+  if (r.status !== 0) r = download([`systemd-resolved=${version}`, `systemd=${version}`]);
+  if (r.status === 0 && !which('dbus-daemon')) r = download(['dbus-daemon', 'libdbus-1-3']);
+  if (r.status !== 0) {
+    return skip(`apt-get download failed: ${(r.stderr ?? '').trim().split('\n').pop()}`, true);
+  }
+  for (const deb of fs.readdirSync(debs).filter((f) => f.endsWith('.deb'))) {
+    if (spawnSync('dpkg', ['-x', path.join(debs, deb), unpacked]).status !== 0) {
+      return skip(`dpkg -x ${deb} failed`, true);
+    }
+  }
+  if (!have()) return skip('the unpacked packages hold no systemd-resolved and resolvectl', true);
+  process.env.VPN_PROVIDER_RESOLVED_ROOT = unpacked;
+}
+
 function integration(preload = null) {
+  unpackResolved();
   const isRoot = process.getuid && process.getuid() === 0;
   if (isRoot && which('unshare')) {
     // A private network namespace, and a private mount namespace in which a
