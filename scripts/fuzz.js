@@ -6,7 +6,7 @@
 // (TypeScript, fuzzed from JS: test/unit/validate-fuzz.test.ts).
 //
 //   npm run fuzz -- [--seconds N | --runs N] [--targets cidr_fuzz,validate]
-//                   [--no-merge] [--build-only]
+//                   [--no-merge | --merge-only] [--build-only]
 //                   [--json FILE]   (the summary's rows, for npm test)
 //
 // For each native target, the structured seeds of scripts/fuzz-seeds.js are
@@ -17,7 +17,8 @@
 // those inputs and growing build-fuzz/corpus/<target>/. Then (unless
 // --no-merge, which npm test passes) the corpus kept in git is minimized
 // anew with -merge=1 from the kept inputs, the seeds and what this run found:
-// it grows only by inputs that reach new coverage, and stays small. A crash
+// it grows only by inputs that reach new edges, and stays small
+// (--merge-only: that alone, from what earlier runs found). A crash
 // is written to test/fuzz/<target>/crash-<sha1> (the validator:
 // crash-<sha1>.json), where the next run replays it: commit it with the fix.
 // The validator's fuzzer takes a new seed each run (printed; VPN_FUZZ_SEED
@@ -39,6 +40,7 @@ const runs = option('--runs') === undefined ? null : Number(option('--runs'));
 const seconds = Number(option('--seconds', 60));
 const buildOnly = argv.includes('--build-only');
 const merge = !argv.includes('--no-merge');
+const mergeOnly = argv.includes('--merge-only');
 const buildDir = path.join(root, 'build-fuzz');
 const fuzzDir = path.join(root, 'test', 'fuzz');
 
@@ -183,7 +185,17 @@ function mergeBack(target, bin, kept, seeds, corpus) {
   }
   const r = spawnSync(
     bin,
-    ['-merge=1', `-merge_control_file=${path.join(work, 'control')}`, fresh, old, seeds, corpus],
+    // Edges only (no hit counters): a set that reaches every edge, a few
+    // dozen files a target rather than hundreds.
+    [
+      '-merge=1',
+      '-use_counters=0',
+      `-merge_control_file=${path.join(work, 'control')}`,
+      fresh,
+      old,
+      seeds,
+      corpus,
+    ],
     { cwd: root, env: fuzzEnv(), encoding: 'utf8', maxBuffer: 256 << 20 },
   );
   if (r.status !== 0) {
@@ -242,6 +254,10 @@ function fuzzNative(target) {
   }
   row.replayed = true;
 
+  if (mergeOnly) {
+    row.kept = mergeBack(target, bin, kept, seeds, corpus);
+    return row;
+  }
   const budget = runs !== null ? `-runs=${runs}` : `-max_total_time=${seconds}`;
   console.log(`> [${target}] fuzzing (${runs !== null ? `${runs} executions` : `${seconds} s`})`);
   const t0 = Date.now();
