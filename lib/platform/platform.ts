@@ -438,7 +438,7 @@ export class Platform implements ProviderHost {
         gsoMaxSize: this.gsoMaxSize,
         connectTimeoutMs: this.connectTimeoutMs,
         routing: this.routing,
-        dns: dnsBackend(this.dns, this.stateDir),
+        dns: await dnsBackend(this.dns, this.stateDir),
         onTimeout: () =>
           void this.endSession(
             session,
