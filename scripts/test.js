@@ -2,8 +2,12 @@
 'use strict';
 // `npm test`: the whole suite, in steps:
 //   lint         tsc --noEmit (strict), eslint, prettier --check, clang-format
-//   build        tsc to dist/ (child processes and workers in tests load it)
-//   unit         jest, no privileges needed
+//   build        the addon from the current sources (node-gyp build into
+//                build/Release, incremental), and tsc to dist/ (child
+//                processes and workers in tests load it)
+//   unit         jest, no privileges needed, against build/Release (never an
+//                older prebuild: VPN_PROVIDER_ADDON points at the new build;
+//                test/unit/addon.test.ts fails if it is older than a source)
 //   native       the C++ unit tests (CMake developer build in build-dev/)
 //   tsan         native/test/thread_test.cc (the C++ that runs on several
 //                threads) under ThreadSanitizer (build-tsan/; npm run
@@ -143,12 +147,49 @@ step('lint', () => {
   return ok;
 });
 
-step(
-  'build',
-  () => run('build', process.execPath, [bin('tsc'), '-p', 'tsconfig.build.json']) === 0,
-);
+// The release addon the unit and integration steps load (prebuildify moves
+// build/Release/ into prebuilds/, so node-gyp-build alone could pick a
+// prebuild older than the sources).
+const RELEASE_ADDON = path.join(root, 'build', 'Release', 'vpn_provider.node');
 
-step('unit', () => jest('unit'));
+step('build', () => {
+  const gyp = path.join(root, 'node_modules', 'node-gyp', 'bin', 'node-gyp.js');
+  const configured = fs.existsSync(path.join(root, 'build', 'Makefile'));
+  let ok =
+    configured ||
+    run('build', process.execPath, [gyp, 'configure'], {
+      stdio: ['ignore', 'ignore', 'inherit'],
+    }) === 0;
+  ok =
+    ok &&
+    run(
+      'build',
+      process.execPath,
+      [gyp, 'build', '-j', String(Math.max(2, os.availableParallelism()))],
+      {
+        stdio: ['ignore', 'ignore', 'inherit'],
+      },
+    ) === 0;
+  if (ok && !fs.existsSync(RELEASE_ADDON)) {
+    console.error(`[build] node-gyp made no ${path.relative(root, RELEASE_ADDON)}`);
+    ok = false;
+  }
+  return run('build', process.execPath, [bin('tsc'), '-p', 'tsconfig.build.json']) === 0 && ok;
+});
+
+/** Runs fn with VPN_PROVIDER_ADDON set to `addon` (restored after). */
+function withAddon(addon, fn) {
+  const saved = process.env.VPN_PROVIDER_ADDON;
+  process.env.VPN_PROVIDER_ADDON = addon;
+  try {
+    return fn();
+  } finally {
+    if (saved === undefined) delete process.env.VPN_PROVIDER_ADDON;
+    else process.env.VPN_PROVIDER_ADDON = saved;
+  }
+}
+
+step('unit', () => withAddon(RELEASE_ADDON, () => jest('unit')));
 
 step('native', () => {
   if (!which('cmake')) {
@@ -242,6 +283,8 @@ step('fuzz', () => {
     path.join(__dirname, 'fuzz.js'),
     '--seconds',
     String(FUZZ_SECONDS),
+    // The corpus in git is grown by npm run fuzz, not by the test run.
+    '--no-merge',
     '--targets',
     targets.join(','),
     '--json',
@@ -264,7 +307,64 @@ step('fuzz', () => {
   return code === 0;
 });
 
+// systemd-resolved for the test of the DNS backend that uses it
+// (test/integration/resolved.test.ts), unpacked into build-resolved/ with
+// apt-get download + dpkg -x, never installed: its maintainer scripts would
+// turn the host's /etc/resolv.conf into a symlink. The test runs it in
+// namespaces of its own. Sets VPN_PROVIDER_RESOLVED_ROOT, or
+// VPN_PROVIDER_RESOLVED_SKIP (why not) and VPN_PROVIDER_RESOLVED_INSTALLABLE.
+function unpackResolved() {
+  if (process.env.VPN_PROVIDER_RESOLVED_ROOT || process.env.VPN_PROVIDER_RESOLVED_SKIP) return;
+  const dir = path.join(root, 'build-resolved');
+  const unpacked = path.join(dir, 'root');
+  const have = () =>
+    fs.existsSync(path.join(unpacked, 'lib', 'systemd', 'systemd-resolved')) &&
+    fs.existsSync(path.join(unpacked, 'usr', 'bin', 'resolvectl')) &&
+    (which('dbus-daemon') || fs.existsSync(path.join(unpacked, 'usr', 'bin', 'dbus-daemon')));
+  const skip = (why, installable) => {
+    console.log(`[integration] systemd-resolved: ${why}`);
+    process.env.VPN_PROVIDER_RESOLVED_SKIP = why;
+    process.env.VPN_PROVIDER_RESOLVED_INSTALLABLE = installable ? '1' : '0';
+  };
+  if (have()) {
+    process.env.VPN_PROVIDER_RESOLVED_ROOT = unpacked;
+    return;
+  }
+  if (!which('apt-get') || !which('apt-cache') || !which('dpkg')) {
+    return skip(
+      'no apt-get, apt-cache and dpkg to unpack systemd-resolved (Debian, Ubuntu)',
+      false,
+    );
+  }
+  const policy = spawnSync('apt-cache', ['policy', 'systemd-resolved'], { encoding: 'utf8' });
+  const version = /Candidate: (\S+)/.exec(policy.stdout ?? '')?.[1];
+  if (!version || version === '(none)') {
+    return skip('apt knows no systemd-resolved package here (apt-get update?)', false);
+  }
+  // resolved links libsystemd-shared of its own version (its own package
+  // from Debian 12 on; inside systemd's before).
+  const debs = path.join(dir, 'debs');
+  fs.rmSync(dir, { recursive: true, force: true });
+  fs.mkdirSync(debs, { recursive: true });
+  const download = (pkgs) =>
+    spawnSync('apt-get', ['download', '-qq', ...pkgs], { cwd: debs, encoding: 'utf8' });
+  let r = download([`systemd-resolved=${version}`, `libsystemd-shared=${version}`]);
+  if (r.status !== 0) r = download([`systemd-resolved=${version}`, `systemd=${version}`]);
+  if (r.status === 0 && !which('dbus-daemon')) r = download(['dbus-daemon', 'libdbus-1-3']);
+  if (r.status !== 0) {
+    return skip(`apt-get download failed: ${(r.stderr ?? '').trim().split('\n').pop()}`, true);
+  }
+  for (const deb of fs.readdirSync(debs).filter((f) => f.endsWith('.deb'))) {
+    if (spawnSync('dpkg', ['-x', path.join(debs, deb), unpacked]).status !== 0) {
+      return skip(`dpkg -x ${deb} failed`, true);
+    }
+  }
+  if (!have()) return skip('the unpacked packages hold no systemd-resolved and resolvectl', true);
+  process.env.VPN_PROVIDER_RESOLVED_ROOT = unpacked;
+}
+
 function integration(preload = null) {
+  unpackResolved();
   const isRoot = process.getuid && process.getuid() === 0;
   if (isRoot && which('unshare')) {
     // A private network namespace, and a private mount namespace in which a
@@ -317,7 +417,7 @@ step('sanitize', () => {
   }
 });
 
-step('integration', () => integration());
+step('integration', () => withAddon(RELEASE_ADDON, () => integration()));
 
 step('package', () => jest('package', ['--runInBand']));
 

@@ -1,4 +1,4 @@
-// DNS for the session: systemd-resolved when it runs (per-link servers and
+// DNS for the session: systemd-resolved when it answers (per-link servers and
 // domains through `resolvectl`, with fixed arguments and values checked
 // first; they go when the link goes), else a resolv.conf backend that keeps
 // the original next to the journal and writes it back on disconnect, or on
@@ -95,10 +95,67 @@ export class ResolvedBackend implements DnsBackend {
   }
 }
 
-/** The backend for an option: resolved if it runs, else /etc/resolv.conf. */
-export function dnsBackend(option: DnsOption, stateDir: string): DnsBackend | null {
+const BUS_TIMEOUT = ['--timeout=2'];
+
+/**
+ * Whether systemd-resolved answers on the system bus for this network
+ * namespace: the bus names the process that owns org.freedesktop.resolve1
+ * (without starting one), that process manages our network namespace (a
+ * resolved outside it knows none of our links), and it answers a call. A
+ * socket file left in /run says nothing: only an answer counts.
+ */
+export async function resolvedAnswers(): Promise<boolean> {
+  const opts = { timeout: 3000 };
+  try {
+    const { stdout } = await run(
+      'busctl',
+      [
+        '--system',
+        ...BUS_TIMEOUT,
+        'call',
+        'org.freedesktop.DBus',
+        '/org/freedesktop/DBus',
+        'org.freedesktop.DBus',
+        'GetConnectionUnixProcessID',
+        's',
+        'org.freedesktop.resolve1',
+      ],
+      opts,
+    );
+    const pid = /^u (\d+)$/.exec(stdout.trim())?.[1];
+    if (pid === undefined) return false;
+    let theirs: string | null = null;
+    try {
+      theirs = fs.readlinkSync(`/proc/${pid}/ns/net`);
+    } catch {
+      // Not ours to read (another uid without CAP_SYS_PTRACE): the common
+      // case of a host's resolved, in the namespace we are in.
+    }
+    if (theirs !== null && theirs !== fs.readlinkSync('/proc/self/ns/net')) return false;
+    await run(
+      'busctl',
+      [
+        '--system',
+        ...BUS_TIMEOUT,
+        '--auto-start=no',
+        'call',
+        'org.freedesktop.resolve1',
+        '/org/freedesktop/resolve1',
+        'org.freedesktop.DBus.Peer',
+        'Ping',
+      ],
+      opts,
+    );
+    return true;
+  } catch {
+    return false; // no busctl, no bus, no resolved, or it did not answer
+  }
+}
+
+/** The backend for an option: resolved if it answers (resolvedAnswers), else /etc/resolv.conf. */
+export async function dnsBackend(option: DnsOption, stateDir: string): Promise<DnsBackend | null> {
   if (option === false) return null;
   if (option !== 'auto') return new ResolvConfBackend(option.resolvConf, stateDir);
-  if (fs.existsSync('/run/systemd/resolve/io.systemd.Resolve')) return new ResolvedBackend();
+  if (await resolvedAnswers()) return new ResolvedBackend();
   return new ResolvConfBackend('/etc/resolv.conf', stateDir);
 }

@@ -459,7 +459,7 @@ export class Platform implements ProviderHost {
         ...this.room,
         connectTimeoutMs: this.connectTimeoutMs,
         routing: this.routing,
-        dns: dnsBackend(this.dns, this.stateDir),
+        dns: await dnsBackend(this.dns, this.stateDir),
         onTimeout: () =>
           void this.endSession(
             session,

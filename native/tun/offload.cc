@@ -324,8 +324,10 @@ void PlanWrite(const PacketRef* pkts, uint32_t n, uint32_t first,
   const size_t hdr = la.ip_len + la.l4_len;
   if (a.len <= hdr) return;
   const uint8_t* l4a = a.data + la.ip_len;
-  // TCP: only plain data segments (ACK, PSH allowed on the last).
+  // TCP: only plain data segments (ACK, PSH allowed on the last). UDP: a
+  // length field that is the datagram's (segmentation writes that one).
   if (tcp && (l4a[13] != kTcpAck)) return;
+  if (!tcp && Be16(l4a + 4) != a.len - la.ip_len) return;
   const size_t g = a.len - hdr;
   // Peek at the next packet before paying for a checksum pass.
   {
@@ -353,15 +355,25 @@ void PlanWrite(const PacketRef* pkts, uint32_t n, uint32_t first,
     if (!SameIpFields(a.data, b.data, la)) break;
     const uint8_t* l4b = b.data + la.ip_len;
     if (memcmp(l4a, l4b, 4) != 0) break;  // ports
+    bool b_psh = false;
     if (tcp) {
       uint8_t fl = l4b[13];
       if ((fl & static_cast<uint8_t>(~kTcpPsh)) != kTcpAck) break;
-      if (Be32(l4b + 4) != next_seq || memcmp(l4a + 8, l4b + 8, 4) != 0 ||
+      // The segments of a super-packet get the first one's header: same
+      // ack, data offset byte, window, urgent pointer and options (as the
+      // kernel's GRO asks), else a later window update would be lost.
+      if (Be32(l4b + 4) != next_seq || memcmp(l4a + 8, l4b + 8, 5) != 0 ||
+          memcmp(l4a + 14, l4b + 14, 2) != 0 ||
+          memcmp(l4a + 18, l4b + 18, 2) != 0 ||
           memcmp(l4a + 20, l4b + 20, la.l4_len - 20) != 0)
         break;
-      psh = fl & kTcpPsh;
+      b_psh = fl & kTcpPsh;
+    } else if (Be16(l4b + 4) != b.len - la.ip_len) {
+      break;
     }
     if (!TransportChecksumValid(b.data, b.len, la)) break;
+    // Only now is b in the run: PSH of a packet left out must not be set.
+    psh = b_psh;
     ++count;
     total += pay;
     next_seq += static_cast<uint32_t>(pay);

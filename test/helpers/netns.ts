@@ -4,6 +4,7 @@
 // outside such a namespace, they skip with the reason in the title; with
 // VPN_PROVIDER_REQUIRE_PRIVILEGED=1 (set by CI) they fail instead.
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 
 function capNetAdmin(): boolean {
   try {
@@ -51,6 +52,44 @@ function describeUnless(why: string | null, title: string, body: () => void): vo
     describe.skip(`${title} [skipped: ${why}]`, body);
   }
 }
+
+/**
+ * test(), or a skip with the reason in its title (a failure under `strict`),
+ * for one test in a suite that can run the others.
+ */
+export function testUnless(
+  why: string | null,
+  title: string,
+  fn: jest.ProvidesCallback,
+  timeoutMs?: number,
+): void {
+  if (why === null) {
+    test(title, fn, timeoutMs);
+  } else if (strict) {
+    test(`${title} [cannot run: ${why}]`, () => {
+      throw new Error(`${title}: ${why} (VPN_PROVIDER_REQUIRE_PRIVILEGED=1)`);
+    });
+  } else {
+    test.skip(`${title} [skipped: ${why}]`, fn, timeoutMs);
+  }
+}
+
+/** Whether the running kernel is at least major.minor (uname's release). */
+export function kernelAtLeast(major: number, minor: number): boolean {
+  const m = /^(\d+)\.(\d+)/.exec(os.release());
+  if (!m) return false;
+  const [a, b] = [Number(m[1]), Number(m[2])];
+  return a > major || (a === major && b >= minor);
+}
+
+/**
+ * null where the kernel has UDP segmentation offload on TUN (TUN_F_USO4/6,
+ * Linux 6.2), else why not. From the kernel's version, not from what our
+ * code manages to switch on: on 6.2+ a device without USO is a failure.
+ */
+export const usoSkipReason = kernelAtLeast(6, 2)
+  ? null
+  : `Linux ${os.release()} has no UDP segmentation offload on TUN (6.2+)`;
 
 /** describe() for tests that need a TUN device in a private namespace. */
 export function describeNetns(title: string, body: () => void): void {

@@ -7,6 +7,7 @@ import * as path from 'node:path';
 import { createPlatform, type Platform } from '../../lib';
 import { Journal } from '../../lib/platform/journal';
 import { native } from '../../lib/native';
+import { startFixture } from '../helpers/child';
 import { describeDns, SCRATCH_MARK } from '../helpers/netns';
 
 const RESOLV = '/etc/resolv.conf';
@@ -75,23 +76,40 @@ describeDns('DNS in a private mount namespace', () => {
     expect(fs.readFileSync(RESOLV, 'utf8')).toBe(original);
   });
 
-  test('after a crash, the next start puts the original back', async () => {
-    await platform.provider('p').setParameters({
-      address: '10.60.0.2/24',
-      exclusionList: [],
-      inclusionList: [],
-      dnsServers: ['198.51.100.53'],
-    });
-    // Simulate a dead writer: the journal names a pid that is not running.
-    const journal = new Journal(dir);
-    const entry = journal.read()!;
-    expect(entry.resolvConfPath).toBe(RESOLV);
-    fs.writeFileSync(journal.file, JSON.stringify({ ...entry, pid: 999999999, startTime: 'x' }));
-    const next = createPlatform({ stateDir: dir, log: () => {} });
-    await next.ready;
-    expect(fs.readFileSync(RESOLV, 'utf8')).toBe(original);
-    expect(journal.read()).toBeNull();
-    await next.close();
+  test('after a kill -9 of the process whose session wrote it, the next start restores resolv.conf byte for byte', async () => {
+    // An original with what a rewrite would lose: CRLF, no final newline,
+    // bytes that are not UTF-8, trailing blanks.
+    const tricky = Buffer.concat([
+      Buffer.from(`${SCRATCH_MARK}\nnameserver 192.0.2.53\r\noptions ndots:2 \n# `),
+      Buffer.from([0xff, 0xfe, 0xe9]),
+      Buffer.from('\nsearch x.example  '),
+    ]);
+    fs.writeFileSync(RESOLV, tricky);
+    const crashDir = fs.mkdtempSync(path.join(os.tmpdir(), 'vpn-dns-crash-'));
+    const child = startFixture('session-child.js', [crashDir, '--dns']);
+    try {
+      const ifname = (await child.ready).split(' ')[1];
+      expect(fs.readFileSync(RESOLV, 'utf8')).toBe(
+        `# Written by vpn-provider for ${ifname}; the original comes back on disconnect.\n` +
+          'nameserver 198.51.100.53\nnameserver 2001:db8::53\nsearch corp.example\n',
+      );
+      const journal = new Journal(crashDir);
+      expect(journal.read()).toMatchObject({ pid: child.child.pid, resolvConfPath: RESOLV });
+      child.child.kill('SIGKILL');
+      expect(await child.exited()).toMatchObject({ signal: 'SIGKILL' });
+      // Left behind: the process had no chance to put it back.
+      expect(fs.readFileSync(RESOLV, 'utf8')).toMatch(/^# Written by vpn-provider/);
+      const next = createPlatform({ stateDir: crashDir, log: () => {} });
+      await next.ready;
+      expect(fs.readFileSync(RESOLV).equals(tricky)).toBe(true);
+      expect(fs.existsSync(path.join(crashDir, 'resolv.conf.orig'))).toBe(false);
+      expect(journal.read()).toBeNull();
+      await next.close();
+    } finally {
+      if (child.child.exitCode === null && child.child.signalCode === null)
+        child.child.kill('SIGKILL');
+      fs.rmSync(crashDir, { recursive: true, force: true });
+    }
   });
 
   test('dns: false leaves DNS alone', async () => {

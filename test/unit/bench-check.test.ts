@@ -147,7 +147,10 @@ describe('the check against a baseline', () => {
     // A metric noisier than 50% is reported, not gated.
     const noisy = makeBaseline([run(0.5), run(1.0), run(1.6)], null);
     expect(noisy.metrics['packet recv 64B vpn-batch']).toBeUndefined();
-    expect(noisy.tooNoisyToGate['packet recv 64B vpn-batch']).toBeDefined();
+    // ... with its ratio and the spread that kept it out.
+    const reported = noisy.tooNoisyToGate['packet recv 64B vpn-batch'];
+    expect(reported.ratio).toBeCloseTo(1.0, 4);
+    expect(reported.spread).toBeGreaterThan(0.5);
   });
 
   describe('the command', () => {

@@ -8,12 +8,14 @@
 // the validator accepts must be accepted by the C++ side too, else
 // setParameters would pass validation and then fail while applying.
 //
-// npm test runs a fixed number of inputs from a fixed seed, after replaying
-// every input kept in test/fuzz/validate/ (regression inputs of bugs found).
-// `npm run fuzz -- --targets validate --seconds N` runs for N seconds from a
-// random seed (VPN_FUZZ_SECONDS, VPN_FUZZ_SEED), and writes a failing input
-// to test/fuzz/validate/crash-<sha1>.json.
-import { createHash } from 'node:crypto';
+// npm test runs a fixed number of inputs from a new seed each run, after
+// replaying every input kept in test/fuzz/validate/ (regression inputs of
+// bugs found); the seed is in the test's title and in a failure's message,
+// and VPN_FUZZ_SEED=N replays it. `npm run fuzz -- --targets validate
+// --seconds N` runs for N seconds (VPN_FUZZ_SECONDS; VPN_FUZZ_INPUTS: a
+// number of inputs), and writes a failing input to
+// test/fuzz/validate/crash-<sha1>.json.
+import { createHash, randomInt } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
@@ -24,31 +26,42 @@ import { Random } from '../helpers/random';
 
 const KEPT = path.join(__dirname, '..', 'fuzz', 'validate');
 const seconds = Number(process.env.VPN_FUZZ_SECONDS ?? 0);
-const INPUTS = 2000; // npm test: ~4 s
+const INPUTS = Number(process.env.VPN_FUZZ_INPUTS ?? 2000); // npm test: ~4 s
+const SEED =
+  process.env.VPN_FUZZ_SEED !== undefined
+    ? Number(process.env.VPN_FUZZ_SEED)
+    : randomInt(2 ** 31 - 1);
+if (!Number.isSafeInteger(SEED)) throw new Error(`VPN_FUZZ_SEED is not an integer: ${SEED}`);
 
 // ------------------------------------------------------------ generation
 
 const HEX = '0123456789abcdefABCDEF';
+
+// How often broken pieces are made: every input draws whether it is noisy
+// (all rates as written) or clean (1/100 of them), so that half the inputs
+// get past the sanity checks to validation and to the C++ parser.
+let noise = 1;
+const bad = (r: Random, p: number) => r.chance(p * noise);
 const NOISE = '0123456789abcdef.:/%- +x\u0000\u00e9\n\t[]';
 
 function octet(r: Random): string {
-  if (r.chance(0.05)) return r.pick(['256', '999', '', '-1', '1e2', '0x1', ' 1']);
+  if (bad(r, 0.05)) return r.pick(['256', '999', '', '-1', '1e2', '0x1', ' 1']);
   const v = r.chance(0.3) ? r.pick([0, 1, 10, 127, 128, 192, 254, 255]) : r.int(256);
-  return r.chance(0.05) ? `0${v}` : String(v); // leading zeros, now and then
+  return bad(r, 0.05) ? `0${v}` : String(v); // leading zeros, now and then
 }
 
 function ipv4(r: Random): string {
-  const n = r.chance(0.05) ? r.pick([3, 5]) : 4;
+  const n = bad(r, 0.05) ? r.pick([3, 5]) : 4;
   return Array.from({ length: n }, () => octet(r)).join('.');
 }
 
 function group(r: Random): string {
-  const n = r.chance(0.03) ? 5 : 1 + r.int(4);
+  const n = bad(r, 0.03) ? 5 : 1 + r.int(4);
   return Array.from({ length: n }, () => r.pick([...HEX])).join('');
 }
 
 function ipv6(r: Random): string {
-  const n = r.chance(0.05) ? 9 : r.int(9);
+  const n = bad(r, 0.05) ? 9 : r.int(9);
   const gs = Array.from({ length: n }, () => group(r));
   if (r.chance(0.15) && gs.length <= 6) gs.push(ipv4(r)); // a dotted quad tail
   let s: string;
@@ -58,12 +71,12 @@ function ipv6(r: Random): string {
   } else {
     s = gs.join(':');
   }
-  if (r.chance(0.03)) s += r.pick(['%eth0', '%1', '%']);
+  if (bad(r, 0.03)) s += r.pick(['%eth0', '%1', '%']);
   return s;
 }
 
 function prefixLength(r: Random, max: number): string {
-  if (r.chance(0.06)) return r.pick(['', '-1', '033', '00', '1.5', ' 8', '999', '+8']);
+  if (bad(r, 0.06)) return r.pick(['', '-1', '033', '00', '1.5', ' 8', '999', '+8']);
   return String(r.chance(0.3) ? r.pick([0, max, max - 1, 8, 16, 24, 64]) : r.int(max + 1));
 }
 
@@ -83,13 +96,13 @@ function mutate(r: Random, s: string): string {
 function cidr(r: Random): string {
   const v6 = r.chance(0.35);
   let s = `${v6 ? ipv6(r) : ipv4(r)}/${prefixLength(r, v6 ? 128 : 32)}`;
-  if (r.chance(0.1)) s = mutate(r, s);
+  if (bad(r, 0.1)) s = mutate(r, s);
   return s;
 }
 
 function ip(r: Random): string {
   let s = r.chance(0.35) ? ipv6(r) : ipv4(r);
-  if (r.chance(0.1)) s = mutate(r, s);
+  if (bad(r, 0.1)) s = mutate(r, s);
   return s;
 }
 
@@ -98,14 +111,14 @@ function wrongType(r: Random): unknown {
 }
 
 function list(r: Random, item: () => string): unknown {
-  if (r.chance(0.03)) return wrongType(r);
+  if (bad(r, 0.03)) return wrongType(r);
   const n = r.chance(0.01) ? 2000 + r.int(2000) : r.chance(0.5) ? r.int(4) : r.int(40);
-  return Array.from({ length: n }, () => (r.chance(0.01) ? wrongType(r) : item()));
+  return Array.from({ length: n }, () => (bad(r, 0.01) ? wrongType(r) : item()));
 }
 
 function maybe(r: Random, p: number, make: () => unknown): unknown {
   if (!r.chance(p)) return undefined;
-  return r.chance(0.03) ? wrongType(r) : make();
+  return bad(r, 0.03) ? wrongType(r) : make();
 }
 
 function huge(r: Random): string {
@@ -113,9 +126,10 @@ function huge(r: Random): string {
 }
 
 function parameters(r: Random): unknown {
-  if (r.chance(0.01)) return wrongType(r);
+  noise = r.chance(0.5) ? 1 : 0.01;
+  if (bad(r, 0.01)) return wrongType(r);
   const p: Record<string, unknown> = {
-    address: r.chance(0.02) ? wrongType(r) : r.chance(0.005) ? huge(r) : cidr(r),
+    address: bad(r, 0.02) ? wrongType(r) : bad(r, 0.005) ? huge(r) : cidr(r),
     exclusionList: list(r, () => cidr(r)),
     inclusionList: list(r, () => (r.chance(0.1) ? r.pick(['0.0.0.0/0', '::/0']) : cidr(r))),
     dnsServers: list(r, () => ip(r)),
@@ -160,11 +174,13 @@ function nativeCidr(text: string): string | null {
   }
 }
 
+type Outcome = 'type' | 'sanity' | 'invalid' | 'accepted';
+
 /**
  * Runs p through setParameters' checks in Chrome's order; throws an Error
- * saying which property broke.
+ * saying which property broke, else says where the input was stopped.
  */
-function check(p: unknown): void {
+function check(p: unknown): Outcome {
   try {
     checkTypes(p);
   } catch (err) {
@@ -172,12 +188,12 @@ function check(p: unknown): void {
     if (!(err instanceof TypeError) || e.code !== 'ERR_INVALID_ARG_TYPE') {
       throw new Error(`checkTypes threw something else: ${String(err)}`);
     }
-    return;
+    return 'type';
   }
   const sanity = sanityError(p);
   if (sanity !== null) {
     if (!SANITY.has(sanity)) throw new Error(`not one of Chrome's messages: ${sanity}`);
-    return;
+    return 'sanity';
   }
   const { errors, value } = validate(p);
   if (errors) {
@@ -186,7 +202,7 @@ function check(p: unknown): void {
     for (const f of errors.slice(0, -1).split(';')) {
       if (!FRAGMENTS.includes(`${f};`)) throw new Error(`unknown error fragment: ${f}`);
     }
-    return;
+    return 'invalid';
   }
   if (!value) throw new Error('no errors and no value');
   const max = value.family === 4 ? 32 : 128;
@@ -220,6 +236,7 @@ function check(p: unknown): void {
       seen.set(key, name);
     }
   }
+  return 'accepted';
 }
 
 // ------------------------------------------------------ inputs on disk
@@ -259,26 +276,36 @@ const keptInputs = fs.existsSync(KEPT)
   ? fs.readdirSync(KEPT).filter((f) => f.endsWith('.json'))
   : [];
 
-test.each(keptInputs.length ? keptInputs : ['(none yet)'])('kept input %s', (file) => {
-  if (file === '(none yet)') return;
+test('test/fuzz/validate/ holds the inputs of the bugs found before', () => {
+  // Four are in git: an empty list means they were lost, not that all is well.
+  expect(keptInputs.length).toBeGreaterThanOrEqual(4);
+});
+
+test.each(keptInputs)('kept input %s', (file) => {
   check(decode(fs.readFileSync(path.join(KEPT, file), 'utf8')));
 });
 
-test(seconds > 0 ? `fuzz for ${seconds} s` : `${INPUTS} generated inputs`, () => {
-  const seed = Number(process.env.VPN_FUZZ_SEED ?? (seconds > 0 ? Date.now() % 2 ** 31 : 1));
-  const r = new Random(seed);
+const title =
+  seconds > 0
+    ? `fuzz for ${seconds} s, seed ${SEED} (replay: VPN_FUZZ_SEED=${SEED})`
+    : `${INPUTS} generated inputs, seed ${SEED} (replay: VPN_FUZZ_SEED=${SEED})`;
+
+test(title, () => {
+  console.log(`validate fuzzer: seed ${SEED} (VPN_FUZZ_SEED=${SEED} replays this run)`);
+  const r = new Random(SEED);
   const deadline = Date.now() + seconds * 1000;
   let execs = 0;
+  const outcomes: Record<Outcome, number> = { type: 0, sanity: 0, invalid: 0, accepted: 0 };
   for (;;) {
     if (seconds > 0 ? Date.now() >= deadline : execs >= INPUTS) break;
     const p = parameters(r);
     execs++;
     try {
-      check(p);
+      outcomes[check(p)]++;
     } catch (err) {
       const text = encode(p);
       let where = '';
-      if (seconds > 0) {
+      if (seconds > 0 || process.env.VPN_FUZZ_INPUTS !== undefined) {
         const sha = createHash('sha1').update(text).digest('hex');
         const file = path.join(KEPT, `crash-${sha}.json`);
         fs.mkdirSync(KEPT, { recursive: true });
@@ -286,15 +313,21 @@ test(seconds > 0 ? `fuzz for ${seconds} s` : `${INPUTS} generated inputs`, () =>
         where = ` (kept as ${path.relative(process.cwd(), file)})`;
       }
       throw new Error(
-        `seed ${seed}, input ${execs}: ${(err as Error).message}${where}\n${text.slice(0, 2000)}`,
+        `seed ${SEED} (replay: VPN_FUZZ_SEED=${SEED}), input ${execs}: ${(err as Error).message}${where}\n${text.slice(0, 2000)}`,
       );
     }
   }
   if (process.env.VPN_FUZZ_REPORT) {
     fs.writeFileSync(
       process.env.VPN_FUZZ_REPORT,
-      JSON.stringify({ execs, seed, inputs: keptInputs.length }),
+      JSON.stringify({ execs, seed: SEED, inputs: keptInputs.length, outcomes }),
     );
   }
-  expect(execs).toBeGreaterThan(0);
+  // Every stage was reached, the acceptance checks against C++ most of all:
+  // a generator that only made garbage would check nothing.
+  expect(execs).toBe(seconds > 0 ? execs : INPUTS);
+  expect(outcomes.type).toBeGreaterThan(0);
+  expect(outcomes.sanity).toBeGreaterThan(0);
+  expect(outcomes.invalid).toBeGreaterThan(0);
+  expect(outcomes.accepted).toBeGreaterThan(execs / 20);
 });
