@@ -297,6 +297,11 @@ export class UdpSocket {
     if (!Array.isArray(datagrams)) throw invalid('datagrams must be an array');
     let peers: Uint8Array | null = null;
     let index: Int32Array | null = null;
+    if (to === undefined && !this.connected) {
+      throw Object.assign(new Error('The socket is not connected: say which peer to send to.'), {
+        code: 'ERR_SOCKET_DGRAM_NOT_CONNECTED',
+      });
+    }
     if (to instanceof UdpPeer) {
       peers = to.record;
     } else if (Array.isArray(to)) {
