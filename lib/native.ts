@@ -192,6 +192,8 @@ export interface NativeUdp {
   readonly buffer: ArrayBuffer;
   readonly meta: Int32Array;
   readonly peers: Uint8Array;
+  /** state[0]: send errors waiting for takeSendErrors(). */
+  readonly state: Uint32Array;
   /** 1: GRO in force, 2: GSO in force. */
   readonly offloads: number;
   start(

@@ -113,6 +113,7 @@ export class UdpSocket {
   readonly local: UdpPeer;
 
   private readonly handle: NativeUdp;
+  private readonly state: Uint32Array;
   private readonly batch: DatagramBatch;
   private readonly counterBuf = new Float64Array(UDP_COUNTER_NAMES.length);
   private readonly pending: Pending[] = [];
@@ -138,6 +139,7 @@ export class UdpSocket {
     }
     if (options.ref) this.handle.ref();
     this.connected = options.connect !== undefined;
+    this.state = this.handle.state;
     this.local = new UdpPeer(this.handle.local);
     this.batch = new DatagramBatch(this.handle.buffer, this.handle.meta, this.handle.peers);
     const watch = () => this.updateReading();
@@ -477,7 +479,8 @@ export class UdpSocket {
   }
 
   private reportSendErrors(): void {
-    if (this.closed) return;
+    // state[0]: errors waiting, kept current by the native side (no call).
+    if (this.state[0] === 0 || this.closed) return;
     const errs = this.handle.takeSendErrors();
     if (errs) this.peerErrors(errs);
   }

@@ -241,6 +241,7 @@ class Udp : public Napi::ObjectWrap<Udp> {
             InstanceAccessor<&Udp::Buffer>("buffer"),
             InstanceAccessor<&Udp::Meta>("meta"),
             InstanceAccessor<&Udp::Peers>("peers"),
+            InstanceAccessor<&Udp::State>("state"),
             InstanceAccessor<&Udp::Offloads>("offloads"),
             InstanceMethod<&Udp::Start>("start"),
             InstanceMethod<&Udp::Pause>("pause"),
@@ -350,6 +351,8 @@ class Udp : public Napi::ObjectWrap<Udp> {
         env, 3 * size_t{layout.datagrams}, ab, layout.meta_at()));
     peers_ = Napi::Persistent(Napi::Uint8Array::New(
         env, udp::kPeerSize * size_t{layout.messages}, ab, layout.peers_at()));
+    state_ = Napi::Persistent(
+        Napi::Uint32Array::New(env, 1, ab, layout.state_at()));
     udp::StorePeer(opened.local, local_);
     Napi::Uint8Array local = Napi::Uint8Array::New(env, udp::kPeerSize);
     memcpy(local.Data(), local_, udp::kPeerSize);
@@ -382,6 +385,7 @@ class Udp : public Napi::ObjectWrap<Udp> {
   Napi::Value Buffer(const Napi::CallbackInfo&) { return buffer_.Value(); }
   Napi::Value Meta(const Napi::CallbackInfo&) { return meta_.Value(); }
   Napi::Value Peers(const Napi::CallbackInfo&) { return peers_.Value(); }
+  Napi::Value State(const Napi::CallbackInfo&) { return state_.Value(); }
   // 1: GRO, 2: GSO (what is in force now: GSO goes off after EIO).
   Napi::Value Offloads(const Napi::CallbackInfo& info) {
     if (!open()) return Napi::Number::New(info.Env(), 0);
@@ -480,7 +484,10 @@ class Udp : public Napi::ObjectWrap<Udp> {
       } else if (peers) {
         peer = 0;
       }
-      datagrams_.push_back({s.data, s.len, peer});
+      udp::Datagram& dg = datagrams_.emplace_back();
+      dg.data = s.data;
+      dg.len = s.len;
+      dg.peer = peer;
       positions_.push_back(i);
     }
     return Napi::Number::New(env, Send(env, c, peers, npeers, n));
@@ -549,8 +556,10 @@ class Udp : public Napi::ObjectWrap<Udp> {
       } else if (peers) {
         peer = 0;
       }
-      datagrams_.push_back(
-          {data.data + from, static_cast<size_t>(to - from), peer});
+      udp::Datagram& dg = datagrams_.emplace_back();
+      dg.data = data.data + from;
+      dg.len = static_cast<size_t>(to - from);
+      dg.peer = peer;
       positions_.push_back(i);
     }
     return Napi::Number::New(env, Send(env, c, peers, npeers, count));
@@ -603,6 +612,7 @@ class Udp : public Napi::ObjectWrap<Udp> {
   Napi::Reference<Napi::ArrayBuffer> buffer_;
   Napi::Reference<Napi::Int32Array> meta_;
   Napi::Reference<Napi::Uint8Array> peers_;
+  Napi::Reference<Napi::Uint32Array> state_;
 };
 
 // udpPeer(address, port): the 24-byte record of a peer (checked).

@@ -239,6 +239,7 @@ Socket::Socket(int fd, int family, const Features& features, uint8_t* base,
       rx_names_(layout.messages),
       rx_control_(layout.messages * kRxControl),
       tx_(kSendMessages),
+      tx_iov_(kSendMessages * kMaxSegments),
       tx_names_(kSendMessages),
       tx_control_(kSendMessages * kTxControl),
       tx_counts_(kSendMessages) {
@@ -385,15 +386,21 @@ int Socket::DrainErrors(PeerError* out, int max) {
 int64_t Socket::Check(const Datagram* d, uint32_t n, const uint8_t* peers,
                       uint32_t npeers, const char** code,
                       const char** why) const {
+  // Most batches go to one peer or a few in runs: each peer is checked
+  // when it changes, not for every datagram.
+  uint32_t checked = kConnected;
+  bool v6 = family_ == AF_INET6;
   for (uint32_t i = 0; i < n; ++i) {
-    bool v6 = family_ == AF_INET6;
-    if (d[i].peer != kConnected) {
-      if (d[i].peer >= npeers) {
+    uint32_t peer = d[i].peer;
+    if (peer == kConnected) {
+      v6 = family_ == AF_INET6;
+    } else if (peer != checked) {
+      if (peer >= npeers) {
         *code = "ERR_INVALID_ARG_VALUE";
         *why = "A datagram's peer is not in the peer table.";
         return i;
       }
-      Peer p = LoadPeer(peers + kPeerSize * size_t{d[i].peer});
+      Peer p = LoadPeer(peers + kPeerSize * size_t{peer});
       if (p.family != 4 && p.family != 6) {
         *code = "ERR_INVALID_ARG_VALUE";
         *why = "A peer record holds no address.";
@@ -410,8 +417,10 @@ int64_t Socket::Check(const Datagram* d, uint32_t n, const uint8_t* peers,
         return i;
       }
       v6 = p.family == 6;
+      checked = peer;
     }
-    if ((*why = CheckDatagram(d[i].len, v6, code))) return i;
+    if (d[i].len > kMaxDatagram4 && (*why = CheckDatagram(d[i].len, v6, code)))
+      return i;
   }
   return -1;
 }
@@ -441,9 +450,9 @@ SendResult Socket::Send(const Datagram* d, uint32_t n, const uint8_t* peers,
   while (i < n) {
     // Plan up to kSendMessages messages: each a run of datagrams of one
     // size to one peer (the last may be shorter), or one datagram.
-    tx_iov_.clear();
     uint32_t m = 0, j = i;
-    tx_iov_at_.clear();
+    iovec* iov = tx_iov_.data();  // kSendMessages * kMaxSegments of them
+    size_t p = 0;
     while (j < n && m < kSendMessages) {
       const Datagram& first = d[j];
       uint32_t run = 1;
@@ -460,11 +469,26 @@ SendResult Socket::Send(const Datagram* d, uint32_t n, const uint8_t* peers,
         }
       }
       plain_next = false;
-      tx_iov_at_.push_back(tx_iov_.size());
-      for (uint32_t k = 0; k < run; ++k)
-        tx_iov_.push_back({const_cast<uint8_t*>(d[j + k].data), d[j + k].len});
       msghdr& h = tx_[m].msg_hdr;
       h = msghdr{};
+      // One iovec a datagram, or one for datagrams that lie end to end
+      // (GRO runs echoed, frames of full-size segments): the kernel cuts
+      // at the segment size whatever the iovecs, and fewer cost less.
+      size_t first_iov = p;
+      iov[p].iov_base = const_cast<uint8_t*>(first.data);
+      iov[p++].iov_len = first.len;
+      for (uint32_t k = 1; k < run; ++k) {
+        const Datagram& x = d[j + k];
+        iovec& last = iov[p - 1];
+        if (static_cast<uint8_t*>(last.iov_base) + last.iov_len == x.data) {
+          last.iov_len += x.len;
+        } else {
+          iov[p].iov_base = const_cast<uint8_t*>(x.data);
+          iov[p++].iov_len = x.len;
+        }
+      }
+      h.msg_iov = iov + first_iov;
+      h.msg_iovlen = p - first_iov;
       if (first.peer != kConnected) {
         socklen_t len = 0;
         ToSockaddr(LoadPeer(peers + kPeerSize * size_t{first.peer}), family_,
@@ -487,20 +511,18 @@ SendResult Socket::Send(const Datagram* d, uint32_t n, const uint8_t* peers,
       ++m;
       j += run;
     }
-    for (uint32_t k = 0; k < m; ++k) {
-      tx_[k].msg_hdr.msg_iov = tx_iov_.data() + tx_iov_at_[k];
-      tx_[k].msg_hdr.msg_iovlen = tx_counts_[k];
-    }
     int sent = SendMessages(m);
     if (sent > 0) {
+      uint64_t bytes = 0, datagrams = 0, gso = 0;
       for (int k = 0; k < sent; ++k) {
-        for (uint32_t q = 0; q < tx_counts_[k]; ++q) {
-          counters_[kTxBytes] += d[i + q].len;
-        }
-        counters_[kTxDatagrams] += tx_counts_[k];
-        if (tx_counts_[k] > 1) counters_[kTxGso] += 1;
+        for (uint32_t q = 0; q < tx_counts_[k]; ++q) bytes += d[i + q].len;
+        datagrams += tx_counts_[k];
+        gso += tx_counts_[k] > 1;
         i += tx_counts_[k];
       }
+      counters_[kTxBytes] += bytes;
+      counters_[kTxDatagrams] += datagrams;
+      counters_[kTxGso] += gso;
       continue;  // the rest of the plan is planned again from i
     }
     int err = -sent;
@@ -535,6 +557,7 @@ SendResult Socket::Send(const Datagram* d, uint32_t n, const uint8_t* peers,
       if (d[i].peer != kConnected)
         e.peer = LoadPeer(peers + kPeerSize * size_t{d[i].peer});
       send_errors_.push_back(e);
+      *pending_errors() = static_cast<uint32_t>(send_errors_.size());
       counters_[kPeerErrors] += 1;
       counters_[kTxErrors] += tx_counts_[0];
       i += tx_counts_[0];

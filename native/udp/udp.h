@@ -116,7 +116,8 @@ enum Counter {
 
 // A socket's receive memory, one block: `messages` slots of `slot` bytes,
 // then meta (3 int32 a datagram: offset, length, peer = message index),
-// then the peers area (kPeerSize a message). Offsets are from the start.
+// then the peers area (kPeerSize a message), then a word of state. Offsets
+// are from the start.
 struct Layout {
   uint32_t messages = 0;
   size_t slot = 0;
@@ -124,7 +125,10 @@ struct Layout {
 
   size_t meta_at() const { return size_t{messages} * slot; }
   size_t peers_at() const { return meta_at() + 12 * size_t{datagrams}; }
-  size_t total() const { return peers_at() + kPeerSize * size_t{messages}; }
+  // One uint32: how many send errors wait for TakeSendErrors (so that JS
+  // learns it without a call).
+  size_t state_at() const { return peers_at() + kPeerSize * size_t{messages}; }
+  size_t total() const { return state_at() + 8; }
   static Layout For(uint32_t messages, size_t max_datagram, bool gro);
 };
 
@@ -204,13 +208,19 @@ class Socket {
   // Errors about one destination that Send() met and went on after (no
   // route, a firewall, an earlier ICMP error returned once): the caller
   // reports them. Cleared by the call.
-  std::vector<PeerError> TakeSendErrors() { return std::move(send_errors_); }
+  std::vector<PeerError> TakeSendErrors() {
+    *pending_errors() = 0;
+    return std::move(send_errors_);
+  }
 
  private:
   // Sends msgs [0, count) with sendmmsg; returns how many went, or -errno.
   int SendMessages(uint32_t count);
   int32_t* meta() const {
     return reinterpret_cast<int32_t*>(base_ + layout_.meta_at());
+  }
+  uint32_t* pending_errors() const {
+    return reinterpret_cast<uint32_t*>(base_ + layout_.state_at());
   }
 
   int fd_;
@@ -232,7 +242,6 @@ class Socket {
   std::vector<sockaddr_storage> tx_names_;
   std::vector<uint8_t> tx_control_;
   std::vector<uint32_t> tx_counts_;  // datagrams in each message
-  std::vector<size_t> tx_iov_at_;    // each message's first iovec
   std::vector<PeerError> send_errors_;
 };
 
