@@ -351,8 +351,8 @@ class Udp : public Napi::ObjectWrap<Udp> {
         env, 3 * size_t{layout.datagrams}, ab, layout.meta_at()));
     peers_ = Napi::Persistent(Napi::Uint8Array::New(
         env, udp::kPeerSize * size_t{layout.messages}, ab, layout.peers_at()));
-    state_ = Napi::Persistent(
-        Napi::Uint32Array::New(env, 1, ab, layout.state_at()));
+    state_ =
+        Napi::Persistent(Napi::Uint32Array::New(env, 1, ab, layout.state_at()));
     udp::StorePeer(opened.local, local_);
     Napi::Uint8Array local = Napi::Uint8Array::New(env, udp::kPeerSize);
     memcpy(local.Data(), local_, udp::kPeerSize);
