@@ -58,17 +58,24 @@ async function configure() {
 // here), then the whole batch in one native call; runs of one size go as
 // one UDP_SEGMENT send.
 vpn.onPacketsReceived.addListener((batch) => {
-  for (let i = 0; i < batch.count; i++) batch.data.set(HEADER, batch.offset(i) - HEADER.length);
+  const { data, meta } = batch; // (offset, length) per packet
+  for (let i = 0; i < batch.count; i++) {
+    const at = meta[2 * i] - HEADER.length;
+    data[at] = HEADER[0];
+    data[at + 1] = HEADER[1];
+    data[at + 2] = HEADER[2];
+    data[at + 3] = HEADER[3];
+  }
   udp.sendFrom(batch, { headroom: HEADER.length }).catch((err) => console.error(err.message));
 });
 
 function onDatagrams(batch) {
   // Out of the tunnel: check each header (a real VPN authenticates and
   // decrypts here), then write the packets in one native call.
-  const d = batch.data;
+  const { data: d, meta } = batch; // (offset, length, sender) per datagram
   for (let i = 0; i < batch.count; i++) {
-    const at = batch.offset(i);
-    if (batch.length(i) < 24 || d[at] !== 0x56 || d[at + 1] !== 0x50 || d[at + 2] !== 1) {
+    const at = meta[3 * i];
+    if (meta[3 * i + 1] < 24 || d[at] !== 0x56 || d[at + 1] !== 0x50 || d[at + 2] !== 1) {
       console.error(`${batch.sender(i)}: a datagram that is not this demo's protocol, dropped`);
       batch.drop(i);
     }

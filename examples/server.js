@@ -46,45 +46,61 @@ async function main() {
   // and decrypts here), learn where each client is, then write the packets
   // into the TUN device in one native call, the header cut off.
   udp.onDatagrams.addListener((batch) => {
-    const d = batch.data;
-    let sender = -1;
+    const { data, meta } = batch; // (offset, length, sender) per datagram
+    let message = -1;
     for (let i = 0; i < batch.count; i++) {
-      const at = batch.offset(i);
-      if (batch.length(i) < 24 || d[at] !== 0x56 || d[at + 1] !== 0x50 || d[at + 2] !== 1) {
+      const at = meta[3 * i];
+      if (
+        meta[3 * i + 1] < 24 ||
+        data[at] !== 0x56 ||
+        data[at + 1] !== 0x50 ||
+        data[at + 2] !== 1
+      ) {
         if (strangers++ === 0)
           console.error(`${batch.sender(i)}: a datagram that is not this demo's protocol, dropped`);
         batch.drop(i);
         continue;
       }
-      // A client's address can change (roaming): learn it from its first
-      // datagram of each message (GRO hands over runs from one sender).
-      if (batch.meta[3 * i + 2] !== sender) {
-        sender = batch.meta[3 * i + 2];
-        learn(batch, i);
+      // GRO hands over runs from one sender as one message: once each.
+      if (meta[3 * i + 2] !== message) {
+        message = meta[3 * i + 2];
+        learn(batch, at + HEADER.length, message);
       }
     }
     tun.sendFrom(batch, { trimHead: HEADER.length }).catch((err) => console.error(err.message));
   });
 
-  function learn(batch, i) {
-    const p = batch.offset(i) + HEADER.length;
+  // Which client sent a packet, from its inner source address, and where
+  // it is now (a client's address can change: roaming). A real VPN knows
+  // the client from its authenticated header instead: trusting the inner
+  // source lets anyone who can send a datagram claim a client's address.
+  const last = { sender: new Uint8Array(24), client: -1 };
+  function learn(batch, p, m) {
+    const senders = batch.peers; // 24-byte records, one per message
+    if (last.client >= 0 && sameRecord(senders, m * 24, last.sender, 0)) return;
     const d = batch.data;
-    const source =
-      d[p] >> 4 === 4
-        ? `${d[p + 12]}.${d[p + 13]}.${d[p + 14]}.${d[p + 15]}/32`
-        : `${Buffer.from(d.subarray(p + 8, p + 24))
-            .toString('hex')
-            .match(/..../g)
-            .join(':')}/128`;
-    let index = routes.get(source);
+    let index;
+    if (d[p] >> 4 === 4) {
+      index = routes.lookup(
+        ((d[p + 12] << 24) | (d[p + 13] << 16) | (d[p + 14] << 8) | d[p + 15]) >>> 0,
+      );
+    } else {
+      index = routes.lookup(ipv6Text(d, p + 8));
+    }
     if (index === undefined) {
       if (clients === MAX_CLIENTS) return;
       index = clients++;
-      routes.insert(source, index);
+      const src =
+        d[p] >> 4 === 4
+          ? `${d[p + 12]}.${d[p + 13]}.${d[p + 14]}.${d[p + 15]}/32`
+          : `${ipv6Text(d, p + 8)}/128`;
+      routes.insert(src, index);
     }
-    const now = batch.sender(i);
-    const was = peers.get(index);
-    if (!was || !was.equals(now)) peers.set(index, now);
+    if (!sameRecord(peers.records, index * 24, senders, m * 24)) {
+      peers.records.set(senders.subarray(m * 24, m * 24 + 24), index * 24);
+    }
+    last.sender.set(senders.subarray(m * 24, m * 24 + 24));
+    last.client = index;
   }
 
   // To clients: one native call finds each packet's client, the header goes
@@ -93,7 +109,14 @@ async function main() {
   const clientOf = new Int32Array(tun.batchSize);
   tun.onPacketsReceived.addListener((batch) => {
     routes.classify(batch.data, batch.meta, batch.count, clientOf);
-    for (let i = 0; i < batch.count; i++) batch.data.set(HEADER, batch.offset(i) - HEADER.length);
+    const { data, meta } = batch; // (offset, length) per packet
+    for (let i = 0; i < batch.count; i++) {
+      const at = meta[2 * i] - HEADER.length;
+      data[at] = HEADER[0];
+      data[at + 1] = HEADER[1];
+      data[at + 2] = HEADER[2];
+      data[at + 3] = HEADER[3];
+    }
     udp
       .sendFrom(batch, { to: { table: peers, index: clientOf }, headroom: HEADER.length })
       .catch((err) => console.error(err.message));
@@ -109,6 +132,17 @@ async function main() {
     tun.close();
     udp.close();
   });
+}
+
+function sameRecord(a, i, b, j) {
+  for (let k = 0; k < 24; k++) if (a[i + k] !== b[j + k]) return false;
+  return true;
+}
+
+function ipv6Text(d, at) {
+  const groups = [];
+  for (let k = 0; k < 16; k += 2) groups.push(((d[at + k] << 8) | d[at + k + 1]).toString(16));
+  return groups.join(':');
 }
 
 main().catch((err) => {

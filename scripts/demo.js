@@ -30,14 +30,27 @@ const OFFLOAD = process.env.OFFLOAD !== '0';
 const JSON_OUT = process.argv.includes('--json');
 const DIRECT = process.argv.includes('--direct');
 const DGRAM = process.argv.includes('--dgram');
+// --c-relay: bench/tunnel/relay.cc at both ends (the C baseline of
+// bench/tunnel, which builds it into bench/bin/relay).
+const C_RELAY = process.argv.includes('--c-relay');
+const RELAY = path.join(root, 'bench', 'bin', 'relay');
 const IPV6 = process.argv.includes('--ipv6');
 const SERVER_ADDRESS = IPV6 ? '2001:db8:f::2' : '192.0.2.2';
-const SERVER = DGRAM
-  ? path.join(__dirname, 'demo', 'dgram-server.js')
-  : path.join(root, 'examples', 'server.js');
-const CLIENT = DGRAM
-  ? path.join(__dirname, 'demo', 'dgram-client.js')
-  : path.join(root, 'examples', 'client.js');
+const SERVER = C_RELAY
+  ? RELAY
+  : DGRAM
+    ? path.join(__dirname, 'demo', 'dgram-server.js')
+    : path.join(root, 'examples', 'server.js');
+const CLIENT = C_RELAY
+  ? RELAY
+  : DGRAM
+    ? path.join(__dirname, 'demo', 'dgram-client.js')
+    : path.join(root, 'examples', 'client.js');
+const TRANSPORT = C_RELAY ? 'c-relay' : DGRAM ? 'dgram' : 'udp-socket';
+if (C_RELAY && !fs.existsSync(RELAY)) {
+  console.error('--c-relay needs bench/bin/relay: npm run bench:tunnel builds it.');
+  process.exit(1);
+}
 
 if (process.getuid() !== 0) {
   console.error(
@@ -84,8 +97,10 @@ function wirePackets(c) {
 }
 
 /** Starts a node script in a namespace; resolves its JSON lines one by one. */
+/** Starts a node script (or, for a path in bench/bin, a program) in a namespace. */
 function start(name, script, args, env = {}) {
-  const c = spawn('ip', ['netns', 'exec', name, process.execPath, script, ...args], {
+  const cmd = script.includes(`${path.sep}bin${path.sep}`) ? [script] : [process.execPath, script];
+  const c = spawn('ip', ['netns', 'exec', name, ...cmd, ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, ...env }, // ip netns exec becomes node: keep any preload
   });
@@ -187,16 +202,16 @@ async function main() {
   }
 
   const frag0 = { client: fragments(ns.client), server: fragments(ns.server) };
-  const server = start(ns.server, SERVER, []);
+  const server = start(ns.server, SERVER, C_RELAY ? ['server', '51820'] : []);
   const ready = await server.until((m) => m.ready, 'it was ready');
   console.log(
     `server: ${ready.ready} 198.18.0.1/24 2001:db8:18::1/64 (MTU ${ready.mtu}), listening on ${ready.listen}` +
-      (DGRAM ? " with Node's dgram" : ''),
+      (DGRAM ? " with Node's dgram" : C_RELAY ? ' (the C relay)' : ''),
   );
   const sink = start(ns.server, path.join(__dirname, 'demo', 'load.js'), ['sink', '198.18.0.1']);
   await sink.until((m) => m.ready, 'it was ready');
 
-  const client = start(ns.client, CLIENT, [], {
+  const client = start(ns.client, CLIENT, C_RELAY ? ['client', SERVER_ADDRESS, '51820'] : [], {
     STATE_DIR: stateDir,
     SERVER_ADDRESS,
   });
@@ -267,7 +282,7 @@ async function main() {
     frag0.server.reassembled;
   const gbit = mbit(done.bytes, done.ms) / 1000;
   console.log(
-    `\nsummary (UDP side: ${DGRAM ? "Node's dgram" : 'UdpSocket'}, TUN offloads ${OFFLOAD ? 'on' : 'off'}, datagrams over ${IPV6 ? 'IPv6' : 'IPv4'})`,
+    `\nsummary (${C_RELAY ? 'C relay at both ends' : `UDP side: ${DGRAM ? "Node's dgram" : 'UdpSocket'}`}, TUN offloads ${OFFLOAD ? 'on' : 'off'}, datagrams over ${IPV6 ? 'IPv6' : 'IPv4'})`,
   );
   console.log(`  latency        ${latency.medianMs.toFixed(2)} ms median round trip`);
   console.log(
@@ -283,14 +298,14 @@ async function main() {
   console.log(
     `  IP fragments   ${fragCount} (made or reassembled in either namespace; every datagram fits the 1500-byte link)`,
   );
-  if (clientStats) {
+  if (clientStats && clientStats.inPackets !== undefined) {
     console.log(
       `  client counters  in ${clientStats.inPackets} packets, out ${clientStats.outPackets} packets`,
     );
   }
   const result = {
     tunnel: {
-      transport: DGRAM ? 'dgram' : 'udp-socket',
+      transport: TRANSPORT,
       offload: OFFLOAD,
       ipv6: IPV6,
       rttMs: latency.medianMs,

@@ -14,6 +14,7 @@ const HEADER = Buffer.from([0x56, 0x50, 1, 0]);
 const platform = createPlatform({
   stateDir: process.env.STATE_DIR || path.join(os.tmpdir(), 'vpn-provider-demo'),
   dns: false,
+  offload: process.env.OFFLOAD !== '0',
 });
 const vpn = platform.provider('com.example.demo');
 const udp = dgram.createSocket({

@@ -12,7 +12,13 @@ const MTU = 1420;
 const HEADER = Buffer.from([0x56, 0x50, 1, 0]);
 
 async function main() {
-  const tun = await TunDevice.open({ name: 'vpns%d', addresses: TUNNEL, mtu: MTU, ref: true });
+  const tun = await TunDevice.open({
+    name: 'vpns%d',
+    addresses: TUNNEL,
+    mtu: MTU,
+    ref: true,
+    offload: process.env.OFFLOAD !== '0',
+  });
   const udp = dgram.createSocket({
     type: 'udp6',
     recvBufferSize: 4 << 20,
