@@ -74,31 +74,39 @@ async function main() {
   // it is now (a client's address can change: roaming). A real VPN knows
   // the client from its authenticated header instead: trusting the inner
   // source lets anyone who can send a datagram claim a client's address.
-  const last = { sender: new Uint8Array(24), client: -1 };
+  const last = { sender: new Uint8Array(24), v: 0, source: new Uint8Array(16), client: -1 };
   function learn(batch, p, m) {
-    const senders = batch.peers; // 24-byte records, one per message
-    if (last.client >= 0 && sameRecord(senders, m * 24, last.sender, 0)) return;
     const d = batch.data;
-    let index;
-    if (d[p] >> 4 === 4) {
-      index = routes.lookup(
-        ((d[p + 12] << 24) | (d[p + 13] << 16) | (d[p + 14] << 8) | d[p + 15]) >>> 0,
-      );
-    } else {
-      index = routes.lookup(ipv6Text(d, p + 8));
-    }
+    const senders = batch.peers; // 24-byte records, one per message
+    const v = d[p] >> 4;
+    const at = v === 4 ? p + 12 : p + 8; // the source address
+    const n = v === 4 ? 4 : 16;
+    // Mostly the same client as the datagram before: nothing to learn.
+    if (
+      last.client >= 0 &&
+      v === last.v &&
+      same(d, at, last.source, 0, n) &&
+      same(senders, m * 24, last.sender, 0, 24)
+    )
+      return;
+    const source =
+      v === 4
+        ? ((d[at] << 24) | (d[at + 1] << 16) | (d[at + 2] << 8) | d[at + 3]) >>> 0
+        : ipv6Text(d, at);
+    let index = routes.lookup(source);
     if (index === undefined) {
       if (clients === MAX_CLIENTS) return;
       index = clients++;
-      const src =
-        d[p] >> 4 === 4
-          ? `${d[p + 12]}.${d[p + 13]}.${d[p + 14]}.${d[p + 15]}/32`
-          : `${ipv6Text(d, p + 8)}/128`;
-      routes.insert(src, index);
+      routes.insert(
+        v === 4 ? `${d[at]}.${d[at + 1]}.${d[at + 2]}.${d[at + 3]}/32` : `${source}/128`,
+        index,
+      );
     }
-    if (!sameRecord(peers.records, index * 24, senders, m * 24)) {
+    if (!same(peers.records, index * 24, senders, m * 24, 24)) {
       peers.records.set(senders.subarray(m * 24, m * 24 + 24), index * 24);
     }
+    last.v = v;
+    last.source.set(d.subarray(at, at + n));
     last.sender.set(senders.subarray(m * 24, m * 24 + 24));
     last.client = index;
   }
@@ -134,8 +142,8 @@ async function main() {
   });
 }
 
-function sameRecord(a, i, b, j) {
-  for (let k = 0; k < 24; k++) if (a[i + k] !== b[j + k]) return false;
+function same(a, i, b, j, n) {
+  for (let k = 0; k < n; k++) if (a[i + k] !== b[j + k]) return false;
   return true;
 }
 

@@ -167,6 +167,7 @@ describeNetns('the examples as a tunnel', () => {
     'datagrams over %s (%s), TUN offloads %s: TCP and UDP arrive byte-exact, no fragments',
     async (_family, serverAddress, offload) => {
       const env = { OFFLOAD: offload, STATE_DIR: stateDir, SERVER_ADDRESS: serverAddress };
+      const mine = children.length; // what this case starts, it stops
       const frag0 = fragments(NS.client) + fragments(NS.server);
       const server = run(NS.server, [path.join(root, 'examples/server.js')], env);
       await server.next((l) => l.includes('"ready"'));
@@ -200,6 +201,9 @@ describeNetns('the examples as a tunnel', () => {
         }
         expect(fragments(NS.client) + fragments(NS.server) - frag0).toBe(0);
       } finally {
+        // Sinks and senders of a failed case must not hold its ports.
+        for (const c of children.slice(mine))
+          if (c !== client.child && c !== server.child && c.exitCode === null) c.kill('SIGKILL');
         client.child.kill('SIGTERM');
         server.child.kill('SIGTERM');
         await Promise.all(
