@@ -1,14 +1,15 @@
 #!/usr/bin/env node
 'use strict';
 // npm run bench: every suite (packet path with its batch-size sweep,
-// platform, route table, end-to-end tunnel), every trial in a fresh process,
+// platform, route table, end-to-end tunnel, offloads, UDP socket), every
+// trial in a fresh process,
 // one progress bar over them. Writes bench/results/<date>.json (every
 // suite's data and the metrics, each with its ratio to a baseline of the
 // same run), <date>.md (the tables), <date>.log (the suites' own output) and,
 // when the packet suite ran, the chart bench/chart.svg (the README's).
 // Arguments after -- go to every suite (e.g. --reps 3). Needs root for all
 // but the route suite.
-//   npm run bench [-- --reps=N] [--only packet,platform,route,tunnel] [--no-chart]
+//   npm run bench [-- --reps=N] [--only packet,platform,route,tunnel,offload,udp] [--no-chart]
 const fs = require('node:fs');
 const path = require('node:path');
 const { SUITES, root, runSuites, markdown } = require('./harness');

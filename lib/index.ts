@@ -26,6 +26,16 @@ export type {
   AddressOptions,
 } from './tun/device';
 export { PacketBatch, type GsoInfo, type GsoType } from './tun/batch';
+export type { TrimOptions, EntryBatch } from './tun/device';
+export { UdpSocket, DatagramBatch, UdpPeer, PeerTable } from './udp';
+export type {
+  UdpSocketOptions,
+  UdpOffloads,
+  UdpPeerError,
+  UdpCounters,
+  SendTarget,
+  SendFromOptions,
+} from './udp';
 export { ChromeEvent } from './events';
 export { VpnError, SystemError } from './errors';
 export type { PacketData } from './native';

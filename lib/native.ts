@@ -30,6 +30,9 @@ export interface TunReaderOptions {
   splitSize?: number;
   /** With offloads: most segments one split call makes. */
   splitSlots?: number;
+  /** Free bytes kept before / after each packet read or split (0..4096). */
+  headroom?: number;
+  tailroom?: number;
 }
 
 /** TUN_F_* flags (linux/if_tun.h). */
@@ -93,6 +96,21 @@ export interface NativeTun {
    * a bad packet (nothing written) or a failed write (err.index says where).
    */
   writeBatch(packets: readonly PacketData[], start: number, withHeader?: boolean): number;
+  /**
+   * Writes entries [start..count) of a batch: data[meta[s*i] + trimHead,
+   * meta[s*i] + meta[s*i+1] - trimTail) for stride s; negative lengths are
+   * skipped, entries that are no IP packet left out (txInvalid). Returns
+   * the position reached (less than count on EAGAIN).
+   */
+  writeFrom(
+    data: Uint8Array,
+    meta: Int32Array,
+    stride: number,
+    count: number,
+    start: number,
+    trimHead: number,
+    trimTail: number,
+  ): number;
   /** Calls `cb` once when the fd is writable again. */
   waitWritable(cb: () => void): void;
   /** Fills `out` with the counters, in the order of COUNTER_NAMES. */
@@ -116,8 +134,132 @@ export const COUNTER_NAMES = [
   'rxSegments',
   'txSuperPackets',
   'gsoErrors',
+  'txInvalid',
 ] as const;
 export type CounterName = (typeof COUNTER_NAMES)[number];
+
+// ---------------------------------------------------------------- UDP socket
+
+export interface OpenUdpOptions {
+  /** "udp6" (default: dual-stack unless ipv6Only) or "udp4". */
+  type?: 'udp4' | 'udp6';
+  ipv6Only?: boolean;
+  /** Address to bind (default: the wildcard). */
+  address?: string;
+  /** Port to bind (default 0: the kernel picks one). */
+  port?: number;
+  /** The one peer: datagrams from others are not received. */
+  connect?: { address: string; port: number };
+  reusePort?: boolean;
+  /** SO_MARK: a firewall mark that policy routing can match (CAP_NET_ADMIN). */
+  mark?: number;
+  /** SO_BINDTODEVICE. */
+  device?: string;
+  recvBufferSize?: number;
+  sendBufferSize?: number;
+  /** UDP_GRO and UDP_SEGMENT where the kernel has them (default true). */
+  offload?: boolean;
+  gro?: boolean;
+  gso?: boolean;
+  /** Messages one recvmmsg() takes (default 32). */
+  batchSize?: number;
+  /** Without GRO: the largest datagram received whole (default 65535). */
+  maxDatagramSize?: number;
+}
+
+/** An error the network reported about one destination (ICMP, no route). */
+export interface NativePeerError {
+  errno: number;
+  code: string;
+  /** The destination, as a 24-byte peer record. */
+  record: Uint8Array;
+  /** EMSGSIZE: the path MTU the kernel learnt; else 0. */
+  info: number;
+}
+
+/**
+ * Native side of a UDP socket. Receives in batches on the loop's own
+ * thread: meta[3i..3i+3) = offset, length and peer (message index) of
+ * datagram i; peers holds a 24-byte record per message (family at 0, port
+ * as a host-order u16 at 2, address at 4..20, scope id at 20).
+ */
+export interface NativeUdp {
+  readonly fd: number;
+  readonly closed: boolean;
+  readonly family: 4 | 6;
+  /** The bound address as a peer record. */
+  readonly local: Uint8Array;
+  readonly buffer: ArrayBuffer;
+  readonly meta: Int32Array;
+  readonly peers: Uint8Array;
+  /** state[0]: send errors waiting for takeSendErrors(). */
+  readonly state: Uint32Array;
+  /** 1: GRO in force, 2: GSO in force. */
+  readonly offloads: number;
+  start(
+    dispatch: (count: number) => void,
+    onError: (err: NativeError) => void,
+    onPeerErrors: (errors: NativePeerError[]) => void,
+  ): void;
+  pause(): void;
+  resume(): void;
+  ref(): void;
+  unref(): void;
+  /**
+   * Sends datagrams[start..] in order; returns the position reached (less
+   * than datagrams.length on EAGAIN). Peers: records (24 bytes each); datagram
+   * i goes to record index[i] (negative: skipped), else record 0, else the
+   * connected peer.
+   */
+  sendArray(
+    datagrams: readonly PacketData[],
+    start: number,
+    peers?: Uint8Array | null,
+    index?: Int32Array | null,
+  ): number;
+  /**
+   * Sends the entries of a batch: entry i is data[meta[s*i] - before,
+   * meta[s*i] + meta[s*i+1] + after) for stride s (2 or 3); negative
+   * lengths are skipped. Peer of entry i: record index[i] (negative:
+   * skipped), else with `column` record meta[3i+2], else record 0, else
+   * the connected peer.
+   */
+  sendFrom(
+    data: Uint8Array,
+    meta: Int32Array,
+    stride: number,
+    count: number,
+    start: number,
+    before: number,
+    after: number,
+    peers?: Uint8Array | null,
+    index?: Int32Array | null,
+    column?: boolean,
+  ): number;
+  takeSendErrors(): NativePeerError[] | undefined;
+  waitWritable(cb: () => void): void;
+  counters(out: Float64Array): void;
+  close(): void;
+}
+
+export const UDP_COUNTER_NAMES = [
+  'rxDatagrams',
+  'rxBytes',
+  'rxBatches',
+  'rxCalls',
+  'rxGro',
+  'rxTruncated',
+  'rxKernelDrops',
+  'txDatagrams',
+  'txBytes',
+  'txCalls',
+  'txGso',
+  'txEagain',
+  'rxErrors',
+  'txErrors',
+  'peerErrors',
+] as const;
+export type UdpCounterName = (typeof UDP_COUNTER_NAMES)[number];
 
 // ------------------------------------------------------------------ netlink
 
@@ -303,6 +445,9 @@ export interface Addon {
   closeFd(fd: number): void;
   // --- route table (issue 3) ---
   RouteTable: NativeRouteTableClass;
+  Udp: new (options: OpenUdpOptions) => NativeUdp;
+  /** The 24-byte record of a peer (checked: an IP address and a port from 1). */
+  udpPeer(address: string, port: number): Uint8Array;
 }
 
 function load(): Addon {

@@ -2,14 +2,20 @@
 'use strict';
 // npm run demo: a real userspace VPN between two network namespaces that the
 // demo creates and deletes. The server (examples/server.js) holds a TUN
-// device and a RouteTable; the client (examples/client.js) uses only the
-// vpnProvider surface. Packets travel as UDP over a veth pair (192.0.2.0/24,
-// "the internet"); the tunnel network is 198.18.0.0/24. Then it measures
-// latency and a bulk TCP transfer through the tunnel, with live rates.
-//   node scripts/demo.js [--json] [--direct]
+// device, a UdpSocket and a RouteTable; the client (examples/client.js) uses
+// the vpnProvider surface and a UdpSocket. Packets travel as wire-size UDP
+// datagrams (never fragmented: the demo counts IP fragments in both
+// namespaces) over a veth pair (192.0.2.0/24 and 2001:db8:f::/64, "the
+// internet"); the tunnel network is 198.18.0.0/24 and 2001:db8:18::/64.
+// Then it measures latency and a bulk TCP transfer through the tunnel, with
+// live rates.
+//   node scripts/demo.js [--json] [--direct] [--dgram] [--no-offload] [--ipv6]
 // --json: a last line of JSON with the figures (bench/tunnel runs it so);
 // --direct: then the same echo and transfer straight over the veth pair, no
-// tunnel (the kernel's path between the namespaces: the baseline).
+// tunnel (the kernel's path between the namespaces: the baseline);
+// --dgram: the same tunnel with Node's dgram for the UDP side;
+// --no-offload: the TUN devices without TSO/USO; --ipv6: the tunnel's
+// datagrams over IPv6.
 const { spawn, spawnSync, execFileSync } = require('node:child_process');
 const fs = require('node:fs');
 const os = require('node:os');
@@ -23,6 +29,28 @@ if (process.argv.includes('--no-offload')) process.env.OFFLOAD = '0';
 const OFFLOAD = process.env.OFFLOAD !== '0';
 const JSON_OUT = process.argv.includes('--json');
 const DIRECT = process.argv.includes('--direct');
+const DGRAM = process.argv.includes('--dgram');
+// --c-relay: bench/tunnel/relay.cc at both ends (the C baseline of
+// bench/tunnel, which builds it into bench/bin/relay).
+const C_RELAY = process.argv.includes('--c-relay');
+const RELAY = path.join(root, 'bench', 'bin', 'relay');
+const IPV6 = process.argv.includes('--ipv6');
+const SERVER_ADDRESS = IPV6 ? '2001:db8:f::2' : '192.0.2.2';
+const SERVER = C_RELAY
+  ? RELAY
+  : DGRAM
+    ? path.join(__dirname, 'demo', 'dgram-server.js')
+    : path.join(root, 'examples', 'server.js');
+const CLIENT = C_RELAY
+  ? RELAY
+  : DGRAM
+    ? path.join(__dirname, 'demo', 'dgram-client.js')
+    : path.join(root, 'examples', 'client.js');
+const TRANSPORT = C_RELAY ? 'c-relay' : DGRAM ? 'dgram' : 'udp-socket';
+if (C_RELAY && !fs.existsSync(RELAY)) {
+  console.error('--c-relay needs bench/bin/relay: npm run bench:tunnel builds it.');
+  process.exit(1);
+}
 
 if (process.getuid() !== 0) {
   console.error(
@@ -69,8 +97,10 @@ function wirePackets(c) {
 }
 
 /** Starts a node script in a namespace; resolves its JSON lines one by one. */
+/** Starts a node script (or, for a path in bench/bin, a program) in a namespace. */
 function start(name, script, args, env = {}) {
-  const c = spawn('ip', ['netns', 'exec', name, process.execPath, script, ...args], {
+  const cmd = script.includes(`${path.sep}bin${path.sep}`) ? [script] : [process.execPath, script];
+  const c = spawn('ip', ['netns', 'exec', name, ...cmd, ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, ...env }, // ip netns exec becomes node: keep any preload
   });
@@ -120,6 +150,26 @@ function cpuSeconds(pid) {
 
 const mbit = (bytes, ms) => (bytes * 8) / (ms / 1000) / 1e6;
 
+/** IP fragments made and reassembled so far in a namespace (IPv4 and IPv6). */
+function fragments(name) {
+  const read = (file) =>
+    execFileSync('ip', ['netns', 'exec', name, 'cat', file], { encoding: 'utf8', env: plainEnv });
+  const snmp = read('/proc/net/snmp').split('\n');
+  const head = snmp.find((l) => l.startsWith('Ip: Forwarding')).split(/\s+/);
+  const vals = snmp.filter((l) => l.startsWith('Ip: '))[1].split(/\s+/);
+  const v4 = (k) => Number(vals[head.indexOf(k)]);
+  const six = Object.fromEntries(
+    read('/proc/net/snmp6')
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => l.split(/\s+/)),
+  );
+  return {
+    made: v4('FragCreates') + Number(six.Ip6FragCreates ?? 0),
+    reassembled: v4('ReasmReqds') + Number(six.Ip6ReasmReqds ?? 0),
+  };
+}
+
 async function main() {
   console.log(
     'setting up two network namespaces: client and server, joined by a veth pair (192.0.2.0/24)',
@@ -144,23 +194,30 @@ async function main() {
   );
   inNs(ns.client, 'ip', 'addr', 'add', '192.0.2.1/24', 'dev', 'wan0');
   inNs(ns.server, 'ip', 'addr', 'add', '192.0.2.2/24', 'dev', 'wan0');
+  inNs(ns.client, 'ip', 'addr', 'add', '2001:db8:f::1/64', 'dev', 'wan0', 'nodad');
+  inNs(ns.server, 'ip', 'addr', 'add', '2001:db8:f::2/64', 'dev', 'wan0', 'nodad');
   for (const name of Object.values(ns)) {
     inNs(name, 'ip', 'link', 'set', 'lo', 'up');
     inNs(name, 'ip', 'link', 'set', 'wan0', 'up');
   }
 
-  const server = start(ns.server, path.join(root, 'examples', 'server.js'), []);
+  const frag0 = { client: fragments(ns.client), server: fragments(ns.server) };
+  const server = start(ns.server, SERVER, C_RELAY ? ['server', '51820'] : []);
   const ready = await server.until((m) => m.ready, 'it was ready');
-  console.log(`server: ${ready.ready} 198.18.0.1/24, listening on ${ready.listen}`);
+  console.log(
+    `server: ${ready.ready} 198.18.0.1/24 2001:db8:18::1/64 (MTU ${ready.mtu}), listening on ${ready.listen}` +
+      (DGRAM ? " with Node's dgram" : C_RELAY ? ' (the C relay)' : ''),
+  );
   const sink = start(ns.server, path.join(__dirname, 'demo', 'load.js'), ['sink', '198.18.0.1']);
   await sink.until((m) => m.ready, 'it was ready');
 
-  const client = start(ns.client, path.join(root, 'examples', 'client.js'), [], {
+  const client = start(ns.client, CLIENT, C_RELAY ? ['client', SERVER_ADDRESS, '51820'] : [], {
     STATE_DIR: stateDir,
+    SERVER_ADDRESS,
   });
   const up = await client.until((m) => m.up, 'the tunnel was up');
   console.log(
-    `client: tunnel up on ${up.up} 198.18.0.2/24 (vpnProvider: createConfig, connect, setParameters)`,
+    `client: tunnel up on ${up.up} 198.18.0.2/24 2001:db8:18::2/64 (vpnProvider: createConfig, connect, setParameters), server at ${SERVER_ADDRESS}`,
   );
 
   let serverStats = null;
@@ -210,29 +267,53 @@ async function main() {
     (cpu.client * secs + cpu.server * secs + done.cpu + cpuSeconds(sink.proc.pid) - cpu0.sink) /
     (done.bytes / 1e6);
 
-  console.log(`\nsummary (offloads ${OFFLOAD ? 'on' : 'off: --no-offload'})`);
+  const frag = {
+    client: fragments(ns.client),
+    server: fragments(ns.server),
+  };
+  const fragCount =
+    frag.client.made -
+    frag0.client.made +
+    frag.server.made -
+    frag0.server.made +
+    frag.client.reassembled -
+    frag0.client.reassembled +
+    frag.server.reassembled -
+    frag0.server.reassembled;
+  const gbit = mbit(done.bytes, done.ms) / 1000;
+  console.log(
+    `\nsummary (${C_RELAY ? 'C relay at both ends' : `UDP side: ${DGRAM ? "Node's dgram" : 'UdpSocket'}`}, TUN offloads ${OFFLOAD ? 'on' : 'off'}, datagrams over ${IPV6 ? 'IPv6' : 'IPv4'})`,
+  );
   console.log(`  latency        ${latency.medianMs.toFixed(2)} ms median round trip`);
   console.log(
-    `  throughput     ${mbit(done.bytes, done.ms).toFixed(0)} Mbit/s of TCP payload over ${(done.ms / 1000).toFixed(1)} s`,
+    `  throughput     ${gbit.toFixed(2)} Gbit/s of TCP payload over ${(done.ms / 1000).toFixed(1)} s`,
   );
   console.log(
     `  packets        ${(serverPkts / secs / 1000).toFixed(0)}k packets/s through the server's tunnel device`,
   );
   console.log(
-    `  CPU            client ${(cpu.client * 100).toFixed(0)}% of a core, server ${(cpu.server * 100).toFixed(0)}%`,
+    `  CPU            client ${(cpu.client * 100).toFixed(0)}% of a core, server ${(cpu.server * 100).toFixed(0)}%` +
+      ` (${(cpu.client / gbit).toFixed(2)} and ${(cpu.server / gbit).toFixed(2)} cores per Gbit/s)`,
   );
-  if (clientStats) {
+  console.log(
+    `  IP fragments   ${fragCount} (made or reassembled in either namespace; every datagram fits the 1500-byte link)`,
+  );
+  if (clientStats && clientStats.inPackets !== undefined) {
     console.log(
       `  client counters  in ${clientStats.inPackets} packets, out ${clientStats.outPackets} packets`,
     );
   }
   const result = {
     tunnel: {
+      transport: TRANSPORT,
+      offload: OFFLOAD,
+      ipv6: IPV6,
       rttMs: latency.medianMs,
       mbit: mbit(done.bytes, done.ms),
       pps: serverPkts / secs,
       cpu,
       cpuPerMB,
+      fragments: fragCount,
     },
   };
   if (DIRECT) {

@@ -14,6 +14,7 @@ import {
 import { checkTypes, sanityError, validate } from '../provider/validate';
 import type { PacketData } from '../native';
 import type { RouteTable } from '../route';
+import type { EntryBatch, TrimOptions } from '../tun/device';
 import * as fs from 'node:fs';
 import { dnsBackend, ResolvConfBackend, type DnsOption } from './dns';
 import { ControlServer } from './control';
@@ -55,8 +56,16 @@ export interface PlatformOptions {
    * onPacketReceived stays wire-size. Default false.
    */
   superPackets?: boolean;
-  /** With offloads: the largest super-packet (IFLA_GSO_MAX_SIZE; 65000 fits a UDP datagram). */
+  /** With offloads: the largest super-packet (IFLA_GSO_MAX_SIZE). */
   gsoMaxSize?: number;
+  /**
+   * Free bytes the session's device keeps before and after each packet it
+   * hands the provider (0..4096, default 0): a tunnel writes its header
+   * and trailer there, in place, and sends PacketBatch.frame(i) without a
+   * copy (UdpSocket.sendFrom with the same room).
+   */
+  headroom?: number;
+  tailroom?: number;
   /**
    * While a session is active, end it on SIGTERM and SIGINT, then end the
    * process with the signal when nothing else listens for it; and end it
@@ -200,6 +209,15 @@ function checkOptions(o: PlatformOptions): void {
   for (const k of ['controlSocket', 'handleSignals', 'offload', 'superPackets'] as const) {
     if (o[k] !== undefined && typeof o[k] !== 'boolean') throw argError(`${k} must be a boolean`);
   }
+  for (const k of ['headroom', 'tailroom'] as const) {
+    const v = o[k];
+    if (v === undefined) continue;
+    if (typeof v !== 'number') throw argError(`${k} must be a number`);
+    if (!Number.isInteger(v) || v < 0 || v > 4096)
+      throw Object.assign(new RangeError(`${k} must be an integer from 0 to 4096`), {
+        code: 'ERR_OUT_OF_RANGE',
+      });
+  }
   if (o.gsoMaxSize !== undefined) {
     const g = o.gsoMaxSize;
     if (typeof g !== 'number') throw argError('gsoMaxSize must be a number');
@@ -218,6 +236,7 @@ export class Platform implements ProviderHost {
   private readonly offload: boolean;
   private readonly superPackets: boolean;
   private readonly gsoMaxSize: number | undefined;
+  private readonly room: { headroom: number; tailroom: number };
   private readonly log: (line: string) => void;
   private readonly routing: RoutingOptions;
   private readonly dns: DnsOption;
@@ -253,6 +272,7 @@ export class Platform implements ProviderHost {
     this.offload = options.offload !== false;
     this.superPackets = options.superPackets === true;
     this.gsoMaxSize = options.gsoMaxSize;
+    this.room = { headroom: options.headroom ?? 0, tailroom: options.tailroom ?? 0 };
     this.handleSignals = options.handleSignals ?? true;
     this.log = options.log ?? ((line) => console.warn(line));
     this.routing = { ...DEFAULT_ROUTING, ...options.routing };
@@ -436,6 +456,7 @@ export class Platform implements ProviderHost {
         offload: this.offload,
         superPackets: this.superPackets,
         gsoMaxSize: this.gsoMaxSize,
+        ...this.room,
         connectTimeoutMs: this.connectTimeoutMs,
         routing: this.routing,
         dns: await dnsBackend(this.dns, this.stateDir),
@@ -642,6 +663,12 @@ export class Platform implements ProviderHost {
     this.checkOpen();
     const session = this.owned(providerId);
     await this.written(session, session.device.sendPackets(packets, options));
+  }
+
+  async sendFrom(providerId: string, batch: EntryBatch, options?: TrimOptions): Promise<void> {
+    this.checkOpen();
+    const session = this.owned(providerId);
+    await this.written(session, session.device.sendFrom(batch, options));
   }
 
   /** A failed write (not a refused packet) ends the session, as ChromeOS's error does. */

@@ -23,6 +23,8 @@ export interface SessionOptions {
   offload: boolean;
   superPackets: boolean;
   gsoMaxSize: number | undefined;
+  headroom: number;
+  tailroom: number;
   connectTimeoutMs: number;
   routing: RoutingOptions;
   dns: DnsBackend | null;
@@ -54,6 +56,8 @@ export class Session {
       offload: options.offload,
       superPackets: options.superPackets,
       gsoMaxSize: options.gsoMaxSize,
+      headroom: options.headroom,
+      tailroom: options.tailroom,
     });
     // A point-to-point tunnel needs no IPv6 link-local address; without one
     // the kernel sends no router solicitations into it. (Fails only where

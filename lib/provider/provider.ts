@@ -5,7 +5,7 @@
 import { ChromeEvent } from '../events';
 import type { PacketData } from '../native';
 import type { PacketBatch } from '../tun/batch';
-import type { TunDevice } from '../tun/device';
+import type { EntryBatch, TrimOptions, TunDevice } from '../tun/device';
 import { settle, type Callback } from './callback';
 import type { Parameters } from './validate';
 
@@ -37,6 +37,7 @@ export interface ProviderHost {
     packets: readonly PacketData[],
     options?: { withHeader?: boolean },
   ): Promise<void>;
+  sendFrom(providerId: string, batch: EntryBatch, options?: TrimOptions): Promise<void>;
   notifyConnectionStateChanged(providerId: string, state: unknown): Promise<void>;
 }
 
@@ -104,6 +105,17 @@ export class VpnProvider {
    */
   sendPackets(packets: readonly PacketData[], options?: { withHeader?: boolean }): Promise<void> {
     return this.host.sendPackets(this.id, packets, options);
+  }
+
+  /**
+   * Fast path: the entries of a batch (a UdpSocket's DatagramBatch) as
+   * packets, in one native call with no copy, the tunnel's header and
+   * trailer cut off (`trimHead`, `trimTail`). Dropped entries are skipped;
+   * entries that are no IP packet are left out and counted, never refused
+   * whole (TunDevice.sendFrom).
+   */
+  sendFrom(batch: EntryBatch, options?: TrimOptions): Promise<void> {
+    return this.host.sendFrom(this.id, batch, options);
   }
 
   notifyConnectionStateChanged(state: VpnConnectionState): Promise<void>;

@@ -29,6 +29,8 @@ const GSO_TYPES: Record<number, GsoType> = { 1: 'tcp4', 4: 'tcp6', 5: 'udp' };
 export class PacketBatch {
   /** Packets in this batch; 0 once the listener call is over. */
   count = 0;
+  /** Int32s per packet in meta: (offset, length). */
+  readonly stride = 2;
   /** The whole receive slab; packet i is data[offset(i) .. offset(i) + length(i)). */
   readonly data: Uint8Array;
 
@@ -41,6 +43,10 @@ export class PacketBatch {
     /** Raw virtio-net headers, 8 uint16 a packet (superPackets batches only). */
     readonly gsoMeta: Uint16Array | null = null,
     private readonly splitter: ((each: (segments: PacketBatch) => void) => void) | null = null,
+    /** Free bytes the device keeps before each packet (TunDeviceOptions.headroom). */
+    readonly headroom = 0,
+    /** Free bytes the device keeps after each packet (TunDeviceOptions.tailroom). */
+    readonly tailroom = 0,
   ) {
     this.data = new Uint8Array(buffer, 0, dataLength);
   }
@@ -59,6 +65,24 @@ export class PacketBatch {
   length(i: number): number {
     if (!(i >= 0 && i < this.count)) this.outOfRange(i);
     return this.meta[2 * i + 1];
+  }
+
+  /**
+   * Packet i with the room the device keeps around it (a view, no copy):
+   * `headroom` free bytes, the packet, `tailroom` free bytes. A tunnel
+   * writes its header and trailer there and sends the frame as it is
+   * (UdpSocket.sendFrom with the same room): no copy of the packet.
+   */
+  frame(i: number): Uint8Array {
+    if (!(i >= 0 && i < this.count)) this.outOfRange(i);
+    const off = this.meta[2 * i] - this.headroom;
+    return new Uint8Array(this.buffer, off, this.meta[2 * i + 1] + this.headroom + this.tailroom);
+  }
+
+  /** Leaves packet i out of sends made from this batch (sendFrom skips it). */
+  drop(i: number): void {
+    if (!(i >= 0 && i < this.count)) this.outOfRange(i);
+    this.meta[2 * i + 1] = -1;
   }
 
   /** Packet i copied into its own ArrayBuffer. */

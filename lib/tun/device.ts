@@ -71,6 +71,31 @@ export interface TunDeviceOptions {
    * attachQueue), one per worker thread; the kernel spreads flows over them.
    */
   multiQueue?: boolean;
+  /**
+   * Free bytes kept before each received packet (0..4096, default 0), and
+   * after it (`tailroom`): a tunnel writes its own header (and trailer:
+   * an authentication tag) around the packet in place, and sends
+   * PacketBatch.frame(i) with no copy (UdpSocket.sendFrom).
+   */
+  headroom?: number;
+  tailroom?: number;
+}
+
+/** What TunDevice.sendFrom cuts off each entry of a batch. */
+export interface TrimOptions {
+  /** Bytes before the packet in each entry (the tunnel's header). */
+  trimHead?: number;
+  /** Bytes after the packet in each entry (the tunnel's trailer). */
+  trimTail?: number;
+}
+
+/** A batch sendFrom takes: a PacketBatch, a DatagramBatch, or the like. */
+export interface EntryBatch {
+  readonly data: Uint8Array;
+  /** (offset, length) pairs, or (offset, length, sender) triples when stride is 3. */
+  readonly meta: Int32Array;
+  readonly stride?: number;
+  readonly count: number;
 }
 
 /** Offloads in force on a device. */
@@ -91,9 +116,10 @@ export interface TunStats extends TunCounters {
 }
 
 interface PendingSend {
-  packets: readonly PacketData[];
+  /** Writes from `index`; returns the position reached. */
+  write: (index: number) => number;
   index: number;
-  withHeader: boolean;
+  end: number;
   resolve: () => void;
   reject: (err: Error) => void;
 }
@@ -229,8 +255,12 @@ export class TunDevice {
     offloads: number,
   ) {
     const batchSize = options.batchSize ?? DEFAULT_BATCH;
+    const headroom = options.headroom ?? 0;
+    const tailroom = options.tailroom ?? 0;
     try {
       this.handle = new native.Tun(fd, {
+        headroom,
+        tailroom,
         batchSize,
         slabSize: options.slabSize ?? (offloads ? DEFAULT_OFFLOAD_SLAB : DEFAULT_SLAB),
         offloads,
@@ -248,13 +278,35 @@ export class TunDevice {
     const packetBytes = this.handle.meta.byteOffset;
     const splitMeta = this.handle.splitMeta;
     if (splitMeta) {
-      this.segments = new PacketBatch(this.handle.slab, splitMeta, packetBytes);
+      this.segments = new PacketBatch(
+        this.handle.slab,
+        splitMeta,
+        packetBytes,
+        null,
+        null,
+        headroom,
+        tailroom,
+      );
     }
     this.batch = this.superPackets
-      ? new PacketBatch(this.handle.slab, this.handle.meta, packetBytes, this.handle.gso, (each) =>
-          this.rawGso === 0 ? each(this.batch) : this.splitEach(this.batch.count, each),
+      ? new PacketBatch(
+          this.handle.slab,
+          this.handle.meta,
+          packetBytes,
+          this.handle.gso,
+          (each) => (this.rawGso === 0 ? each(this.batch) : this.splitEach(this.batch.count, each)),
+          headroom,
+          tailroom,
         )
-      : new PacketBatch(this.handle.slab, this.handle.meta, packetBytes);
+      : new PacketBatch(
+          this.handle.slab,
+          this.handle.meta,
+          packetBytes,
+          null,
+          null,
+          headroom,
+          tailroom,
+        );
     const watch = () => this.updateReading();
     this.onPacketsReceived = new ChromeEvent('TunDevice.onPacketsReceived', watch);
     this.onPacketReceived = new ChromeEvent('TunDevice.onPacketReceived', watch);
@@ -291,14 +343,16 @@ export class TunDevice {
   /** Sends one packet into the system, as if it came out of the tunnel. */
   sendPacket(packet: PacketData): Promise<void> {
     if (this.failed) return Promise.reject(this.failed);
-    if (this.pending.length > 0) return this.enqueue([packet], 0, false);
+    const packets = [packet];
+    const write = (i: number) => this.handle.writeBatch(packets, i, false);
+    if (this.pending.length > 0) return this.enqueue(write, 0, 1);
     try {
       // One native write, no array: the queue is only for EAGAIN.
       if (this.handle.write(packet)) return Promise.resolve();
     } catch (err) {
       return Promise.reject(fromNative(err));
     }
-    return this.enqueue([packet], 0, false);
+    return this.enqueue(write, 0, 1);
   }
 
   /**
@@ -322,15 +376,56 @@ export class TunDevice {
     }
     const withHeader = options.withHeader === true;
     if (this.failed) return Promise.reject(this.failed);
-    if (this.pending.length > 0) return this.enqueue(packets, 0, withHeader);
+    const write = (i: number) => this.handle.writeBatch(packets, i, withHeader);
+    if (this.pending.length > 0) return this.enqueue(write, 0, packets.length);
     let reached: number;
     try {
-      reached = this.handle.writeBatch(packets, 0, withHeader);
+      reached = write(0);
     } catch (err) {
       return Promise.reject(fromNative(err));
     }
     if (reached === packets.length) return Promise.resolve();
-    return this.enqueue(packets, reached, withHeader);
+    return this.enqueue(write, reached, packets.length);
+  }
+
+  /**
+   * Writes the entries of a batch as packets in one native call, zero-copy:
+   * the datagrams of a DatagramBatch with the tunnel's header and trailer
+   * cut off (`trimHead`, `trimTail`), say. Dropped entries are skipped, and
+   * entries that are no IP packet are left out and counted (txInvalid): a
+   * batch from the network is never refused whole. With offloads, runs of
+   * one flow are coalesced. If the kernel pushes back, what is left is
+   * copied (a batch is valid only during its listener call) and written
+   * when the device is writable.
+   */
+  sendFrom(batch: EntryBatch, options: TrimOptions = {}): Promise<void> {
+    if (this.failed) return Promise.reject(this.failed);
+    let write: (i: number) => number;
+    try {
+      write = this.batchWriter(batch, options);
+    } catch (err) {
+      return Promise.reject(err as Error);
+    }
+    const count = batch.count;
+    if (this.pending.length > 0) return this.enqueue(this.snapshot(batch, options), 0, count);
+    let reached: number;
+    try {
+      reached = write(0);
+    } catch (err) {
+      return Promise.reject(fromNative(err));
+    }
+    if (reached >= count) return Promise.resolve();
+    return this.enqueue(this.snapshot(batch, options), reached, count);
+  }
+
+  /** sendFrom without a Promise: the position reached (less than batch.count on EAGAIN). */
+  trySendFrom(batch: EntryBatch, options: TrimOptions = {}, start = 0): number {
+    if (this.pending.length > 0) return start;
+    try {
+      return this.batchWriter(batch, options)(start);
+    } catch (err) {
+      throw fromNative(err);
+    }
   }
 
   /**
@@ -489,7 +584,9 @@ export class TunDevice {
     const count = batch.count;
     for (let i = 0; i < count; i++) {
       const off = meta[2 * i];
-      this.onPacketReceived.dispatch(data.slice(off, off + meta[2 * i + 1]).buffer);
+      const len = meta[2 * i + 1];
+      if (len < 0) continue; // dropped by an onPacketsReceived listener
+      this.onPacketReceived.dispatch(data.slice(off, off + len).buffer);
     }
   }
 
@@ -519,13 +616,59 @@ export class TunDevice {
     }
   }
 
-  private enqueue(
-    packets: readonly PacketData[],
-    index: number,
-    withHeader: boolean,
-  ): Promise<void> {
+  private batchWriter(batch: EntryBatch, o: TrimOptions): (i: number) => number {
+    if (typeof o !== 'object' || o === null) {
+      throw Object.assign(new TypeError('options must be an object'), {
+        code: 'ERR_INVALID_ARG_TYPE',
+      });
+    }
+    const { data, meta, count } = batch ?? {};
+    if (
+      !(data instanceof Uint8Array) ||
+      !(meta instanceof Int32Array) ||
+      typeof count !== 'number'
+    ) {
+      throw Object.assign(new TypeError('batch must be a PacketBatch or a DatagramBatch'), {
+        code: 'ERR_INVALID_ARG_TYPE',
+      });
+    }
+    const stride = strideOf(batch);
+    const head = o.trimHead ?? 0;
+    const tail = o.trimTail ?? 0;
+    return (i) => this.handle.writeFrom(data, meta, stride, count, i, head, tail);
+  }
+
+  /** A writer over a copy of a batch's entries (their trimmed packets). */
+  private snapshot(batch: EntryBatch, o: TrimOptions): (i: number) => number {
+    const stride = strideOf(batch);
+    const head = o.trimHead ?? 0;
+    const tail = o.trimTail ?? 0;
+    const packets: Uint8Array[] = [];
+    for (let i = 0; i < batch.count; i++) {
+      const off = batch.meta[stride * i];
+      const len = batch.meta[stride * i + 1];
+      packets.push(
+        len < 0
+          ? new Uint8Array(0)
+          : batch.data.slice(off + head, off + Math.max(head, len - tail)),
+      );
+    }
+    const data = new Uint8Array(packets.reduce((n, p) => n + p.length, 0));
+    const meta = new Int32Array(2 * packets.length);
+    let at = 0;
+    packets.forEach((p, i) => {
+      data.set(p, at);
+      meta[2 * i] = at;
+      meta[2 * i + 1] = batch.meta[stride * i + 1] < 0 ? -1 : p.length;
+      at += p.length;
+    });
+    const count = packets.length;
+    return (i) => this.handle.writeFrom(data, meta, 2, count, i, 0, 0);
+  }
+
+  private enqueue(write: (i: number) => number, index: number, end: number): Promise<void> {
     return new Promise<void>((resolve, reject) => {
-      this.pending.push({ packets, index, withHeader, resolve, reject });
+      this.pending.push({ write, index, end, resolve, reject });
       if (this.pending.length === 1) this.handle.waitWritable(() => this.drain());
     });
   }
@@ -534,13 +677,13 @@ export class TunDevice {
     while (this.pending.length > 0 && !this.closed) {
       const p = this.pending[0];
       try {
-        p.index = this.handle.writeBatch(p.packets, p.index, p.withHeader);
+        p.index = p.write(p.index);
       } catch (err) {
         this.pending.shift();
         p.reject(fromNative(err));
         continue;
       }
-      if (p.index < p.packets.length) {
+      if (p.index < p.end) {
         this.handle.waitWritable(() => this.drain());
         return;
       }
@@ -548,4 +691,9 @@ export class TunDevice {
       p.resolve();
     }
   }
+}
+
+/** Int32s per entry of a batch's meta: 2, or 3 for a DatagramBatch. */
+function strideOf(batch: EntryBatch): number {
+  return batch.stride === 3 ? 3 : 2;
 }

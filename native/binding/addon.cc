@@ -16,6 +16,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitMonitor(env, exports, data);
   InitFs(env, exports, data);
   InitRouteTable(env, exports, data);
+  InitUdp(env, exports, data);
   exports.Set("napiVersion", Napi::Number::New(env, NAPI_VERSION));
   return exports;
 }

@@ -20,5 +20,6 @@ void InitNetlink(Napi::Env env, Napi::Object exports, AddonData* data);
 void InitMonitor(Napi::Env env, Napi::Object exports, AddonData* data);
 void InitFs(Napi::Env env, Napi::Object exports, AddonData* data);
 void InitRouteTable(Napi::Env env, Napi::Object exports, AddonData* data);
+void InitUdp(Napi::Env env, Napi::Object exports, AddonData* data);
 
 }  // namespace vpn

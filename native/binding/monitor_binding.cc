@@ -34,7 +34,14 @@ class MonitorCore : public PolledFd {
     if (owner_slot_) *owner_slot_ = nullptr;
   }
   void OnEvents(int status, int) override {
-    int n = status < 0 ? 1 : netlink::DrainMonitor(fd(), &buf_);
+    // An error (the kernel dropped messages: ENOBUFS) means "something
+    // changed" too; and the watch goes on.
+    // Reading clears the socket's error, so it does not fire at once again.
+    int n = netlink::DrainMonitor(fd(), &buf_);
+    if (status < 0) {
+      Watch(UV_READABLE);
+      n = 1;
+    }
     if (n == -EAGAIN) return;
     CallJs(cb_, 0, nullptr);
   }

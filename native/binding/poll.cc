@@ -80,6 +80,9 @@ bool PolledFd::CallJs(const Napi::FunctionReference& fn, size_t argc,
 void PolledFd::OnPoll(uv_poll_t* handle, int status, int events) {
   auto* self = static_cast<PolledFd*>(handle->data);
   if (self->closing_) return;
+  // On POLLERR libuv stops the handle before it calls back: Watch() must
+  // start it again.
+  if (status < 0) self->events_ = 0;
   Napi::HandleScope scope(self->env_);
   self->OnEvents(status, events);
 }

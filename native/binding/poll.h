@@ -43,7 +43,8 @@ class PolledFd {
   virtual ~PolledFd();
 
   // The loop says the fd is readable / writable (events: UV_READABLE |
-  // UV_WRITABLE), or polling failed (status < 0, a libuv error).
+  // UV_WRITABLE), or polling failed (status < 0, a libuv error: POLLERR
+  // comes as UV_EBADF, and the handle is stopped until Watch() again).
   virtual void OnEvents(int status, int events) = 0;
   // Close() started: drop JS references here.
   virtual void OnClose() {}

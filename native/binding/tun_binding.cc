@@ -195,6 +195,7 @@ class Tun : public Napi::ObjectWrap<Tun> {
                            InstanceMethod<&Tun::Unref>("unref"),
                            InstanceMethod<&Tun::Write>("write"),
                            InstanceMethod<&Tun::WriteBatch>("writeBatch"),
+                           InstanceMethod<&Tun::WriteFrom>("writeFrom"),
                            InstanceMethod<&Tun::Split>("split"),
                            InstanceMethod<&Tun::WaitWritable>("waitWritable"),
                            InstanceMethod<&Tun::Counters>("counters"),
@@ -203,8 +204,9 @@ class Tun : public Napi::ObjectWrap<Tun> {
   }
 
   // new Tun(fd, { batchSize, slabSize, offloads?, superPackets?, splitSize?,
-  // splitSlots? }): takes ownership of fd. offloads: the TUN_F_* flags in
-  // force on a fd opened with IFF_VNET_HDR (0: a plain packet fd).
+  // splitSlots?, headroom?, tailroom? }): takes ownership of fd. offloads:
+  // the TUN_F_* flags in force on a fd opened with IFF_VNET_HDR (0: a plain
+  // packet fd). headroom / tailroom: free bytes kept around each packet.
   explicit Tun(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Tun>(info) {
     Napi::Env env = info.Env();
     if (info.Length() < 2 || !info[1].IsObject())
@@ -227,6 +229,18 @@ class Tun : public Napi::ObjectWrap<Tun> {
           IntArg(env, o.Get("splitSlots"), "splitSlots", 64, 65535));
     }
     bool super_packets = BoolProp(env, o, "superPackets") == 1;
+    layout.room.head =
+        static_cast<size_t>(IntProp(env, o, "headroom", 0, 4096, 0));
+    layout.room.tail =
+        static_cast<size_t>(IntProp(env, o, "tailroom", 0, 4096, 0));
+    // One read of the largest packet, with its room and header, must fit.
+    size_t min_area =
+        layout.room.head + 16 + tun::kMaxVnetRead + layout.room.tail;
+    if (layout.slab < min_area || (offloads && layout.split < min_area))
+      throw CodedRangeError(env, "ERR_OUT_OF_RANGE",
+                            "slabSize and splitSize must hold one largest "
+                            "packet with its room: at least " +
+                                std::to_string(min_area) + " bytes");
     batch_size_ = layout.batch;
     core_ = new TunCore(env, fd, layout, offloads, super_packets, counters_,
                         &core_);
@@ -397,6 +411,63 @@ class Tun : public Napi::ObjectWrap<Tun> {
     return Napi::Number::New(env, start + w.taken);
   }
 
+  // writeFrom(data, meta, stride, count, start, trimHead, trimTail): the
+  // position reached. Writes data[meta[s*i] + trimHead, meta[s*i] +
+  // meta[s*i+1] - trimTail) for each entry (a tunnel's datagrams, its
+  // header and trailer cut off): entries of negative length are skipped,
+  // and entries that are no IP packet (the network sent them) are left out
+  // and counted (txInvalid), never thrown for the whole batch.
+  Napi::Value WriteFrom(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    TunCore* c = Live(env);
+    if (info.Length() < 7)
+      throw CodedTypeError(env, "ERR_INVALID_ARG_TYPE",
+                           "writeFrom(data, meta, stride, count, start, "
+                           "trimHead, trimTail)");
+    ByteSpan data = BytesArg(env, info[0], "batch's data");
+    size_t nmeta = 0;
+    auto* meta = static_cast<const int32_t*>(TypedArg(
+        env, info[1], napi_int32_array, &nmeta, "meta must be an Int32Array"));
+    auto stride = static_cast<uint32_t>(IntArg(env, info[2], "stride", 2, 3));
+    auto count =
+        static_cast<uint32_t>(IntArg(env, info[3], "count", 0, nmeta / stride));
+    auto start = static_cast<uint32_t>(IntArg(env, info[4], "start", 0, count));
+    int64_t head = IntArg(env, info[5], "trimHead", 0, 65535);
+    int64_t tail = IntArg(env, info[6], "trimTail", 0, 65535);
+    refs_.clear();
+    positions_.clear();
+    for (uint32_t i = start; i < count; ++i) {
+      int64_t off = meta[stride * i], len = meta[stride * i + 1];
+      if (len < 0) continue;
+      if (off < 0 || off + len > static_cast<int64_t>(data.len)) {
+        Napi::Error e = CodedRangeError(
+            env, "ERR_OUT_OF_RANGE",
+            "Entry " + std::to_string(i) + " lies outside the batch's data");
+        e.Set("index", Napi::Number::New(env, i));
+        throw e;
+      }
+      tun::PacketRef p{
+          data.data + off + head,
+          len > head + tail ? static_cast<size_t>(len - head - tail) : 0};
+      if (!c->queue().Valid(p)) {
+        c->queue().Count(tun::kTxInvalid);
+        continue;
+      }
+      refs_.push_back(p);
+      positions_.push_back(i);
+    }
+    auto n = static_cast<uint32_t>(refs_.size());
+    tun::WriteResult w = c->queue().Write(refs_.data(), n, false);
+    uint32_t reached = w.taken < n ? positions_[w.taken] : count;
+    if (w.error && w.error != EAGAIN) {
+      Napi::Error e = SystemError(env, w.error, "write",
+                                  "writing a packet to the device failed");
+      e.Set("index", Napi::Number::New(env, reached));
+      throw e;
+    }
+    return Napi::Number::New(env, reached);
+  }
+
   void WaitWritable(const Napi::CallbackInfo& info) {
     TunCore* c = Live(info.Env());
     if (info.Length() < 1 || !info[0].IsFunction())
@@ -430,6 +501,7 @@ class Tun : public Napi::ObjectWrap<Tun> {
   uint32_t batch_size_ = 0;
   std::vector<napi_value> values_;    // writeBatch's elements, one call
   std::vector<tun::PacketRef> refs_;  // and their bytes
+  std::vector<uint32_t> positions_;   // writeFrom: each ref's entry
   Napi::Reference<Napi::ArrayBuffer> slab_;
   Napi::Reference<Napi::Int32Array> meta_;
   Napi::Reference<Napi::Uint16Array> gso_;

@@ -10,7 +10,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
+#include <utility>
 #include <vector>
 
 #include "check.h"
@@ -44,7 +46,8 @@ struct Fixture {
   Queue* q = nullptr;
 
   Fixture(uint32_t batch, size_t slab, unsigned offloads, bool super,
-          size_t split = 1 << 20, uint32_t slots = 256) {
+          size_t split = 1 << 20, uint32_t slots = 256, Room room = {}) {
+    layout.room = room;
     // As the binding does: areas of whole 8-byte words, so that the metas
     // that follow them are aligned.
     layout.batch = batch;
@@ -255,6 +258,60 @@ TEST(AMetaEntryMovedByJsIsSkippedNotFollowed) {
   f.q->Receive(&rec);
   CHECK_EQ(rec.made, 0u);
   CHECK_EQ(f.counters[kGsoErrors], 1u);
+}
+
+// Every packet of a delivery has the room asked for around it, inside its
+// area, and no packet's room overlaps another packet.
+void CheckRoom(Fixture& f, MetaKind kind, uint32_t count, Room room) {
+  const int32_t* m = f.meta(kind);
+  std::vector<std::pair<size_t, size_t>> frames;
+  for (uint32_t i = 0; i < count; ++i) {
+    size_t off = static_cast<size_t>(m[2 * i]), len = m[2 * i + 1];
+    // A split batch holds segments in the split area and the packets that
+    // needed no split where they were read, in the slab.
+    bool in_slab = off < f.layout.slab;
+    size_t lo = in_slab ? 0 : f.layout.slab;
+    size_t hi = in_slab ? f.layout.slab : f.layout.slab + f.layout.split;
+    CHECK_EQ(off % 8, 0u);
+    CHECK(off >= lo + room.head);
+    CHECK(off + len + room.tail <= hi);
+    frames.push_back({off - room.head, off + len + room.tail});
+  }
+  std::sort(frames.begin(), frames.end());
+  for (size_t i = 1; i < frames.size(); ++i)
+    CHECK(frames[i].first >= frames[i - 1].second);
+}
+
+TEST(PacketsKeepTheirRoomReadOrSplit) {
+  for (unsigned offloads : {0u, kAll}) {
+    Room room{24, 16};
+    Fixture f(64, 1 << 20, offloads, false, 1 << 20, 256, room);
+    Flow flow;
+    std::vector<Bytes> want;
+    for (uint32_t k = 0; k < 5; ++k) {
+      Bytes p = MakeSegment(flow, k, 100 + 37 * k, 1 + k);
+      Send(f.pair.a, offloads ? WithZeroHeader(p) : p);
+      want.push_back(p);
+    }
+    if (offloads) {
+      std::vector<Bytes> run = MakeRun(flow, 9, 1000, 55);
+      Send(f.pair.a, SuperRead(run));
+      want.insert(want.end(), run.begin(), run.end());
+    }
+    struct Checks : Recorder {
+      using Recorder::Recorder;
+      Room room;
+      bool Deliver(uint32_t count, MetaKind kind, uint32_t gso) override {
+        Recorder::Deliver(count, kind, gso);
+        CheckRoom(*f, kind, count, room);
+        return true;
+      }
+    } rec(&f);
+    rec.room = room;
+    f.q->Receive(&rec);
+    CHECK_EQ(rec.batches.size(), 1u);
+    CHECK(rec.batches[0] == want);
+  }
 }
 
 TEST(ABadPacketIsFoundBeforeAnythingIsWritten) {

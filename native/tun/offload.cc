@@ -184,27 +184,34 @@ bool FinishChecksum(uint8_t* pkt, size_t len, const VnetHdr& h) {
 
 SegmentResult Segment(const uint8_t* pkt, size_t len, const VnetHdr& h,
                       uint8_t* out, size_t cap, int32_t* meta,
-                      uint32_t max_segments, size_t out_base) {
+                      uint32_t max_segments, size_t out_base, Room room) {
   SegmentResult r;
+  // Where a segment of seg_len bytes placed at `off` starts, and where the
+  // next one may go.
+  auto start_of = [&](size_t off) { return Align8(off + room.head); };
+  auto end_of = [&](size_t off, size_t seg_len) {
+    return start_of(off) + seg_len + room.tail;
+  };
   if (len == 0) {
     r.status = SegmentStatus::kMalformed;
     return r;
   }
   uint8_t type = h.gso_type & static_cast<uint8_t>(~kGsoEcn);
   if (type == kGsoNone) {
-    if (max_segments < 1 || len > cap) {
+    if (max_segments < 1 || end_of(0, len) > cap) {
       r.status = SegmentStatus::kNoRoom;
       return r;
     }
-    memcpy(out, pkt, len);
-    if ((h.flags & kNeedsCsum) && !FinishChecksum(out, len, h)) {
+    uint8_t* o = out + start_of(0);
+    memcpy(o, pkt, len);
+    if ((h.flags & kNeedsCsum) && !FinishChecksum(o, len, h)) {
       r.status = SegmentStatus::kMalformed;
       return r;
     }
-    meta[0] = static_cast<int32_t>(out_base);
+    meta[0] = static_cast<int32_t>(out_base + start_of(0));
     meta[1] = static_cast<int32_t>(len);
     r.count = 1;
-    r.used = Align8(len);
+    r.used = Align8(end_of(0, len));
     return r;
   }
   Layout l;
@@ -232,7 +239,11 @@ SegmentResult Segment(const uint8_t* pkt, size_t len, const VnetHdr& h,
   size_t g = h.gso_size, payload = len - hdr;
   size_t n = (payload + g - 1) / g;
   size_t last = payload - (n - 1) * g;
-  size_t need = (n - 1) * Align8(hdr + g) + Align8(hdr + last);
+  size_t need = 0;
+  if (n <= max_segments) {
+    for (size_t i = 0; i < n; ++i)
+      need = end_of(need, hdr + (i + 1 == n ? last : g));
+  }
   if (n > max_segments || need > cap) {
     r.status = SegmentStatus::kNoRoom;
     return r;
@@ -245,7 +256,7 @@ SegmentResult Segment(const uint8_t* pkt, size_t len, const VnetHdr& h,
   for (size_t i = 0; i < n; ++i) {
     size_t chunk = i + 1 == n ? last : g;
     size_t seg_len = hdr + chunk;
-    uint8_t* o = out + off;
+    uint8_t* o = out + start_of(off);
     memcpy(o, pkt, hdr);
     memcpy(o + hdr, pkt + hdr + i * g, chunk);
     if (l.v6) {
@@ -270,12 +281,12 @@ SegmentResult Segment(const uint8_t* pkt, size_t len, const VnetHdr& h,
       uint16_t c = L4Checksum(o, l, seg_len);
       StoreSum16(l4 + 6, c == 0 ? 0xffff : c);
     }
-    meta[2 * i] = static_cast<int32_t>(out_base + off);
+    meta[2 * i] = static_cast<int32_t>(out_base + start_of(off));
     meta[2 * i + 1] = static_cast<int32_t>(seg_len);
-    off += Align8(seg_len);
+    off = end_of(off, seg_len);
   }
   r.count = static_cast<uint32_t>(n);
-  r.used = off;
+  r.used = Align8(off);
   return r;
 }
 

@@ -16,6 +16,8 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "tun/tun.h"
+
 namespace vpn::tun {
 
 constexpr size_t kVnetHdrLen = 10;  // struct virtio_net_hdr
@@ -94,10 +96,11 @@ struct SegmentResult {
 // only, CWR on the first only) or UDP length, and a computed L4 checksum.
 // meta gets (out_base + offset, length) pairs, at most max_segments of them.
 // A packet without GSO is copied as one segment, its checksum completed if
-// NEEDS_CSUM is set. kNoRoom writes nothing.
+// NEEDS_CSUM is set. kNoRoom writes nothing. room: free bytes kept before
+// and after each segment (segments still start 8-byte aligned from out).
 SegmentResult Segment(const uint8_t* pkt, size_t len, const VnetHdr& h,
                       uint8_t* out, size_t cap, int32_t* meta,
-                      uint32_t max_segments, size_t out_base);
+                      uint32_t max_segments, size_t out_base, Room room = {});
 
 // Coalescing on send. Offered to the planner as an array of packets; it
 // takes the longest run from `first` that can go as one super-packet.

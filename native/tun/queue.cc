@@ -26,7 +26,7 @@ ReceiveResult Queue::Receive(QueueSink* sink) {
   ReceiveResult out;
   if (closed()) return out;
   ReadResult r = ReadBatch(fd_, base_, layout_.slab, meta(), layout_.batch,
-                           vnet() ? gso() : nullptr);
+                           vnet() ? gso() : nullptr, layout_.room);
   out.more = r.full;
   if (r.count) {
     counters_[kRxPackets] += r.count;
@@ -106,7 +106,7 @@ SplitResult Queue::Split(uint32_t start) {
     SegmentResult r =
         Segment(base_ + off, static_cast<size_t>(mlen), h, area + used,
                 layout_.split - used, out_meta + 2 * made,
-                layout_.split_slots - made, layout_.slab + used);
+                layout_.split_slots - made, layout_.slab + used, layout_.room);
     if (r.status == SegmentStatus::kNoRoom && made > 0) break;
     if (r.status != SegmentStatus::kOk) {
       // Malformed, or more segments than an empty split area holds.

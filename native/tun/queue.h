@@ -46,6 +46,8 @@ enum Counter {
   kRxSegments,      // wire-size packets they carry
   kTxSuperPackets,  // super-packets written (coalesced runs, or forwarded)
   kGsoErrors,       // super-packets dropped as malformed
+  kTxInvalid,       // packets of a batch written from the network that
+                    // were not IP packets, left out (writeFrom)
   kCounterCount
 };
 
@@ -60,6 +62,7 @@ struct QueueLayout {
   size_t split = 0;          // 0 without offloads
   uint32_t batch = 0;        // most packets one read round takes
   uint32_t split_slots = 0;  // most segments one split round makes
+  Room room;                 // free bytes around each packet (see tun.h)
 
   size_t meta_at() const { return slab + split; }
   size_t gso_at() const { return meta_at() + 8 * size_t{batch}; }
@@ -143,6 +146,13 @@ class Queue {
   // Checks a batch before anything is written. with_header: each packet
   // starts with its own virtio_net_hdr (forwarded super-packets).
   PacketFault Check(const PacketRef* pkts, uint32_t n, bool with_header) const;
+
+  // Whether one packet would pass Check (for batches that come from the
+  // network, whose bad packets are left out and counted, not thrown).
+  bool Valid(const PacketRef& p) const {
+    const char* code = nullptr;
+    return CheckPacket(p.data, p.len, &code) == nullptr;
+  }
 
   // Writes a checked batch in order. The caller's memory must stay as it
   // was checked until this returns.

@@ -98,33 +98,36 @@ int Open(const OpenOptions& options, Opened* out, const char** syscall) {
 }
 
 ReadResult ReadBatch(int fd, uint8_t* slab, size_t slab_size, int32_t* meta,
-                     uint32_t max_packets, uint16_t* gso) {
+                     uint32_t max_packets, uint16_t* gso, Room room) {
   ReadResult r;
   size_t off = 0;
-  const size_t room = gso ? kMaxVnetRead : kMaxPacket;
+  const size_t read_room = gso ? kMaxVnetRead : kMaxPacket;
   const size_t skip = gso ? kVnetHdrLen : 0;
-  // The header goes 6 bytes in, so that the packet starts 8-byte aligned.
-  const size_t pad = gso ? 6 : 0;
+  // The packet starts 8-byte aligned with at least the head room before
+  // it; a virtio header is read into the last 10 bytes of that.
+  const size_t before = room.head > skip ? room.head : skip;
   while (true) {
-    if (r.count == max_packets || slab_size - off < room + pad) {
+    size_t start = (off + before + 7) & ~static_cast<size_t>(7);
+    if (r.count == max_packets ||
+        start - skip + read_room + room.tail > slab_size) {
       r.full = true;
       break;
     }
-    ssize_t n = ::read(fd, slab + off + pad, room);
+    ssize_t n = ::read(fd, slab + start - skip, read_room);
     if (n > 0) {
       if (static_cast<size_t>(n) <= skip) {
         r.error = EIO;  // a header without a packet: not from a TUN fd
         break;
       }
+      size_t len = static_cast<size_t>(n) - skip;
       if (gso) {
-        uint8_t* hdr = slab + off + pad;
+        uint8_t* hdr = slab + start - skip;
         VnetHdr h = ReadVnetHdr(hdr);
         // A wire-size packet whose checksum was left to us is finished
         // here, while it is in cache, and its header says so from now on:
         // batches of them need no split round.
         if (h.gso_type == kGsoNone && (h.flags & kNeedsCsum) &&
-            FinishChecksum(hdr + kVnetHdrLen, static_cast<size_t>(n) - skip,
-                           h)) {
+            FinishChecksum(hdr + kVnetHdrLen, len, h)) {
           h.flags = static_cast<uint8_t>(h.flags & ~kNeedsCsum);
           hdr[0] = h.flags;
         }
@@ -138,17 +141,14 @@ ReadResult ReadBatch(int fd, uint8_t* slab, size_t slab_size, int32_t* meta,
         if (h.flags || h.gso_type) ++r.gso;
         if (h.gso_type != kGsoNone) {
           ++r.supers;
-          r.segments +=
-              SegmentCount(hdr + kVnetHdrLen, static_cast<size_t>(n) - skip, h);
+          r.segments += SegmentCount(hdr + kVnetHdrLen, len, h);
         }
       }
-      size_t len = static_cast<size_t>(n) - skip;
-      meta[2 * r.count] = static_cast<int32_t>(off + pad + skip);
+      meta[2 * r.count] = static_cast<int32_t>(start);
       meta[2 * r.count + 1] = static_cast<int32_t>(len);
       ++r.count;
       r.bytes += len;
-      off += (static_cast<size_t>(n) + pad + 7) & ~static_cast<size_t>(7);
-      if (off > slab_size) off = slab_size;
+      off = start + len + room.tail;
       continue;
     }
     if (n == 0) {

@@ -22,6 +22,15 @@ constexpr size_t kMaxPacket = 65535;
 // Room a read is offered with IFF_VNET_HDR: the header and a maximal packet.
 constexpr size_t kMaxVnetRead = kMaxPacket + 10;
 
+// Bytes kept free before and after each packet that a read or a split
+// places, so that a tunnel can write its own header and trailer (a nonce,
+// an authentication tag) around the packet in place and send it without a
+// copy. Packets still start 8-byte aligned.
+struct Room {
+  size_t head = 0;
+  size_t tail = 0;
+};
+
 struct OpenOptions {
   std::string name;  // empty: the kernel picks tun%d
   bool multi_queue = false;
@@ -67,8 +76,11 @@ struct ReadResult {
 // hdr_len, gso_size, csum_start, csum_offset). A packet without GSO whose
 // checksum is left to us (NEEDS_CSUM) gets it finished here, and the flag
 // cleared; ReadResult.gso counts the packets that still need a split.
+// room: free bytes around each packet (the virtio header, when there is
+// one, lies in the head room: it is parsed into gso by then).
 ReadResult ReadBatch(int fd, uint8_t* slab, size_t slab_size, int32_t* meta,
-                     uint32_t max_packets, uint16_t* gso = nullptr);
+                     uint32_t max_packets, uint16_t* gso = nullptr,
+                     Room room = {});
 
 // Checks a packet before it is written: nullptr, or a message; *code gets a
 // stable string code. Refused: empty, longer than kMaxPacket, first nibble
