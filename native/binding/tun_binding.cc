@@ -17,50 +17,25 @@
 #include "binding/addon.h"
 #include "binding/args.h"
 #include "binding/errors.h"
-#include "binding/poll.h"
+#include "binding/reader.h"
 #include "tun/queue.h"
 
 namespace vpn {
 namespace {
 
-// Full batches delivered per wake-up before the loop gets control back.
-constexpr int kBatchesPerWake = 8;
-
 size_t Align8(size_t n) { return (n + 7) & ~static_cast<size_t>(7); }
 
-class TunCore : public PolledFd, public tun::QueueSink {
+class TunCore : public PolledReader, public tun::QueueSink {
  public:
-  // counters and owner_slot belong to the JS object (Tun): the queue writes
-  // the counters only while open, and *owner_slot is cleared when this goes.
+  // counters belong to the JS object (Tun): the queue writes them only
+  // while open.
   TunCore(Napi::Env env, int fd, const tun::QueueLayout& layout,
           unsigned offloads, bool super_packets, uint64_t* counters,
-          TunCore** owner_slot)
-      : PolledFd(env, fd, "vpn-provider:tun"),
-        owner_slot_(owner_slot),
-        buffer_(Napi::Persistent(Napi::ArrayBuffer::New(env, layout.total()))),
-        // V8 never moves a backing store: the pointer holds while it is ours.
-        queue_(fd, static_cast<uint8_t*>(buffer_.Value().Data()), layout,
-               offloads, super_packets, counters) {}
+          PolledReader** owner_slot)
+      : PolledReader(env, fd, "vpn-provider:tun", layout.total(), owner_slot),
+        queue_(fd, data(), layout, offloads, super_packets, counters) {}
 
   tun::Queue& queue() { return queue_; }
-  Napi::ArrayBuffer buffer() const { return buffer_.Value(); }
-  void Disown() { owner_slot_ = nullptr; }
-
-  void Start(Napi::Function dispatch, Napi::Function on_error) {
-    dispatch_ = Napi::Persistent(dispatch);
-    on_error_ = Napi::Persistent(on_error);
-    reading_ = true;
-    Update();
-  }
-  void SetPaused(bool paused) {
-    paused_ = paused;
-    Update();
-  }
-  void WaitWritable(Napi::Function cb) {
-    on_writable_ = Napi::Persistent(cb);
-    want_write_ = true;
-    Update();
-  }
 
   // tun::QueueSink: one JS call per batch, dispatch(count, kind, gso).
   bool Deliver(uint32_t count, tun::MetaKind kind, uint32_t gso) override {
@@ -71,54 +46,26 @@ class TunCore : public PolledFd, public tun::QueueSink {
             napi_ok ||
         napi_create_uint32(e, gso, &args[2]) != napi_ok)
       return false;
-    if (!CallJs(dispatch_, 3, args)) {
-      Stop();  // JS cannot run: the environment is going away
-      return false;
-    }
-    return !closing() && reading_ && Usable();
+    return Dispatch(3, args);
   }
 
  private:
-  ~TunCore() override {
-    if (owner_slot_) *owner_slot_ = nullptr;
-  }
-
-  void OnClose() override {
-    dispatch_.Reset();
-    on_error_.Reset();
-    on_writable_.Reset();
-    buffer_.Reset();
-  }
   void CloseFd() override { queue_.Close(); }
 
-  void OnEvents(int status, int events) override {
-    if (status < 0) {
-      // libuv reports POLLERR as EBADF; a read tells the kernel's reason
-      // (EBADFD when the interface was deleted under us). While the kernel
-      // unregisters the interface, poll says POLLERR before the queue is
-      // detached and a read still says EAGAIN: then the poll's error it is,
-      // counted as the read side's failure all the same.
-      if (reading_ && !paused_) Read();
-      if (!closing() && reading_) {
-        queue_.Count(tun::kReadErrors);
-        Fail(-status, "poll", "polling the device failed");
-      }
-      return;
+  // While the kernel unregisters a deleted interface, poll says POLLERR
+  // before the queue is detached and a read still says EAGAIN: then the
+  // poll's error it is, counted as the read side's failure all the same.
+  int OnPollError(int status) override {
+    if (reading()) Read();
+    if (!closing() && started()) {
+      queue_.Count(tun::kReadErrors);
+      Fail(-status, "poll", "polling the device failed");
     }
-    if ((events & UV_WRITABLE) && want_write_) Writable();
-    // While batches come back full, the kernel has more: deliver up to
-    // kBatchesPerWake of them before giving the loop back, which saves an
-    // epoll round trip and a loop iteration per batch and still lets other
-    // handles run every few thousand packets.
-    for (int i = 0; i < kBatchesPerWake; ++i) {
-      if (!(events & UV_READABLE) || closing() || !reading_ || paused_) break;
-      if (!Read()) break;
-    }
+    return 0;
   }
 
-  // One read round; true if more may be waiting.
-  bool Read() {
-    if (!Usable()) return false;
+  bool Read() override {
+    if (!Usable("read")) return false;
     tun::ReceiveResult r = queue_.Receive(this);
     if (r.stopped || closing()) return false;
     if (r.error) {
@@ -128,86 +75,41 @@ class TunCore : public PolledFd, public tun::QueueSink {
     return r.more;
   }
 
-  // JS may detach (transfer) the receive buffer during a listener call;
-  // then its memory is no longer ours to write.
-  bool Usable() {
-    if (!buffer_.Value().IsDetached()) return true;
-    Fail(EINVAL, "read", "the receive buffer was detached (transferred) by JS");
-    return false;
-  }
-
-  void Update() {
-    int events = 0;
-    if (reading_ && !paused_) events |= UV_READABLE;
-    if (want_write_) events |= UV_WRITABLE;
-    Watch(events);
-  }
-
-  void Stop() {
-    reading_ = false;
-    want_write_ = false;
-    Update();
-  }
-
-  void Writable() {
-    want_write_ = false;
-    Update();
-    Napi::FunctionReference cb = std::move(on_writable_);
-    CallJs(cb, 0, nullptr);
-  }
-
-  void Fail(int err, const char* syscall, const char* what) {
-    Stop();
-    if (on_error_.IsEmpty()) return;
-    napi_value e = SystemErrorValue(env(), err, syscall, what);
-    Napi::FunctionReference cb = std::move(on_error_);
-    if (e) CallJs(cb, 1, &e);
-  }
-
-  TunCore** owner_slot_;
-  Napi::Reference<Napi::ArrayBuffer> buffer_;
   tun::Queue queue_;
-  bool reading_ = false;
-  bool paused_ = false;
-  bool want_write_ = false;
-  Napi::FunctionReference dispatch_;
-  Napi::FunctionReference on_error_;
-  Napi::FunctionReference on_writable_;
 };
 
-class Tun : public Napi::ObjectWrap<Tun> {
+class Tun : public ReaderWrap<Tun> {
  public:
+  static constexpr const char* kClosedCode = "ERR_DEVICE_CLOSED";
+  static constexpr const char* kClosedMessage = "The device is closed.";
+  static constexpr size_t kStartArgs = 2;
+  static constexpr const char* kStartUsage = "start(dispatch, onError)";
+  void StartMore(const Napi::CallbackInfo&) {}
+
   static Napi::Function Define(Napi::Env env) {
-    return DefineClass(env, "Tun",
-                       {
-                           InstanceAccessor<&Tun::Fd>("fd"),
-                           InstanceAccessor<&Tun::Slab>("slab"),
-                           InstanceAccessor<&Tun::Meta>("meta"),
-                           InstanceAccessor<&Tun::GsoMeta>("gso"),
-                           InstanceAccessor<&Tun::SplitMeta>("splitMeta"),
-                           InstanceAccessor<&Tun::Offloads>("offloads"),
-                           InstanceAccessor<&Tun::BatchSize>("batchSize"),
-                           InstanceAccessor<&Tun::Closed>("closed"),
-                           InstanceMethod<&Tun::Start>("start"),
-                           InstanceMethod<&Tun::Pause>("pause"),
-                           InstanceMethod<&Tun::Resume>("resume"),
-                           InstanceMethod<&Tun::Ref>("ref"),
-                           InstanceMethod<&Tun::Unref>("unref"),
-                           InstanceMethod<&Tun::Write>("write"),
-                           InstanceMethod<&Tun::WriteBatch>("writeBatch"),
-                           InstanceMethod<&Tun::WriteFrom>("writeFrom"),
-                           InstanceMethod<&Tun::Split>("split"),
-                           InstanceMethod<&Tun::WaitWritable>("waitWritable"),
-                           InstanceMethod<&Tun::Counters>("counters"),
-                           InstanceMethod<&Tun::Close>("close"),
-                       });
+    std::vector<Prop> props = {
+        InstanceAccessor<&Tun::Fd>("fd"),
+        InstanceAccessor<&Tun::Slab>("slab"),
+        InstanceAccessor<&Tun::Meta>("meta"),
+        InstanceAccessor<&Tun::GsoMeta>("gso"),
+        InstanceAccessor<&Tun::SplitMeta>("splitMeta"),
+        InstanceAccessor<&Tun::Offloads>("offloads"),
+        InstanceAccessor<&Tun::BatchSize>("batchSize"),
+        InstanceMethod<&Tun::Write>("write"),
+        InstanceMethod<&Tun::WriteBatch>("writeBatch"),
+        InstanceMethod<&Tun::WriteFrom>("writeFrom"),
+        InstanceMethod<&Tun::Split>("split"),
+        InstanceMethod<&Tun::Counters>("counters"),
+    };
+    AddReaderProperties(&props);
+    return DefineClass(env, "Tun", props);
   }
 
   // new Tun(fd, { batchSize, slabSize, offloads?, superPackets?, splitSize?,
   // splitSlots?, headroom?, tailroom? }): takes ownership of fd. offloads:
   // the TUN_F_* flags in force on a fd opened with IFF_VNET_HDR (0: a plain
   // packet fd). headroom / tailroom: free bytes kept around each packet.
-  explicit Tun(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Tun>(info) {
+  explicit Tun(const Napi::CallbackInfo& info) : ReaderWrap<Tun>(info) {
     Napi::Env env = info.Env();
     if (info.Length() < 2 || !info[1].IsObject())
       throw CodedTypeError(env, "ERR_INVALID_ARG_TYPE",
@@ -260,23 +162,12 @@ class Tun : public Napi::ObjectWrap<Tun> {
     }
   }
 
-  ~Tun() override {
-    if (core_) {
-      core_->Disown();
-      core_->Close();
-    }
-  }
-
  private:
-  TunCore* Live(Napi::Env env) {
-    if (!core_ || core_->closing())
-      throw CodedError(env, "ERR_DEVICE_CLOSED", "The device is closed.");
-    return core_;
-  }
-  bool open() const { return core_ && !core_->closing(); }
+  TunCore* tun() const { return static_cast<TunCore*>(core_); }
+  TunCore* LiveTun(Napi::Env env) { return static_cast<TunCore*>(Live(env)); }
 
   Napi::Value Fd(const Napi::CallbackInfo& info) {
-    return Napi::Number::New(info.Env(), open() ? core_->queue().fd() : -1);
+    return Napi::Number::New(info.Env(), open() ? tun()->queue().fd() : -1);
   }
   Napi::Value Slab(const Napi::CallbackInfo&) { return slab_.Value(); }
   Napi::Value Meta(const Napi::CallbackInfo&) { return meta_.Value(); }
@@ -287,19 +178,15 @@ class Tun : public Napi::ObjectWrap<Tun> {
     return split_meta_.IsEmpty() ? info.Env().Null() : split_meta_.Value();
   }
   Napi::Value Offloads(const Napi::CallbackInfo& info) {
-    return Napi::Number::New(info.Env(), core_ ? core_->queue().offloads() : 0);
+    return Napi::Number::New(info.Env(), core_ ? tun()->queue().offloads() : 0);
   }
   Napi::Value BatchSize(const Napi::CallbackInfo& info) {
     return Napi::Number::New(info.Env(), batch_size_);
   }
-  Napi::Value Closed(const Napi::CallbackInfo& info) {
-    return Napi::Boolean::New(info.Env(), !open());
-  }
-
   // split(start): consumed * 65536 + segments made (see Queue::Split).
   Napi::Value Split(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
-    TunCore* c = Live(env);
+    TunCore* c = LiveTun(env);
     if (!c->queue().vnet())
       throw CodedError(env, "ERR_NO_OFFLOAD",
                        "This device has no offloads: its packets are "
@@ -316,24 +203,6 @@ class Tun : public Napi::ObjectWrap<Tun> {
     return Napi::Number::New(env, r.consumed * 65536.0 + r.made);
   }
 
-  void Start(const Napi::CallbackInfo& info) {
-    TunCore* c = Live(info.Env());
-    if (info.Length() < 2 || !info[0].IsFunction() || !info[1].IsFunction())
-      throw CodedTypeError(info.Env(), "ERR_INVALID_ARG_TYPE",
-                           "start(dispatch, onError)");
-    c->Start(info[0].As<Napi::Function>(), info[1].As<Napi::Function>());
-  }
-  void Pause(const Napi::CallbackInfo& info) {
-    Live(info.Env())->SetPaused(true);
-  }
-  void Resume(const Napi::CallbackInfo& info) {
-    Live(info.Env())->SetPaused(false);
-  }
-  void Ref(const Napi::CallbackInfo& info) { Live(info.Env())->SetRef(true); }
-  void Unref(const Napi::CallbackInfo& info) {
-    Live(info.Env())->SetRef(false);
-  }
-
   [[noreturn]] static void ThrowFault(Napi::Env env, const tun::PacketFault& f,
                                       bool with_index) {
     Napi::Error e = f.range ? CodedRangeError(env, f.code, f.why)
@@ -345,7 +214,7 @@ class Tun : public Napi::ObjectWrap<Tun> {
 
   Napi::Value Write(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
-    TunCore* c = Live(env);
+    TunCore* c = LiveTun(env);
     if (info.Length() < 1)
       throw CodedTypeError(env, "ERR_INVALID_ARG_TYPE", "write(packet)");
     ByteSpan s = BytesArg(env, info[0], "packet");
@@ -362,7 +231,7 @@ class Tun : public Napi::ObjectWrap<Tun> {
   // writeBatch(packets, start, withHeader?): the index reached.
   Napi::Value WriteBatch(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
-    TunCore* c = Live(env);
+    TunCore* c = LiveTun(env);
     if (info.Length() < 2 || !info[0].IsArray() || !info[1].IsNumber())
       throw CodedTypeError(
           env, "ERR_INVALID_ARG_TYPE",
@@ -419,7 +288,7 @@ class Tun : public Napi::ObjectWrap<Tun> {
   // and counted (txInvalid), never thrown for the whole batch.
   Napi::Value WriteFrom(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
-    TunCore* c = Live(env);
+    TunCore* c = LiveTun(env);
     if (info.Length() < 7)
       throw CodedTypeError(env, "ERR_INVALID_ARG_TYPE",
                            "writeFrom(data, meta, stride, count, start, "
@@ -468,14 +337,6 @@ class Tun : public Napi::ObjectWrap<Tun> {
     return Napi::Number::New(env, reached);
   }
 
-  void WaitWritable(const Napi::CallbackInfo& info) {
-    TunCore* c = Live(info.Env());
-    if (info.Length() < 1 || !info[0].IsFunction())
-      throw CodedTypeError(info.Env(), "ERR_INVALID_ARG_TYPE",
-                           "waitWritable(callback)");
-    c->WaitWritable(info[0].As<Napi::Function>());
-  }
-
   void Counters(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     size_t len = 0;
@@ -492,11 +353,6 @@ class Tun : public Napi::ObjectWrap<Tun> {
       out[i] = static_cast<double>(counters_[i]);
   }
 
-  void Close(const Napi::CallbackInfo&) {
-    if (open()) core_->Close();
-  }
-
-  TunCore* core_ = nullptr;  // freed after libuv closes it, which clears this
   uint64_t counters_[tun::kCounterCount] = {};
   uint32_t batch_size_ = 0;
   std::vector<napi_value> values_;    // writeBatch's elements, one call

@@ -12,13 +12,12 @@
 #include "binding/addon.h"
 #include "binding/args.h"
 #include "binding/errors.h"
-#include "binding/poll.h"
+#include "binding/reader.h"
 #include "udp/udp.h"
 
 namespace vpn {
 namespace {
 
-constexpr int kBatchesPerWake = 8;
 constexpr int kErrorsPerWake = 64;
 
 // peer errors as [{ errno, code, record, info }] with raw N-API (this runs
@@ -50,79 +49,40 @@ napi_value PeerErrorsValue(napi_env env, const udp::PeerError* e, size_t n) {
   return arr;
 }
 
-class UdpCore : public PolledFd, public udp::Sink {
+class UdpCore : public PolledReader, public udp::Sink {
  public:
   UdpCore(Napi::Env env, const udp::Opened& o, const udp::Layout& layout,
-          uint64_t* counters, UdpCore** owner_slot)
-      : PolledFd(env, o.fd, "vpn-provider:udp"),
-        owner_slot_(owner_slot),
-        buffer_(Napi::Persistent(Napi::ArrayBuffer::New(env, layout.total()))),
-        socket_(o.fd, o.family, o.features,
-                static_cast<uint8_t*>(buffer_.Value().Data()), layout,
-                counters) {}
+          uint64_t* counters, PolledReader** owner_slot)
+      : PolledReader(env, o.fd, "vpn-provider:udp", layout.total(), owner_slot),
+        socket_(o.fd, o.family, o.features, data(), layout, counters) {}
 
   udp::Socket& socket() { return socket_; }
-  Napi::ArrayBuffer buffer() const { return buffer_.Value(); }
-  void Disown() { owner_slot_ = nullptr; }
-
-  void Start(Napi::Function dispatch, Napi::Function on_error,
-             Napi::Function on_peer_errors) {
-    dispatch_ = Napi::Persistent(dispatch);
-    on_error_ = Napi::Persistent(on_error);
-    on_peer_errors_ = Napi::Persistent(on_peer_errors);
-    reading_ = true;
-    Update();
-  }
-  void SetPaused(bool paused) {
-    paused_ = paused;
-    Update();
-  }
-  void WaitWritable(Napi::Function cb) {
-    on_writable_ = Napi::Persistent(cb);
-    want_write_ = true;
-    Update();
+  void SetPeerErrors(Napi::Function cb) {
+    on_peer_errors_ = Napi::Persistent(cb);
   }
 
   bool Deliver(uint32_t count) override {
     napi_value n;
     if (napi_create_uint32(env(), count, &n) != napi_ok) return false;
-    if (!CallJs(dispatch_, 1, &n)) {
-      Stop();
-      return false;
-    }
-    return !closing() && reading_ && Usable();
+    return Dispatch(1, &n);
   }
 
  private:
-  ~UdpCore() override {
-    if (owner_slot_) *owner_slot_ = nullptr;
-  }
   void OnClose() override {
-    dispatch_.Reset();
-    on_error_.Reset();
     on_peer_errors_.Reset();
-    on_writable_.Reset();
-    buffer_.Reset();
+    PolledReader::OnClose();
   }
   void CloseFd() override { socket_.Close(); }
 
-  void OnEvents(int status, int events) override {
-    if (status < 0) {
-      // POLLERR: an ICMP error waits in the error queue (IP_RECVERR). Read
-      // it and go on; a socket whose error queue cannot be read is broken.
-      if (!ReportErrors()) return;
-      Update();
-      events = UV_READABLE;
-    }
-    if ((events & UV_WRITABLE) && want_write_) Writable();
-    for (int i = 0; i < kBatchesPerWake; ++i) {
-      if (!(events & UV_READABLE) || closing() || !reading_ || paused_) break;
-      if (!Read()) break;
-    }
-  }
+  // POLLERR: an ICMP error waits in the error queue (IP_RECVERR). Read it
+  // and go on reading; a socket whose error queue cannot be read is broken.
+  int OnPollError(int) override { return ReportErrors() ? UV_READABLE : 0; }
+  // Paused, errors are still watched for: epoll reports POLLERR whatever
+  // it is asked for, and UV_DISCONNECT asks for nothing else.
+  int IdleEvents() const override { return UV_DISCONNECT; }
 
-  bool Read() {
-    if (!Usable()) return false;
+  bool Read() override {
+    if (!Usable("recvmmsg")) return false;
     udp::ReceiveResult r = socket_.Receive(this);
     if (r.stopped || closing()) return false;
     if (r.transient) return ReportErrors();
@@ -148,54 +108,8 @@ class UdpCore : public PolledFd, public udp::Sink {
     return !closing();
   }
 
-  bool Usable() {
-    if (!buffer_.Value().IsDetached()) return true;
-    Fail(EINVAL, "recvmmsg",
-         "the receive buffer was detached (transferred) by JS");
-    return false;
-  }
-
-  void Update() {
-    int events = 0;
-    if (reading_ && !paused_) events |= UV_READABLE;
-    if (want_write_) events |= UV_WRITABLE;
-    // Started but paused: still watch for errors (epoll reports POLLERR
-    // whatever it is asked for; UV_DISCONNECT asks for nothing else).
-    if (!events && reading_) events = UV_DISCONNECT;
-    Watch(events);
-  }
-
-  void Stop() {
-    reading_ = false;
-    want_write_ = false;
-    Update();
-  }
-
-  void Writable() {
-    want_write_ = false;
-    Update();
-    Napi::FunctionReference cb = std::move(on_writable_);
-    CallJs(cb, 0, nullptr);
-  }
-
-  void Fail(int err, const char* syscall, const char* what) {
-    Stop();
-    if (on_error_.IsEmpty()) return;
-    napi_value e = SystemErrorValue(env(), err, syscall, what);
-    Napi::FunctionReference cb = std::move(on_error_);
-    if (e) CallJs(cb, 1, &e);
-  }
-
-  UdpCore** owner_slot_;
-  Napi::Reference<Napi::ArrayBuffer> buffer_;
   udp::Socket socket_;
-  bool reading_ = false;
-  bool paused_ = false;
-  bool want_write_ = false;
-  Napi::FunctionReference dispatch_;
-  Napi::FunctionReference on_error_;
   Napi::FunctionReference on_peer_errors_;
-  Napi::FunctionReference on_writable_;
 };
 
 // An address and a port as a peer; family 0 for an empty address.
@@ -230,35 +144,36 @@ const uint8_t* PeersArg(napi_env env, napi_value v, uint32_t* n) {
   return p;
 }
 
-class Udp : public Napi::ObjectWrap<Udp> {
+class Udp : public ReaderWrap<Udp> {
  public:
+  static constexpr const char* kClosedCode = "ERR_SOCKET_CLOSED";
+  static constexpr const char* kClosedMessage = "The socket is closed.";
+  static constexpr size_t kStartArgs = 3;
+  static constexpr const char* kStartUsage =
+      "start(dispatch, onError, onPeerErrors)";
+  void StartMore(const Napi::CallbackInfo& info) {
+    udp()->SetPeerErrors(info[2].As<Napi::Function>());
+  }
+
   static Napi::Function Define(Napi::Env env) {
-    return DefineClass(
-        env, "Udp",
-        {
-            InstanceAccessor<&Udp::Fd>("fd"),
-            InstanceAccessor<&Udp::Closed>("closed"),
-            InstanceAccessor<&Udp::Buffer>("buffer"),
-            InstanceAccessor<&Udp::Meta>("meta"),
-            InstanceAccessor<&Udp::Peers>("peers"),
-            InstanceAccessor<&Udp::State>("state"),
-            InstanceAccessor<&Udp::Offloads>("offloads"),
-            InstanceMethod<&Udp::Start>("start"),
-            InstanceMethod<&Udp::Pause>("pause"),
-            InstanceMethod<&Udp::Resume>("resume"),
-            InstanceMethod<&Udp::Ref>("ref"),
-            InstanceMethod<&Udp::Unref>("unref"),
-            InstanceMethod<&Udp::SendArray>("sendArray"),
-            InstanceMethod<&Udp::SendFrom>("sendFrom"),
-            InstanceMethod<&Udp::TakeSendErrors>("takeSendErrors"),
-            InstanceMethod<&Udp::WaitWritable>("waitWritable"),
-            InstanceMethod<&Udp::Counters>("counters"),
-            InstanceMethod<&Udp::Close>("close"),
-        });
+    std::vector<Prop> props = {
+        InstanceAccessor<&Udp::Fd>("fd"),
+        InstanceAccessor<&Udp::Buffer>("buffer"),
+        InstanceAccessor<&Udp::Meta>("meta"),
+        InstanceAccessor<&Udp::Peers>("peers"),
+        InstanceAccessor<&Udp::State>("state"),
+        InstanceAccessor<&Udp::Offloads>("offloads"),
+        InstanceMethod<&Udp::SendArray>("sendArray"),
+        InstanceMethod<&Udp::SendFrom>("sendFrom"),
+        InstanceMethod<&Udp::TakeSendErrors>("takeSendErrors"),
+        InstanceMethod<&Udp::Counters>("counters"),
+    };
+    AddReaderProperties(&props);
+    return DefineClass(env, "Udp", props);
   }
 
   // new Udp(options): opens and binds the socket (see OpenOptions).
-  explicit Udp(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Udp>(info) {
+  explicit Udp(const Napi::CallbackInfo& info) : ReaderWrap<Udp>(info) {
     Napi::Env env = info.Env();
     Napi::Object o = ObjectArg(info, "new Udp({ type, address, port, ... })");
     udp::OpenOptions opt;
@@ -361,26 +276,12 @@ class Udp : public Napi::ObjectWrap<Udp> {
         "family", Napi::Number::New(env, opened.family == AF_INET ? 4 : 6));
   }
 
-  ~Udp() override {
-    if (core_) {
-      core_->Disown();
-      core_->Close();
-    }
-  }
-
  private:
-  UdpCore* Live(Napi::Env env) {
-    if (!core_ || core_->closing())
-      throw CodedError(env, "ERR_SOCKET_CLOSED", "The socket is closed.");
-    return core_;
-  }
-  bool open() const { return core_ && !core_->closing(); }
+  UdpCore* udp() const { return static_cast<UdpCore*>(core_); }
+  UdpCore* LiveUdp(Napi::Env env) { return static_cast<UdpCore*>(Live(env)); }
 
   Napi::Value Fd(const Napi::CallbackInfo& info) {
-    return Napi::Number::New(info.Env(), open() ? core_->socket().fd() : -1);
-  }
-  Napi::Value Closed(const Napi::CallbackInfo& info) {
-    return Napi::Boolean::New(info.Env(), !open());
+    return Napi::Number::New(info.Env(), open() ? udp()->socket().fd() : -1);
   }
   Napi::Value Buffer(const Napi::CallbackInfo&) { return buffer_.Value(); }
   Napi::Value Meta(const Napi::CallbackInfo&) { return meta_.Value(); }
@@ -389,28 +290,8 @@ class Udp : public Napi::ObjectWrap<Udp> {
   // 1: GRO, 2: GSO (what is in force now: GSO goes off after EIO).
   Napi::Value Offloads(const Napi::CallbackInfo& info) {
     if (!open()) return Napi::Number::New(info.Env(), 0);
-    const udp::Features& f = core_->socket().features();
+    const udp::Features& f = udp()->socket().features();
     return Napi::Number::New(info.Env(), (f.gro ? 1 : 0) | (f.gso ? 2 : 0));
-  }
-
-  void Start(const Napi::CallbackInfo& info) {
-    UdpCore* c = Live(info.Env());
-    if (info.Length() < 3 || !info[0].IsFunction() || !info[1].IsFunction() ||
-        !info[2].IsFunction())
-      throw CodedTypeError(info.Env(), "ERR_INVALID_ARG_TYPE",
-                           "start(dispatch, onError, onPeerErrors)");
-    c->Start(info[0].As<Napi::Function>(), info[1].As<Napi::Function>(),
-             info[2].As<Napi::Function>());
-  }
-  void Pause(const Napi::CallbackInfo& info) {
-    Live(info.Env())->SetPaused(true);
-  }
-  void Resume(const Napi::CallbackInfo& info) {
-    Live(info.Env())->SetPaused(false);
-  }
-  void Ref(const Napi::CallbackInfo& info) { Live(info.Env())->SetRef(true); }
-  void Unref(const Napi::CallbackInfo& info) {
-    Live(info.Env())->SetRef(false);
   }
 
   // Checks, sends, and returns the position reached: datagrams_ came from
@@ -445,7 +326,7 @@ class Udp : public Napi::ObjectWrap<Udp> {
   // record 0 without index, or the connected peer without peers.
   Napi::Value SendArray(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
-    UdpCore* c = Live(env);
+    UdpCore* c = LiveUdp(env);
     if (info.Length() < 2 || !info[0].IsArray() || !info[1].IsNumber())
       throw CodedTypeError(env, "ERR_INVALID_ARG_TYPE",
                            "sendArray(datagrams, start, peers?, index?)");
@@ -501,7 +382,7 @@ class Udp : public Napi::ObjectWrap<Udp> {
   // of peers, else the connected peer.
   Napi::Value SendFrom(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
-    UdpCore* c = Live(env);
+    UdpCore* c = LiveUdp(env);
     if (info.Length() < 7)
       throw CodedTypeError(env, "ERR_INVALID_ARG_TYPE",
                            "sendFrom(data, meta, stride, count, start, "
@@ -569,18 +450,10 @@ class Udp : public Napi::ObjectWrap<Udp> {
   // the same shape as onPeerErrors' (undefined when there are none).
   Napi::Value TakeSendErrors(const Napi::CallbackInfo& info) {
     if (!open()) return info.Env().Undefined();
-    std::vector<udp::PeerError> e = core_->socket().TakeSendErrors();
+    std::vector<udp::PeerError> e = udp()->socket().TakeSendErrors();
     if (e.empty()) return info.Env().Undefined();
     napi_value v = PeerErrorsValue(info.Env(), e.data(), e.size());
     return v ? Napi::Value(info.Env(), v) : info.Env().Undefined();
-  }
-
-  void WaitWritable(const Napi::CallbackInfo& info) {
-    UdpCore* c = Live(info.Env());
-    if (info.Length() < 1 || !info[0].IsFunction())
-      throw CodedTypeError(info.Env(), "ERR_INVALID_ARG_TYPE",
-                           "waitWritable(callback)");
-    c->WaitWritable(info[0].As<Napi::Function>());
   }
 
   void Counters(const Napi::CallbackInfo& info) {
@@ -599,11 +472,6 @@ class Udp : public Napi::ObjectWrap<Udp> {
       out[i] = static_cast<double>(counters_[i]);
   }
 
-  void Close(const Napi::CallbackInfo&) {
-    if (open()) core_->Close();
-  }
-
-  UdpCore* core_ = nullptr;
   uint64_t counters_[udp::kCounterCount] = {};
   uint8_t local_[udp::kPeerSize] = {};
   std::vector<napi_value> values_;

@@ -131,13 +131,18 @@ test(`the prebuild needs at most glibc ${MAX_GLIBC} and GLIBCXX_${MAX_GLIBCXX} (
   expect(sections).not.toMatch(/\.symtab/);
 });
 
-test('the tarball carries the prebuild, dist, the sources for a fallback build, and no build/', () => {
+test('the tarball carries the prebuild, dist, the sources for a fallback build, and no build/ or tests', () => {
   const list = execFileSync('tar', ['tzf', tarball], { encoding: 'utf8' }).split('\n');
   expect(list).toContain(`package/prebuilds/linux-${process.arch}/vpn-provider.glibc.node`);
   expect(list).toContain('package/dist/index.js');
   expect(list).toContain('package/binding.gyp');
   expect(list).toContain('package/native/sources.json');
+  // Every source both builds compile (the fallback build needs them all).
+  const sources = JSON.parse(fs.readFileSync(path.join(root, 'native/sources.json'), 'utf8'));
+  for (const f of [...sources.core, ...sources.binding]) expect(list).toContain(`package/${f}`);
   expect(list.filter((f) => f.startsWith('package/build/'))).toEqual([]);
+  // The C++ tests and fuzzers are the developer build's, not the package's.
+  expect(list.filter((f) => /^package\/native\/(test|fuzz)\//.test(f))).toEqual([]);
 });
 
 test('installs and loads from the prebuild with no compiler, make or python in PATH', () => {
