@@ -8,6 +8,8 @@ const base = {
   preset: 'ts-jest',
   testEnvironment: 'node',
   transform: { '^.+\\.ts$': ['ts-jest', { tsconfig: 'tsconfig.json', isolatedModules: true }] },
+  // bench:check's reference build (a whole older checkout) lives there.
+  modulePathIgnorePatterns: ['<rootDir>/bench/\\.cache/'],
 };
 
 module.exports = {

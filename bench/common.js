@@ -6,6 +6,10 @@ const os = require('node:os');
 const path = require('node:path');
 
 const root = path.join(__dirname, '..');
+// The package the suites measure: this checkout, or (VPN_BENCH_PACKAGE, set
+// by bench:check for its reference build) another built checkout, measured
+// by these same bench scripts and C baselines. Its addon: VPN_PROVIDER_ADDON.
+const pkg = process.env.VPN_BENCH_PACKAGE ? path.resolve(process.env.VPN_BENCH_PACKAGE) : root;
 
 /** --name value or --name=value from argv; dflt when absent. */
 function option(argv, name, dflt) {
@@ -140,7 +144,7 @@ function writeResults(suite, data, file) {
  * with provider "bench" and its configuration "c"; close() removes it all.
  */
 async function benchPlatform() {
-  const { createPlatform } = require(path.join(root, 'dist'));
+  const { createPlatform } = require(path.join(pkg, 'dist'));
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vpn-bench-'));
   const platform = createPlatform({
     stateDir: dir,
@@ -160,4 +164,4 @@ async function benchPlatform() {
   };
 }
 
-module.exports = { option, progress, median, metrics, writeResults, benchPlatform };
+module.exports = { option, progress, median, metrics, writeResults, benchPlatform, pkg };

@@ -52,8 +52,13 @@ const SUITES = {
     full: ['--reps', '5', '--seconds', '5'],
     check: ['--reps', '3', '--seconds', '2'],
   },
-  // Offloads and multi-queue; not in the gate yet (check: null).
-  offload: { script: 'offload/run.js', root: true, full: ['--reps', '5'], check: null },
+  // Offloads and multi-queue.
+  offload: {
+    script: 'offload/run.js',
+    root: true,
+    full: ['--reps', '5'],
+    check: ['--quick', '--reps', '3'],
+  },
   // The UDP socket alone against C loops with the same offloads and dgram.
   udp: { script: 'udp/run.js', root: true, full: ['--reps', '5'], check: null },
 };

@@ -3,7 +3,8 @@
 // reader and batches on this thread's loop. Says "ready", drains on "go".
 const path = require('node:path');
 const { parentPort, workerData } = require('node:worker_threads');
-const { TunDevice } = require(path.join(__dirname, '..', '..', 'dist'));
+const { pkg } = require('../common');
+const { TunDevice } = require(path.join(pkg, 'dist'));
 const { drain } = require('./drain');
 
 (async () => {

@@ -22,7 +22,8 @@ const { Worker } = require('node:worker_threads');
 
 const root = path.join(__dirname, '..', '..');
 const { drain } = require('./drain');
-const { TunDevice } = require(path.join(root, 'dist'));
+const { pkg } = require('../common');
+const { TunDevice } = require(path.join(pkg, 'dist'));
 const GSOBENCH = path.join(root, 'bench', 'bin', 'gsobench');
 const QLEN = 60000;
 const FLOWS = 256; // mq-drain: many flows, so that the kernel's spread is even

@@ -18,9 +18,9 @@ const path = require('node:path');
 const readline = require('node:readline');
 
 const root = path.join(__dirname, '..', '..');
-const { TunDevice } = require(path.join(root, 'dist'));
-const { benchPlatform } = require('../common');
-const { native } = require(path.join(root, 'dist', 'native'));
+const { benchPlatform, pkg } = require('../common');
+const { TunDevice } = require(path.join(pkg, 'dist'));
+const { native } = require(path.join(pkg, 'dist', 'native'));
 const tunbench = path.join(root, 'bench', 'bin', 'tunbench');
 const peerDir = path.join(root, 'bench', '.cache', 'peers', 'node_modules', 'appium-ios-tuntap');
 

@@ -11,9 +11,8 @@ const fs = require('node:fs');
 const dgram = require('node:dgram');
 const path = require('node:path');
 
-const root = path.join(__dirname, '..', '..');
-const { benchPlatform } = require('../common');
-const { native } = require(path.join(root, 'dist', 'native'));
+const { benchPlatform, pkg } = require('../common');
+const { native } = require(path.join(pkg, 'dist', 'native'));
 
 const [mode, nArg] = process.argv.slice(2);
 const n = Number(nArg);

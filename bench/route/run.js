@@ -15,7 +15,7 @@
 const fs = require('node:fs');
 const path = require('node:path');
 const { execFileSync, spawnSync } = require('node:child_process');
-const { option, progress, metrics, writeResults } = require('../common');
+const { option, progress, metrics, writeResults, pkg } = require('../common');
 
 const ROOT = path.join(__dirname, '..', '..');
 const CACHE = path.join(ROOT, 'bench', '.cache');
@@ -53,6 +53,8 @@ function ensureData() {
 }
 
 function ensureCompiledLib() {
+  // bench:check's reference build comes compiled.
+  if (pkg !== ROOT) return path.join(pkg, 'dist');
   const out = path.join(CACHE, 'dist');
   step('compiling lib/ for the trials...');
   spawnSync(
@@ -92,6 +94,7 @@ function ensureArkime() {
 // The addon the package loads: build/Release/, else the prebuild (npm run
 // prebuild moves the release build into prebuilds/).
 function addonPath() {
+  if (process.env.VPN_PROVIDER_ADDON) return process.env.VPN_PROVIDER_ADDON;
   try {
     return require('node-gyp-build').path(ROOT);
   } catch {

@@ -20,12 +20,13 @@ const fs = require('node:fs');
 const path = require('node:path');
 
 const root = path.join(__dirname, '..', '..');
-const { option, progress, median, metrics, writeResults } = require('../common');
+const { option, progress, median, metrics, writeResults, pkg } = require('../common');
 const argv = process.argv.slice(2);
 const reps = Number(option(argv, '--reps', 3));
 const seconds = Number(option(argv, '--seconds', 4));
 const noOffload = argv.includes('--no-offload');
-const demo = path.join(root, 'scripts', 'demo.js');
+// The demo and examples of the package measured (the reference build's own).
+const demo = path.join(pkg, 'scripts', 'demo.js');
 
 if (process.getuid() !== 0) {
   console.error('bench/tunnel: needs root (it creates network namespaces and TUN devices).');

@@ -18,6 +18,7 @@ const path = require('node:path');
 const readline = require('node:readline');
 
 const root = path.join(__dirname, '..', '..');
+const { pkg } = require('../common');
 const bin = path.join(root, 'bench', 'bin', 'udpbench');
 const SIZE = 1400;
 const PORT = 9999;
@@ -76,7 +77,7 @@ async function recv() {
       await new Promise((r) => s.bind(PORT, '127.0.0.1', r));
       stop = () => s.close();
     } else {
-      const { UdpSocket } = require(path.join(root, 'dist'));
+      const { UdpSocket } = require(path.join(pkg, 'dist'));
       const s = await UdpSocket.open({
         type: 'udp4',
         address: '127.0.0.1',
@@ -130,7 +131,7 @@ async function send() {
       }
       s.close();
     } else {
-      const { UdpSocket } = require(path.join(root, 'dist'));
+      const { UdpSocket } = require(path.join(pkg, 'dist'));
       const s = await UdpSocket.open({
         type: 'udp4',
         offload: impl !== 'js-plain',

@@ -132,6 +132,38 @@ describe('the check against a baseline', () => {
     expect(reported.pass).toBe(true);
   });
 
+  test('against a reference build of the same run: its ratio is the bar, not the recorded one', () => {
+    // Recorded 0.9 on another machine; here the reference reads 0.5.
+    const ab = (ours: number, ref: number) =>
+      compare(baseline, run(ours).metrics, null, run(ref).metrics);
+    expect(ab(0.5, 0.5).rows[0]).toMatchObject({ verdict: 'ok', baseline: 0.5, now: 0.5 });
+    expect(ab(0.41, 0.5).rows[0].verdict).toBe('ok'); // -18%
+    expect(ab(0.39, 0.5).rows[0].verdict).toBe('REGRESSION'); // -22%, though 0.39 vs 0.9 would be too
+    expect(ab(0.75, 1.0).rows[0].verdict).toBe('REGRESSION'); // -25% of the reference, -17% of 0.9
+    expect(ab(0.5, 0.5).pass).toBe(true);
+    // A metric the reference does not have: shown as new, not failing.
+    const fresh = compare(baseline, run(0.5).metrics, null, []);
+    expect(fresh.rows[0].verdict).toBe('new');
+    expect(fresh.pass).toBe(true);
+  });
+
+  test('with a reference, tolerances follow the gaps between the two builds in one run', () => {
+    const pair = (ours: number, ref: number) => ({
+      ...run(ours),
+      ref: 'abc',
+      refMetrics: run(ref).metrics,
+    });
+    // Ratios far apart between runs (0.5 then 1.0: the machine changed), the
+    // two builds within 4% in each: a tight tolerance.
+    const b = makeBaseline([pair(0.5, 0.52), pair(1.0, 0.98)], { ref: { commit: 'abc' } });
+    expect(b.metrics['packet recv 64B vpn-batch']).toMatchObject({ tolerance: 0.15 });
+    expect(b.ref).toEqual({ commit: 'abc' });
+    // Two builds 30% apart in a run: beyond what the gate can hold, reported only.
+    const noisy = makeBaseline([pair(0.5, 0.5), pair(0.7, 1.0)], null);
+    expect(noisy.metrics['packet recv 64B vpn-batch']).toBeUndefined();
+    expect(noisy.tooNoisyToGate['packet recv 64B vpn-batch'].tolerance).toBeGreaterThan(0.5);
+  });
+
   test('tolerances follow the spread of runs, with a floor', () => {
     expect(tolerance(0)).toBe(0.15);
     expect(tolerance(0.05)).toBe(0.15);
@@ -258,9 +290,8 @@ describe('the check against a baseline', () => {
         on: 'cpuRatio',
         ratio: 3,
       });
-      // The route table's ratios swing between runs: reported only, with the reason.
-      expect(b.metrics['route syn paired lookup(number)']).toBeUndefined();
-      expect(b.tooNoisyToGate['route syn paired lookup(number)'].why).toMatch(/arkime-iptrie/);
+      // One run: the route metric takes the default tolerance (no spread yet).
+      expect(b.metrics['route syn paired lookup(number)']).toMatchObject({ tolerance: 0.25 });
       expect(b.made.updated.platform.runs).toBe(1);
     });
 
