@@ -15,6 +15,7 @@ const mutating = [
   'addRule',
   'deleteRule',
   'flushRules',
+  'flushRoutingSync',
 ] as const;
 
 for (const name of mutating) {
