@@ -450,6 +450,8 @@ export interface Addon {
   /** For tests: a non-blocking, close-on-exec SOCK_SEQPACKET pair. */
   socketpair(): [number, number];
   closeFd(fd: number): void;
+  /** TUNSETPERSIST on a TUN fd: whether the device outlives its last fd (synchronous). */
+  setTunPersist(fd: number, on: boolean): void;
   // --- route table (issue 3) ---
   RouteTable: NativeRouteTableClass;
   Udp: new (options: OpenUdpOptions) => NativeUdp;

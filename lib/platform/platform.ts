@@ -22,7 +22,7 @@ import { Journal } from './journal';
 import { NetworkMonitor, watchSleep, type LinkEvent, type SleepEvent } from './monitor';
 import { DEFAULT_ROUTING, removeRouting, type RoutingOptions } from './routing';
 import { ConfigStore, defaultStateDir, type StoredConfig } from './store';
-import { Session, type SessionInfo } from './session';
+import { removeLeftDevice, Session, type SessionInfo } from './session';
 
 export interface PlatformOptions {
   /** Where configurations live (default: /var/lib/vpn-provider as root, else under XDG_STATE_HOME). */
@@ -395,6 +395,7 @@ export class Platform implements ProviderHost {
       `vpn-provider: removing what the session of dead process ${e.pid} left (table ${e.table})`,
     );
     await removeRouting(e.table);
+    await removeLeftDevice(e);
     if (e.resolvConfBackup && e.resolvConfPath && fs.existsSync(e.resolvConfBackup)) {
       fs.writeFileSync(e.resolvConfPath, fs.readFileSync(e.resolvConfBackup));
       fs.rmSync(e.resolvConfBackup);
@@ -491,10 +492,12 @@ export class Platform implements ProviderHost {
         this.journal.write({
           table: routing.table,
           interfaceName: session.device.name,
+          ifindex: session.device.ifindex,
           ...(dns instanceof ResolvConfBackend
             ? { resolvConfPath: dns.file, resolvConfBackup: dns.backup }
             : {}),
         });
+        session.keepDeviceOnCrash();
       } catch (err) {
         await session.close().catch(() => undefined);
         throw err;
@@ -779,9 +782,9 @@ export class Platform implements ProviderHost {
    * The process is ending with a session up (an uncaught exception, an
    * unhandled rejection, process.exit()): nothing asynchronous runs any
    * more, so the rules, the routes and resolv.conf are put back here,
-   * synchronously, before the TUN device goes with the process. Otherwise
-   * the rule and the throw routes would stay, traffic would fall through to
-   * the main table, and DNS would go to the tunnel's server outside it.
+   * synchronously, and the TUN device is let go with the process's fds.
+   * (Left to the journal, the dead device would keep blocking the tunnel's
+   * traffic until the next start: right after a SIGKILL, needless here.)
    */
   private exiting(): void {
     const session = this.active;
@@ -789,6 +792,7 @@ export class Platform implements ProviderHost {
     this.active = null;
     try {
       native.flushRoutingSync({ table: this.activeTable });
+      session.release(); // the device goes with the process's fds
       const dns = session.dnsBackend;
       if (dns instanceof ResolvConfBackend) dns.restoreSync();
       // systemd-resolved forgets a link's DNS when the link goes (with the process).

@@ -16,6 +16,7 @@ const mutating = [
   'deleteRule',
   'flushRules',
   'flushRoutingSync',
+  'setTunPersist',
 ] as const;
 
 for (const name of mutating) {
