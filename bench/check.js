@@ -25,6 +25,7 @@
 //   npm run bench:check -- --from bench/results/check-ab-<date>.json[,more]
 //   npm run bench:check -- --update [--repeat N | --from a.json,b.json,...]
 //   npm run bench:check -- --spread a.json,b.json,...
+//   npm run bench:check -- --readme   (README's gate table from baseline.json)
 // --update writes the baseline's recorded ratios (the median over the runs,
 // shown in the README and used without a reference) and each metric's
 // tolerance, from the runs' spread (see tolerance()); it keeps `ref`. After
@@ -40,9 +41,20 @@ const BASELINE = path.join(__dirname, 'baseline.json');
 const MIN_TOLERANCE = 0.15;
 // Metrics noisier than this across runs are reported, not gated.
 const MAX_TOLERANCE = 0.5;
-/** Every metric of ours (not the baselines and peers themselves) with a ratio. */
+/**
+ * Every metric of ours (not the baselines and peers themselves) with a
+ * ratio, except one that is the denominator of its suite's ratios (the
+ * offload suite's js-plain, the multi-queue mq1: always exactly 1, so a
+ * gate on it could not fail).
+ */
 const gateable = (metrics) =>
-  metrics.filter((m) => m.role === 'ours' && Number.isFinite(m.ratio) && m.ratio > 0);
+  metrics.filter(
+    (m) =>
+      m.role === 'ours' &&
+      Number.isFinite(m.ratio) &&
+      m.ratio > 0 &&
+      !(m.ratio === 1 && (m.cpuRatio === undefined || m.cpuRatio === null || m.cpuRatio === 1)),
+  );
 
 // What a metric is gated on: its CPU-cost ratio where the suite measures CPU
 // (it moves far less with a neighbour's load), else its ratio of speeds.
@@ -200,6 +212,56 @@ function table(rows, was = 'baseline') {
   return lines.join('\n');
 }
 
+const README = path.join(__dirname, '..', 'README.md');
+const MARK_START =
+  '<!-- bench:check table, made by `npm run bench:check -- --readme` from bench/baseline.json -->';
+const MARK_END = '<!-- end of the bench:check table -->';
+
+/**
+ * The README's table of what the gate holds, made from a baseline file:
+ * every metric with its recorded ratio, the tolerance, and whether it is
+ * gated. A unit test compares the README with this, so it cannot go stale.
+ */
+function readmeTable(baseline) {
+  const rows = [
+    ...Object.entries(baseline.metrics).map(([id, b]) => [
+      id,
+      b,
+      `±${Math.round(b.tolerance * 100)}%`,
+    ]),
+    ...Object.entries(baseline.tooNoisyToGate ?? {}).map(([id, b]) => [
+      id,
+      b,
+      `not gated (two builds of the same code ${Math.round(b.spread * 100)}% apart)`,
+    ]),
+  ];
+  const made = baseline.made;
+  const m = made.machine ?? {};
+  const lines = [
+    MARK_START,
+    '',
+    `Reference build: \`${(baseline.ref?.commit ?? 'none').slice(0, 12)}\`. Recorded ratios: ${made.runs} check run(s) of ${made.date.slice(0, 10)} on ${m.cpus ?? '?'} cores (${m.model ?? '?'}), Linux ${m.kernel ?? '?'}, Node ${m.node ?? '?'}; ${Object.keys(baseline.metrics).length} metrics gated.`,
+    '',
+    '| metric | ratio of | recorded ratio | largest gap between two builds of the same code, one run | gate |',
+    '| --- | --- | ---: | ---: | --- |',
+    ...rows.map(
+      ([id, b, gate]) =>
+        `| ${id} | ${b.on === 'cpuRatio' ? 'CPU' : 'speed'} | ${fmtRatio(b.ratio)} | ${(b.spread * 100).toFixed(1)}% | ${gate} |`,
+    ),
+    '',
+    MARK_END,
+  ];
+  return lines.join('\n');
+}
+
+/** README.md with its gate table replaced by `table`; throws without the markers. */
+function withReadmeTable(readme, table) {
+  const a = readme.indexOf(MARK_START);
+  const b = readme.indexOf(MARK_END);
+  if (a < 0 || b < a) throw new Error('README.md has no bench:check table markers');
+  return readme.slice(0, a) + table + readme.slice(b + MARK_END.length);
+}
+
 async function main() {
   const argv = process.argv.slice(2);
   const from = option(argv, '--from', null)?.split(',');
@@ -215,6 +277,16 @@ async function main() {
     return 2;
   }
   const read = (f) => JSON.parse(fs.readFileSync(f, 'utf8'));
+
+  if (argv.includes('--readme')) {
+    const table = readmeTable(read(baselineFile));
+    const prettier = require('prettier');
+    const text = withReadmeTable(fs.readFileSync(README, 'utf8'), table);
+    const config = (await prettier.resolveConfig(README)) ?? {};
+    fs.writeFileSync(README, await prettier.format(text, { ...config, filepath: README }));
+    console.log(`wrote the gate table of ${path.relative(process.cwd(), README)}`);
+    return 0;
+  }
 
   if (spread) {
     const s = spreadOf(spread.map(read));
@@ -337,7 +409,7 @@ async function main() {
   return bad ? 1 : 0;
 }
 
-module.exports = { compare, tolerance, spreadOf, makeBaseline };
+module.exports = { compare, tolerance, spreadOf, makeBaseline, readmeTable, withReadmeTable };
 
 if (require.main === module) {
   main().then(

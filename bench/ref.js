@@ -58,7 +58,7 @@ function nodedir() {
 function prepare(commit, log = () => {}) {
   const dir = path.join(cacheDir, `ref-${commit.slice(0, 12)}`);
   const ready = path.join(dir, '.ready');
-  if (fs.existsSync(ready)) return dir;
+  if (fs.existsSync(ready)) return shareBaselines(dir);
   fs.rmSync(dir, { recursive: true, force: true });
   fs.mkdirSync(dir, { recursive: true });
   log(`reference ${commit.slice(0, 12)}: unpacking`);
@@ -88,6 +88,29 @@ function prepare(commit, log = () => {}) {
     },
   );
   fs.writeFileSync(ready, `${new Date().toISOString()}\n`);
+  return shareBaselines(dir);
+}
+
+/**
+ * The C baselines (bench/bin: the tunnel's C relay, the offload loops) are
+ * built by this checkout's bench scripts; the reference's demo looks for
+ * them in its own bench/bin, so that is a link to ours: both builds are
+ * measured against the same baseline binaries.
+ */
+function shareBaselines(dir) {
+  const ours = path.join(root, 'bench', 'bin');
+  const theirs = path.join(dir, 'bench', 'bin');
+  fs.mkdirSync(ours, { recursive: true });
+  let linked = false;
+  try {
+    linked = fs.readlinkSync(theirs) === ours;
+  } catch {
+    // absent, or a folder of its own
+  }
+  if (!linked) {
+    fs.rmSync(theirs, { recursive: true, force: true });
+    fs.symlinkSync(ours, theirs, 'dir');
+  }
   return dir;
 }
 

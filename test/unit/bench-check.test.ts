@@ -11,7 +11,8 @@ import * as path from 'node:path';
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const { metrics } = require('../../bench/common');
 // eslint-disable-next-line @typescript-eslint/no-require-imports
-const { compare, tolerance, makeBaseline } = require('../../bench/check');
+const check = require('../../bench/check');
+const { compare, tolerance, makeBaseline, readmeTable, withReadmeTable } = check;
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const { chart } = require('../../bench/chart');
 
@@ -305,9 +306,14 @@ describe('the check against a baseline', () => {
     const b = JSON.parse(fs.readFileSync(path.join(root, 'bench', 'baseline.json'), 'utf8'));
     const ids = Object.keys(b.metrics);
     expect(ids.length).toBeGreaterThan(5);
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const { SUITES } = require('../../bench/harness');
+    const checked = Object.keys(SUITES).filter((s) => SUITES[s].check);
     for (const id of ids) {
-      expect(['packet', 'platform', 'route', 'tunnel']).toContain(id.split(' ')[0]);
+      expect(checked).toContain(id.split(' ')[0]);
       expect(b.metrics[id].ratio).toBeGreaterThan(0);
+      // Not a suite's own denominator (always 1: a gate that cannot fail).
+      expect(b.metrics[id].ratio === 1 && b.metrics[id].spread === 0).toBe(false);
       expect(b.metrics[id].tolerance).toBeGreaterThanOrEqual(0.15);
       expect(b.metrics[id].tolerance).toBeLessThanOrEqual(0.5);
     }
@@ -333,4 +339,26 @@ test('the chart: one line per implementation over the batch sizes, baselines lev
   const wall: string = chart({ ...run(0.9), metrics: packetMetrics(0.9) }, { wall: true });
   expect(/<polyline[^>]*points="([^"]+)"/.exec(wall)?.[1]).toBe(line?.[1]);
   expect(svg).toMatch(/C read\(\) loop/);
+});
+
+test("the README's gate table is what bench/baseline.json holds", () => {
+  // Prettier aligns the table's columns: compare with whitespace and the
+  // separator row's dashes collapsed.
+  const norm = (t: string) => t.replace(/-{3,}/g, '---').replace(/\s+/g, ' ').trim();
+  const baseline = JSON.parse(fs.readFileSync(path.join(root, 'bench', 'baseline.json'), 'utf8'));
+  const readme = fs.readFileSync(path.join(root, 'README.md'), 'utf8');
+  const table: string = readmeTable(baseline);
+  const start = table.split('\n')[0];
+  const end = table.split('\n').at(-1) as string;
+  const a = readme.indexOf(start);
+  const b = readme.indexOf(end);
+  expect(a).toBeGreaterThan(0);
+  expect(b).toBeGreaterThan(a);
+  expect(norm(readme.slice(a, b + end.length))).toBe(norm(table));
+  // Every gated metric of the baseline has its row.
+  for (const id of Object.keys(baseline.metrics)) expect(norm(table)).toContain(`| ${id} |`);
+  // And the replacement keeps the rest of the README.
+  const replaced = withReadmeTable(readme, 'X');
+  expect(replaced.slice(0, a)).toBe(readme.slice(0, a));
+  expect(replaced.slice(a + 1)).toBe(readme.slice(b + end.length));
 });
