@@ -95,6 +95,7 @@ export interface ReceiveErrorInfo {
 }
 
 export interface SocketsUdp {
+  create(callback: (info: { socketId: number }) => void): unknown;
   create(properties?: SocketProperties, callback?: (info: { socketId: number }) => void): unknown;
   update(socketId: number, properties: SocketProperties, callback?: () => void): unknown;
   setPaused(socketId: number, paused: boolean, callback?: () => void): unknown;

@@ -19,10 +19,12 @@ type Callback<T> = (result: T) => void;
 export const QUOTA_BYTES = 10485760;
 
 export interface StorageArea {
+  get(callback: Callback<Items>): void;
   get(keys?: string | string[] | Items | null, callback?: Callback<Items>): Promise<Items> | void;
   set(items: Items, callback?: () => void): Promise<void> | void;
   remove(keys: string | string[], callback?: () => void): Promise<void> | void;
   clear(callback?: () => void): Promise<void> | void;
+  getBytesInUse(callback: Callback<number>): void;
   getBytesInUse(
     keys?: string | string[] | null,
     callback?: Callback<number>,

@@ -306,15 +306,20 @@ async function runExtensionCommand(
   );
   process.on('uncaughtException', uncaught);
   const keepAlive = setInterval(() => {}, 1 << 30);
+  let stop: () => void = () => {};
+  const stopped = new Promise<void>((resolve) => (stop = resolve));
+  // Kept (not once) until closed: the platform, seeing a listener of ours,
+  // ends the session and leaves the exit to us.
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
   try {
-    await new Promise<void>((resolve) => {
-      process.once('SIGINT', resolve);
-      process.once('SIGTERM', resolve);
-    });
+    await stopped;
     await ext.close();
     return 0;
   } finally {
     clearInterval(keepAlive);
+    process.off('SIGINT', stop);
+    process.off('SIGTERM', stop);
     process.off('uncaughtException', uncaught);
   }
 }

@@ -7,6 +7,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { createPlatform, type Platform } from '../../lib';
 import { CHROME_PARAMETERS } from '../helpers/chrome';
+import { runCli } from '../helpers/cli';
 import { closeChrome, createChrome, runExtension, type Chrome } from '../../lib/chrome';
 
 let dir: string;
@@ -328,6 +329,23 @@ describe('runExtension errors', () => {
         opts(),
       ),
     ).rejects.toThrow(/outside the extension's folder/);
+  });
+
+  test('vpn-provider run-extension: one line and exit status 1 for each', async () => {
+    const noPerm = ext({ ...mv2, permissions: [] }, { 'bg.js': '' });
+    const r = await runCli(path.join(dir, 'cli-state'), 'run-extension', noPerm);
+    expect(r).toEqual({
+      code: 1,
+      out: '',
+      err: `vpn-provider: ${path.join(noPerm, 'manifest.json')} does not ask for the "vpnProvider" permission: add "vpnProvider" to "permissions".\n`,
+    });
+    const throws = ext({ ...mv2, permissions: ['vpnProvider'] }, { 'bg.js': 'null.x' });
+    const t = await runCli(path.join(dir, 'cli-state'), 'run-extension', throws, '--no-dns');
+    expect(t.code).toBe(1);
+    expect(t.err).toMatch(
+      /^vpn-provider: background script bg\.js threw while loading: Cannot read properties of null/,
+    );
+    expect((await runCli(dir, 'run-extension')).code).toBe(2);
   });
 
   test('a service worker runs with chrome, in a context whose ArrayBuffers are ours', async () => {
