@@ -429,6 +429,13 @@ export interface Addon {
   deleteRule(rule: RuleSpec): Promise<void>;
   /** Deletes every rule that looks up the table; resolves how many. */
   flushRules(spec: { table: number }): Promise<number>;
+  /** Every policy rule of both families, synchronously. */
+  listRules(): RuleSpec[];
+  /**
+   * The rules that look up the table, then its routes, removed synchronously
+   * (for an 'exit' hook); returns how many rules.
+   */
+  flushRoutingSync(spec: { table: number }): number;
   /** Calls onChange() (once per wake-up) when links or routes change; unref'd. */
   Monitor: new (onChange: () => void) => { close(): void };
   /** The main table's default route of a family (lowest metric), or null. */
@@ -443,6 +450,8 @@ export interface Addon {
   /** For tests: a non-blocking, close-on-exec SOCK_SEQPACKET pair. */
   socketpair(): [number, number];
   closeFd(fd: number): void;
+  /** TUNSETPERSIST on a TUN fd: whether the device outlives its last fd (synchronous). */
+  setTunPersist(fd: number, on: boolean): void;
   // --- route table (issue 3) ---
   RouteTable: NativeRouteTableClass;
   Udp: new (options: OpenUdpOptions) => NativeUdp;

@@ -252,7 +252,18 @@ async function main() {
     if (tty) process.stdout.write(`\r\x1b[2K${line}`);
     else if (m.progress.ms % 1000 < 250) console.log(line);
   });
-  const done = (await load.until((m) => m.done, 'the transfer ended')).done;
+  // `vpn-provider disconnect` (or any end of the client's session) during
+  // the transfer ends the demo with the reason, not minutes of 0 Mbit/s.
+  const clientDown = client
+    .until((m) => m.down, 'its session ended')
+    .then((m) => {
+      throw new Error(
+        `the client's session ended (${m.down}${m.error ? `: ${m.error}` : ''}) during the transfer`,
+      );
+    });
+  clientDown.catch(() => {}); // settled by the race below, or moot after it
+  const done = (await Promise.race([load.until((m) => m.done, 'the transfer ended'), clientDown]))
+    .done;
   if (tty) process.stdout.write('\n');
   const secs = (Date.now() - cpu0.t) / 1000;
   await new Promise((r) => setTimeout(r, 600)); // one more stats line from each side

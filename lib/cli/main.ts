@@ -174,7 +174,9 @@ export function formatStatus(s: PlatformStatus): string[] {
     `state: ${s.state}  provider: ${s.providerId}  config: ${s.configId}  interface: ${s.interfaceName}`,
   ];
   if (s.address) {
-    lines.push(`address: ${s.address}  mtu: ${s.mtu}  dns: ${s.dnsServers?.join(' ') || '-'}`);
+    lines.push(
+      `address: ${s.address}${s.ipv6Address ? ` ${s.ipv6Address}` : ''}  mtu: ${s.mtu}  dns: ${s.dnsServers?.join(' ') || '-'}`,
+    );
     const list = (xs: string[] = []) =>
       xs.length > 6 ? `${xs.slice(0, 6).join(' ')} ... (${xs.length})` : xs.join(' ') || '-';
     lines.push(`routes in: ${list(s.inclusions)}`);
@@ -232,7 +234,9 @@ export async function main(
     args = parseArgs(argv);
   } catch (e) {
     const m = (e as Error).message;
-    err(m ? `vpn-provider: ${m}\n${USAGE}\n` : `${USAGE}\n`);
+    // Asked for (--help): the usage is the output, on stdout, exit 0.
+    if (m) err(`vpn-provider: ${m}\n${USAGE}\n`);
+    else out(`${USAGE}\n`);
     return m ? 2 : 0;
   }
   if (args.cmd === 'run-extension') return runExtensionCommand(args, out, err);
@@ -366,6 +370,12 @@ async function watch(
 }
 
 export function run(): void {
+  // A reader that goes away (`status --watch --json | head`) is the end of
+  // the output, not an error with a stack.
+  process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+    throw e;
+  });
   main(process.argv.slice(2)).then((code) => {
     process.exitCode = code;
   });

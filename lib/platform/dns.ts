@@ -66,6 +66,11 @@ export class ResolvConfBackend implements DnsBackend {
   }
 
   async restore(): Promise<void> {
+    this.restoreSync();
+  }
+
+  /** The same, synchronously: for the process's 'exit' hook. */
+  restoreSync(): void {
     if (!fs.existsSync(this.backup)) return;
     fs.writeFileSync(this.file, fs.readFileSync(this.backup));
     fs.rmSync(this.backup);

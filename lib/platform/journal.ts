@@ -1,7 +1,9 @@
 // A small journal in the state directory: what a running session has put
 // into the kernel and the system, so that the next start can remove what a
-// process killed mid-session (kill -9, power loss) left behind. The TUN
-// device goes with its process; routes, rules and DNS settings do not.
+// process killed mid-session (kill -9, power loss) left behind: the rule,
+// the routing table, the DNS settings and the TUN device, which a session
+// makes persistent so that its routes keep traffic inside a dead tunnel
+// instead of letting it fall through to the main table.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fsError, VpnError } from '../errors';
@@ -13,6 +15,12 @@ export interface JournalEntry {
   startTime: string;
   table: number;
   interfaceName: string;
+  /**
+   * The device's index: the device persists after a SIGKILL (fail closed)
+   * and the next start deletes the link of this name only if it still has
+   * this index (indexes are not reused until the namespace wraps them).
+   */
+  ifindex?: number;
   /** Set while the resolv.conf backend holds the original: where the copy is. */
   resolvConfBackup?: string;
   resolvConfPath?: string;

@@ -12,7 +12,7 @@ import {
   type UIEvent,
 } from '../provider/provider';
 import { checkTypes, sanityError, validate } from '../provider/validate';
-import type { PacketData } from '../native';
+import { native, type PacketData } from '../native';
 import type { RouteTable } from '../route';
 import type { EntryBatch, TrimOptions } from '../tun/device';
 import * as fs from 'node:fs';
@@ -22,7 +22,7 @@ import { Journal } from './journal';
 import { NetworkMonitor, watchSleep, type LinkEvent, type SleepEvent } from './monitor';
 import { DEFAULT_ROUTING, removeRouting, type RoutingOptions } from './routing';
 import { ConfigStore, defaultStateDir, type StoredConfig } from './store';
-import { Session, type SessionInfo } from './session';
+import { removeLeftDevice, Session, type SessionInfo } from './session';
 
 export interface PlatformOptions {
   /** Where configurations live (default: /var/lib/vpn-provider as root, else under XDG_STATE_HOME). */
@@ -82,6 +82,8 @@ export interface PlatformStatus {
   interfaceName?: string;
   connectedAt?: string;
   address?: string;
+  /** The dual-stack IPv6 address, when the session has one. */
+  ipv6Address?: string;
   mtu?: number;
   dnsServers?: string[];
   domainSearch?: string[];
@@ -262,6 +264,11 @@ export class Platform implements ProviderHost {
   private closed = false;
   private readonly handleSignals: boolean;
   private readonly onSignal = (signal: NodeJS.Signals) => this.signalled(signal);
+  private readonly onExit = () => this.exiting();
+  /** The routing table of the active session (see pickRouting). */
+  private activeTable: number | null = null;
+  /** Whether options.routing named a table or priority (then no other is taken). */
+  private readonly routingExplicit: boolean;
   private readonly onBeforeExit = () => void this.disconnect();
 
   constructor(options: PlatformOptions = {}) {
@@ -276,6 +283,8 @@ export class Platform implements ProviderHost {
     this.handleSignals = options.handleSignals ?? true;
     this.log = options.log ?? ((line) => console.warn(line));
     this.routing = { ...DEFAULT_ROUTING, ...options.routing };
+    this.routingExplicit =
+      options.routing?.table !== undefined || options.routing?.priority !== undefined;
     this.dns = options.dns ?? 'auto';
     this.store = new ConfigStore(this.stateDir);
     for (const c of this.store.load()) this.byProvider(c.providerId).set(c.id, c);
@@ -316,6 +325,7 @@ export class Platform implements ProviderHost {
       ...(p
         ? {
             address: `${p.address}/${p.prefixLength}`,
+            ...(p.ipv6 ? { ipv6Address: `${p.ipv6.address}/${p.ipv6.prefixLength}` } : {}),
             mtu: p.mtu,
             dnsServers: p.dnsServers,
             domainSearch: p.domainSearch,
@@ -385,6 +395,7 @@ export class Platform implements ProviderHost {
       `vpn-provider: removing what the session of dead process ${e.pid} left (table ${e.table})`,
     );
     await removeRouting(e.table);
+    await removeLeftDevice(e);
     if (e.resolvConfBackup && e.resolvConfPath && fs.existsSync(e.resolvConfBackup)) {
       fs.writeFileSync(e.resolvConfPath, fs.readFileSync(e.resolvConfBackup));
       fs.rmSync(e.resolvConfBackup);
@@ -435,6 +446,10 @@ export class Platform implements ProviderHost {
       this.checkOpen();
       checkIds(providerId, configId);
       this.requireConfig(providerId, configId);
+      // The configuration that is already up (or coming up): nothing to do,
+      // as on ChromeOS, rather than tearing down a working tunnel.
+      const current = this.active;
+      if (current && current.providerId === providerId && current.configId === configId) return;
       await this.endSession();
       await this.recovered;
       let other = null;
@@ -449,6 +464,7 @@ export class Platform implements ProviderHost {
           'ERR_SESSION_ELSEWHERE',
         );
       }
+      const routing = this.pickRouting();
       const session = await Session.open({
         providerId,
         configId,
@@ -458,7 +474,7 @@ export class Platform implements ProviderHost {
         gsoMaxSize: this.gsoMaxSize,
         ...this.room,
         connectTimeoutMs: this.connectTimeoutMs,
-        routing: this.routing,
+        routing,
         dns: await dnsBackend(this.dns, this.stateDir),
         onTimeout: () =>
           void this.endSession(
@@ -474,17 +490,20 @@ export class Platform implements ProviderHost {
         // crash would leave routes that nothing removes, so no journal, no
         // session (a read-only or full state directory fails here).
         this.journal.write({
-          table: this.routing.table,
+          table: routing.table,
           interfaceName: session.device.name,
+          ifindex: session.device.ifindex,
           ...(dns instanceof ResolvConfBackend
             ? { resolvConfPath: dns.file, resolvConfBackup: dns.backup }
             : {}),
         });
+        session.keepDeviceOnCrash();
       } catch (err) {
         await session.close().catch(() => undefined);
         throw err;
       }
       this.active = session;
+      this.activeTable = routing.table;
       this.watchProcess(true);
       const provider = this.provider(providerId);
       provider.attachDevice(session.device);
@@ -714,6 +733,8 @@ export class Platform implements ProviderHost {
    * reads the journal).
    */
   private watchProcess(on: boolean): void {
+    process.removeListener('exit', this.onExit);
+    if (on) process.on('exit', this.onExit);
     if (!this.handleSignals) return;
     for (const signal of ['SIGTERM', 'SIGINT'] as const) {
       process.removeListener(signal, this.onSignal);
@@ -721,6 +742,67 @@ export class Platform implements ProviderHost {
     }
     process.removeListener('beforeExit', this.onBeforeExit);
     if (on) process.on('beforeExit', this.onBeforeExit);
+  }
+
+  /**
+   * The routing table and rule priority of a new session: never one that a
+   * rule in the kernel already uses (another instance's, live or killed, on
+   * another state directory; our own leftovers were removed by recover()).
+   * Given explicitly (options.routing), a taken one is refused; by default
+   * the first free pair from 30100 up is taken.
+   */
+  private pickRouting(): RoutingOptions {
+    const rules = native.listRules();
+    const tables = new Set(rules.map((r) => r.table));
+    const priorities = new Set(rules.map((r) => r.priority));
+    const taken = (o: RoutingOptions) => tables.has(o.table) || priorities.has(o.priority);
+    if (this.routingExplicit) {
+      if (taken(this.routing)) {
+        const holder = rules.find(
+          (r) => r.table === this.routing.table || r.priority === this.routing.priority,
+        );
+        throw new VpnError(
+          `Routing table ${this.routing.table} or rule priority ${this.routing.priority} is in use (a rule at priority ${holder?.priority} looks up table ${holder?.table}): another instance's, or choose other values with the routing option.`,
+          'ERR_ROUTING_TABLE_IN_USE',
+        );
+      }
+      return this.routing;
+    }
+    for (let k = 0; k < 1000; k++) {
+      const o = { table: this.routing.table + k, priority: this.routing.priority + k };
+      if (!taken(o)) return o;
+    }
+    throw new VpnError(
+      `No free routing table and rule priority from ${this.routing.table} to ${this.routing.table + 999}.`,
+      'ERR_ROUTING_TABLE_IN_USE',
+    );
+  }
+
+  /**
+   * The process is ending with a session up (an uncaught exception, an
+   * unhandled rejection, process.exit()): nothing asynchronous runs any
+   * more, so the rules, the routes and resolv.conf are put back here,
+   * synchronously, and the TUN device is let go with the process's fds.
+   * (Left to the journal, the dead device would keep blocking the tunnel's
+   * traffic until the next start: right after a SIGKILL, needless here.)
+   */
+  private exiting(): void {
+    const session = this.active;
+    if (!session || this.activeTable === null) return;
+    this.active = null;
+    try {
+      native.flushRoutingSync({ table: this.activeTable });
+      session.release(); // the device goes with the process's fds
+      const dns = session.dnsBackend;
+      if (dns instanceof ResolvConfBackend) dns.restoreSync();
+      // systemd-resolved forgets a link's DNS when the link goes (with the process).
+      this.journal.clear();
+    } catch (err) {
+      // The journal stays: the next start finishes the job.
+      process.stderr.write(
+        `vpn-provider: at exit, tearing the session down: ${(err as Error).message} (the next start retries)\n`,
+      );
+    }
   }
 
   private signalled(signal: NodeJS.Signals): void {
@@ -748,6 +830,7 @@ export class Platform implements ProviderHost {
   private async endSession(session: Session | null = this.active, error?: string): Promise<void> {
     if (!session || session !== this.active) return;
     this.active = null;
+    this.activeTable = null;
     this.watchProcess(false);
     this.monitor.stop();
     this.stopSampler();

@@ -1,6 +1,8 @@
 // One VPN session: the TUN device created on connect, the connect timer, and
 // what setParameters applied to the device. Closing the device removes the
 // interface and with it its addresses and the routes through it.
+import { fromNative } from '../errors';
+import { native } from '../native';
 import type { ValidParameters } from '../provider/validate';
 import type { RouteTable } from '../route';
 import { TunDevice } from '../tun/device';
@@ -156,8 +158,62 @@ export class Session {
       await this.options.dns?.restore();
       await this.routing.remove();
     } finally {
+      this.release();
       this.device.close();
       this.routes = null;
     }
+  }
+
+  private persistent = false;
+
+  /**
+   * Fail closed after a SIGKILL: the device outlives the process, so the
+   * session's routes keep pointing into a device that nobody reads (traffic
+   * for the tunnel, DNS queries to the tunnel's servers included, is
+   * dropped, not sent around it) until the next start removes it with the
+   * rest (the journal names it). Called once the journal records it.
+   */
+  keepDeviceOnCrash(): void {
+    native.setTunPersist(this.device.fd, true);
+    this.persistent = true;
+  }
+
+  /**
+   * The device goes with its fd again (a normal end of the session, or the
+   * process's exit hook). Synchronous. Where the device is already gone
+   * there is nothing to do.
+   */
+  release(): void {
+    if (!this.persistent) return;
+    this.persistent = false;
+    try {
+      native.setTunPersist(this.device.fd, false);
+    } catch {
+      // the device was deleted under us (or the fd is closed): nothing persists
+    }
+  }
+}
+
+/**
+ * Deletes the persistent TUN device a killed session left (see
+ * Session.keepDeviceOnCrash), if a link of that name still has the index the
+ * journal recorded: never another device that took the name since.
+ */
+export async function removeLeftDevice(e: {
+  interfaceName?: string;
+  ifindex?: number;
+}): Promise<void> {
+  if (typeof e.interfaceName !== 'string' || !Number.isInteger(e.ifindex)) return;
+  let index: number;
+  try {
+    index = native.linkIndex(e.interfaceName);
+  } catch {
+    return; // gone already (deleted by hand, or never persisted)
+  }
+  if (index !== e.ifindex) return;
+  try {
+    await native.deleteLink({ ifindex: index });
+  } catch (err) {
+    throw fromNative(err);
   }
 }

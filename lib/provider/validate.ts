@@ -110,13 +110,41 @@ export function sanityError(p: Parameters): string | null {
   return null;
 }
 
-/** Throws a TypeError (code ERR_INVALID_ARG_TYPE) for a value of the wrong shape. */
+const PARAMETER_KEYS = new Set<string>([
+  'address',
+  'broadcastAddress',
+  'mtu',
+  'exclusionList',
+  'inclusionList',
+  'domainSearch',
+  'dnsServers',
+  'reconnect',
+  'ipv6Address',
+] satisfies (keyof Parameters)[]);
+
+/**
+ * Throws a TypeError for a value of the wrong shape (code
+ * ERR_INVALID_ARG_TYPE) or a property Parameters does not have (code
+ * ERR_UNEXPECTED_PROPERTY, Chrome's message, `property` naming it).
+ */
 export function checkTypes(p: unknown): asserts p is Parameters {
   const fail = (what: string): never => {
     throw Object.assign(new TypeError(`setParameters: ${what}`), { code: 'ERR_INVALID_ARG_TYPE' });
   };
   if (typeof p !== 'object' || p === null || Array.isArray(p)) fail('parameters must be an object');
   const o = p as Record<string, unknown>;
+  // Chrome's schema check refuses a property Parameters does not have (a
+  // misspelt "ipv6address" would otherwise set nothing and say nothing).
+  for (const k of Object.keys(o)) {
+    if (!PARAMETER_KEYS.has(k) && o[k] !== undefined) {
+      throw Object.assign(
+        new TypeError(
+          `Error in invocation of vpnProvider.setParameters(vpnProvider.Parameters parameters, optional function callback): Error at parameter 'parameters': Unexpected property: '${k}'.`,
+        ),
+        { code: 'ERR_UNEXPECTED_PROPERTY', property: k },
+      );
+    }
+  }
   if (typeof o.address !== 'string') fail('address must be a string');
   for (const k of ['exclusionList', 'inclusionList', 'dnsServers']) {
     const v = o[k];
@@ -237,9 +265,30 @@ function maskIpv6(address: string, prefixLength: number): string {
     const keep = Math.max(0, Math.min(8, prefixLength - 8 * i));
     b[i] &= keep === 8 ? 255 : (0xff00 >> keep) & 255;
   }
-  const words = Array.from({ length: 8 }, (_, i) => ((b[2 * i] << 8) | b[2 * i + 1]).toString(16));
-  // Canonical text is not needed for keys; keep a stable full form.
-  return words.join(':');
+  const words = Array.from({ length: 8 }, (_, i) => (b[2 * i] << 8) | b[2 * i + 1]);
+  return ipv6Text(words);
+}
+
+/** RFC 5952 text of eight 16-bit words: the longest run of two or more zero words as "::". */
+function ipv6Text(words: number[]): string {
+  let best = -1;
+  let bestLen = 1;
+  for (let i = 0; i < 8;) {
+    if (words[i] !== 0) {
+      i++;
+      continue;
+    }
+    let j = i;
+    while (j < 8 && words[j] === 0) j++;
+    if (j - i > bestLen) {
+      best = i;
+      bestLen = j - i;
+    }
+    i = j;
+  }
+  const hex = (ws: number[]) => ws.map((w) => w.toString(16)).join(':');
+  if (best < 0) return hex(words);
+  return `${hex(words.slice(0, best))}::${hex(words.slice(best + bestLen))}`;
 }
 
 /**
@@ -275,7 +324,8 @@ export function validate(p: Parameters): { errors: string; value?: ValidParamete
   let mtu = MTU_DEFAULT;
   if (p.mtu !== undefined) {
     const m = DECIMAL.test(p.mtu) ? Number(p.mtu) : NaN;
-    if (!(m >= 576 && m <= 65535)) errors += 'mtu not in expected range;';
+    if (Number.isNaN(m)) errors += 'mtu is not a decimal number;';
+    else if (!(m >= 576 && m <= 65535)) errors += 'mtu not in expected range;';
     else mtu = m;
   }
 

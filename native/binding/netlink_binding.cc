@@ -332,6 +332,43 @@ Napi::Value FlushRules(const Napi::CallbackInfo& info) {
                   "cannot delete the policy rules", netlink::FlushRules);
 }
 
+// listRules(): [{ family: 4 | 6, table, priority }], synchronously (one
+// small dump): how a platform finds the tables other instances hold.
+Napi::Value ListRules(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::vector<netlink::Rule> rules;
+  int r = netlink::ListRules(&rules);
+  if (r < 0)
+    throw SystemError(env, -r, "sendmsg", "cannot list the policy rules");
+  Napi::Array out = Napi::Array::New(env, rules.size());
+  for (size_t i = 0; i < rules.size(); i++) {
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("family", rules[i].family == AF_INET6 ? 6 : 4);
+    o.Set("table", rules[i].table);
+    o.Set("priority", rules[i].priority);
+    out.Set(i, o);
+  }
+  return out;
+}
+
+// flushRoutingSync({ table }): the rules that look up `table`, then its
+// routes, removed on the calling thread: for the process's 'exit' hook,
+// where nothing asynchronous runs any more (an uncaught exception, an
+// unhandled rejection, process.exit()). The number of rules removed.
+Napi::Value FlushRoutingSync(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Object o = ObjectArg(info, "flushRoutingSync({ table })");
+  uint32_t table =
+      static_cast<uint32_t>(IntProp(env, o, "table", 1, 0xfffffffe, -1));
+  int rules = netlink::FlushRules(table);
+  if (rules < 0)
+    throw SystemError(env, -rules, "sendmsg", "cannot delete the policy rules");
+  int r = netlink::FlushTable(table);
+  if (r < 0)
+    throw SystemError(env, -r, "sendmsg", "cannot flush the routing table");
+  return Napi::Number::New(env, rules);
+}
+
 }  // namespace
 
 void InitNetlink(Napi::Env env, Napi::Object exports, AddonData*) {
@@ -348,6 +385,9 @@ void InitNetlink(Napi::Env env, Napi::Object exports, AddonData*) {
   exports.Set("addRule", Napi::Function::New(env, AddRule, "addRule"));
   exports.Set("deleteRule", Napi::Function::New(env, DeleteRule, "deleteRule"));
   exports.Set("flushRules", Napi::Function::New(env, FlushRules, "flushRules"));
+  exports.Set("listRules", Napi::Function::New(env, ListRules, "listRules"));
+  exports.Set("flushRoutingSync",
+              Napi::Function::New(env, FlushRoutingSync, "flushRoutingSync"));
 }
 
 }  // namespace vpn

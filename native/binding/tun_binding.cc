@@ -460,6 +460,20 @@ void CloseFd(const Napi::CallbackInfo& info) {
                       "cannot close fd " + std::to_string(fd));
 }
 
+// setTunPersist(fd, on): see tun::SetPersist. Synchronous (one ioctl), so
+// that the process's 'exit' hook can undo it.
+void SetTunPersist(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = FdArg(env, info[0], "setTunPersist");
+  if (info.Length() < 2 || !info[1].IsBoolean())
+    throw CodedTypeError(env, "ERR_INVALID_ARG_TYPE",
+                         "setTunPersist(fd, on): on must be a boolean");
+  int r = tun::SetPersist(fd, info[1].As<Napi::Boolean>().Value());
+  if (r < 0)
+    throw SystemError(env, -r, "ioctl(TUNSETPERSIST)",
+                      "cannot change whether the TUN device persists");
+}
+
 }  // namespace
 
 void InitTun(Napi::Env env, Napi::Object exports, AddonData* data) {
@@ -469,6 +483,8 @@ void InitTun(Napi::Env env, Napi::Object exports, AddonData* data) {
   exports.Set("openTun", Napi::Function::New(env, OpenTun, "openTun"));
   exports.Set("socketpair", Napi::Function::New(env, SocketPair, "socketpair"));
   exports.Set("closeFd", Napi::Function::New(env, CloseFd, "closeFd"));
+  exports.Set("setTunPersist",
+              Napi::Function::New(env, SetTunPersist, "setTunPersist"));
 }
 
 }  // namespace vpn

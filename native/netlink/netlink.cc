@@ -532,11 +532,11 @@ int DeleteRule(const Rule& rule) {
   return s.Request(m);
 }
 
-int FlushRules(uint32_t table) {
+int ListRules(std::vector<Rule>* out) {
   Socket s;
   int r = s.Open();
   if (r < 0) return r;
-  std::vector<Rule> found;
+  out->clear();
   for (int family : {AF_INET, AF_INET6}) {
     Message m(RTM_GETRULE, 0);
     fib_rule_hdr frh{};
@@ -544,15 +544,25 @@ int FlushRules(uint32_t table) {
     m.Put(frh);
     r = s.Dump(m, [&](const nlmsghdr* h) {
       Rule rule;
-      if (ParseRule(h, &rule) && rule.table == table) found.push_back(rule);
+      if (ParseRule(h, &rule)) out->push_back(rule);
     });
     if (r < 0) return r;
   }
-  for (const Rule& rule : found) {
+  return static_cast<int>(out->size());
+}
+
+int FlushRules(uint32_t table) {
+  std::vector<Rule> all;
+  int r = ListRules(&all);
+  if (r < 0) return r;
+  int n = 0;
+  for (const Rule& rule : all) {
+    if (rule.table != table) continue;
     r = DeleteRule(rule);
     if (r < 0 && r != -ENOENT) return r;
+    n++;
   }
-  return static_cast<int>(found.size());
+  return n;
 }
 
 int GetDefaultRoute(int family, DefaultRoute* out, bool* found) {

@@ -167,6 +167,8 @@ struct Rule {
 };
 int AddRule(const Rule& rule);
 int DeleteRule(const Rule& rule);
+// Every rule of both families (as ParseRule reads them). How many, or -errno.
+int ListRules(std::vector<Rule>* out);
 // Deletes every rule (both families) that looks up `table`. How many, or
 // -errno.
 int FlushRules(uint32_t table);

@@ -97,6 +97,11 @@ int Open(const OpenOptions& options, Opened* out, const char** syscall) {
   return 0;
 }
 
+int SetPersist(int fd, bool on) {
+  if (ioctl(fd, TUNSETPERSIST, on ? 1UL : 0UL) < 0) return -errno;
+  return 0;
+}
+
 ReadResult ReadBatch(int fd, uint8_t* slab, size_t slab_size, int32_t* meta,
                      uint32_t max_packets, uint16_t* gso, Room room) {
   ReadResult r;

@@ -52,6 +52,13 @@ struct Opened {
 // 0, or -errno with *syscall naming the call that failed.
 int Open(const OpenOptions& options, Opened* out, const char** syscall);
 
+// TUNSETPERSIST: whether the device outlives its last fd. A session's
+// device is made persistent so that a process killed with its session up
+// (SIGKILL) leaves its routes pointing into a device nobody reads: traffic
+// for the tunnel is dropped, not sent around it, until the next start
+// removes the device. Returns 0 or -errno.
+int SetPersist(int fd, bool on);
+
 // Checks an interface name: 1..15 bytes, no '/', ':', whitespace or control
 // characters, not "." or "..". Returns nullptr, or why the name is refused.
 const char* CheckInterfaceName(const std::string& name);

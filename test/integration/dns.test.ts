@@ -8,6 +8,7 @@ import { createPlatform, type Platform } from '../../lib';
 import { Journal } from '../../lib/platform/journal';
 import { native } from '../../lib/native';
 import { startFixture } from '../helpers/child';
+import { kernelState } from '../helpers/leftovers';
 import { describeDns, SCRATCH_MARK } from '../helpers/netns';
 
 const RESOLV = '/etc/resolv.conf';
@@ -111,6 +112,39 @@ describeDns('DNS in a private mount namespace', () => {
       fs.rmSync(crashDir, { recursive: true, force: true });
     }
   });
+
+  test.each([
+    ['an uncaught exception', 'throw', 1],
+    ['an unhandled rejection', 'reject', 1],
+    ['process.exit()', 'exit', 3],
+  ])(
+    '%s in the provider ends the session before the process dies: no rule, route or DNS of it stays',
+    async (_what, mode, code) => {
+      const crashDir = fs.mkdtempSync(path.join(os.tmpdir(), 'vpn-dns-die-'));
+      const child = startFixture('session-child.js', [crashDir, '--dns', '--full', '--die', mode]);
+      try {
+        const ifname = (await child.ready).split(' ')[1];
+        const table = new Journal(crashDir).read()?.table as number;
+        expect(table).toBeGreaterThanOrEqual(30100);
+        expect(kernelState(table).rules.length).toBeGreaterThan(0);
+        expect(fs.readFileSync(RESOLV, 'utf8')).toMatch(/^# Written by vpn-provider/);
+        expect(await child.exited()).toMatchObject({ code, signal: null });
+        // Gone with the process, not left for the next start.
+        const left = kernelState(table);
+        expect({ rules: left.rules, routes: left.routes }).toEqual({ rules: [], routes: [] });
+        expect(left.tunLinks).not.toContain(ifname);
+        expect(fs.readFileSync(RESOLV, 'utf8')).toBe(original);
+        expect(fs.existsSync(path.join(crashDir, 'resolv.conf.orig'))).toBe(false);
+        expect(new Journal(crashDir).read()).toBeNull();
+        // The process still died of its error, as it would have without us.
+        if (mode !== 'exit') expect(child.out()).toMatch(/a bug in the provider|nobody awaited/);
+      } finally {
+        if (child.child.exitCode === null && child.child.signalCode === null)
+          child.child.kill('SIGKILL');
+        fs.rmSync(crashDir, { recursive: true, force: true });
+      }
+    },
+  );
 
   test('dns: false leaves DNS alone', async () => {
     await platform.close();

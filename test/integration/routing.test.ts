@@ -2,6 +2,7 @@
 // exclusions and everything else around it, checked with `ip route get`.
 // Also the IPv6 leak guard, teardown, and cleanup after a kill -9.
 import { spawn, spawnSync } from 'node:child_process';
+import * as dgram from 'node:dgram';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -362,33 +363,59 @@ describeNetns('routes and rules in the kernel', () => {
     });
   });
 
-  test('after a kill -9, the next start removes what the dead session left', async () => {
+  test('after a kill -9 the tunnel fails closed (its routes point into the dead device), and the next start removes it all', async () => {
     await platform.close();
     const crashDir = fs.mkdtempSync(path.join(os.tmpdir(), 'vpn-crash-'));
+    // What leaves through the "physical" network, without IPv6's own chatter.
+    for (const l of ['phys0', 'phys1'])
+      fs.writeFileSync(`/proc/sys/net/ipv6/conf/${l}/disable_ipv6`, '1');
+    const phys = native.linkIndex('phys0');
+    const sent = async () => (await native.linkInfo(phys)).stats.txPackets;
+    const sock = dgram.createSocket('udp4');
+    const leaks = async (): Promise<number> => {
+      const before = await sent();
+      for (let i = 0; i < 5; i++) {
+        await new Promise<void>((resolve) => sock.send('x', 9, '198.51.100.9', () => resolve()));
+      }
+      await new Promise((r) => setTimeout(r, 200));
+      return (await sent()) - before;
+    };
     try {
       const child = spawn(
         process.execPath,
-        [path.join(__dirname, '../fixtures/session-child.js'), crashDir],
-        {
-          stdio: ['ignore', 'pipe', 'inherit'],
-        },
+        [path.join(__dirname, '../fixtures/session-child.js'), crashDir, '--full'],
+        { stdio: ['ignore', 'pipe', 'inherit'] },
       );
-      await new Promise<void>((resolve, reject) => {
-        child.stdout.on('data', (d) => String(d).includes('ready') && resolve());
+      const ifname = await new Promise<string>((resolve, reject) => {
+        child.stdout.on('data', (d) => {
+          const m = /ready (\S+)/.exec(String(d));
+          if (m) resolve(m[1]);
+        });
         child.on('exit', (code) => reject(new Error(`child exited ${code}`)));
       });
-      expect(ip('rule', 'show')).toMatch(/lookup 30100/);
+      expect(ip('route', 'get', '198.51.100.9')).toMatch(new RegExp(`dev ${ifname} table 30100`));
       child.kill('SIGKILL');
       await new Promise((r) => child.once('exit', r));
-      expect(ip('rule', 'show')).toMatch(/lookup 30100/); // left behind
+      // Left behind, on purpose: the device (no reader), its routes, the rule.
+      expect(ip('-br', 'link', 'show', 'type', 'tun')).toContain(ifname);
+      expect(ip('rule', 'show')).toMatch(/lookup 30100/);
       expect(ip('route', 'show', 'table', '30100')).toMatch(/throw 198.18.200.0\/24/);
+      // Traffic for the tunnel goes into the dead device, not around it.
+      expect(ip('route', 'get', '198.51.100.9')).toMatch(new RegExp(`dev ${ifname} table 30100`));
+      expect(await leaks()).toBe(0);
+      // Excluded networks still go around it.
+      expect(ip('route', 'get', '198.18.200.9')).toMatch(/dev phys0/);
       const next = createPlatform({ stateDir: crashDir, log: () => {}, dns: false });
       await next.ready;
+      expect(ip('-br', 'link', 'show', 'type', 'tun')).not.toContain(ifname);
       expect(ip('rule', 'show')).not.toMatch(/30100/);
       expect(ip('route', 'show', 'table', '30100')).toBe('');
       expect(fs.existsSync(path.join(crashDir, 'session.json'))).toBe(false);
+      // Without the tunnel the same datagrams leave through phys0: the count above could see them.
+      expect(await leaks()).toBeGreaterThan(0);
       await next.close();
     } finally {
+      sock.close();
       fs.rmSync(crashDir, { recursive: true, force: true });
     }
     platform = createPlatform({ stateDir: dir, log: () => {}, dns: false }); // for afterEach

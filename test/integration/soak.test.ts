@@ -43,8 +43,9 @@ describeNetns('soak, short', () => {
     expect(report.rx).toBeGreaterThanOrEqual(packets);
     expect(report.tx).toBeGreaterThanOrEqual(packets);
     expect(report.leftovers).toEqual({ links: [], rules: [], routes: [] });
-    // While connected the platform holds its signal and beforeExit listeners; after, none.
-    expect(report.listenersConnected.process).toBe(3);
+    // While connected the platform holds its signal, beforeExit and exit
+    // listeners (exit: the last-chance teardown of a dying process); after, none.
+    expect(report.listenersConnected.process).toBe(4);
     expect(report.listeners.after).toEqual(report.listeners.before);
     if (!sanitized) expect(report.rss.maxGrowth).toBeLessThan(5 * 1024 * 1024);
   });

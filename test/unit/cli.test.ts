@@ -4,7 +4,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { createPlatform, type Platform } from '../../lib';
-import { parseArgs } from '../../lib/cli/main';
+import { formatStatus, parseArgs } from '../../lib/cli/main';
 import { runCli } from '../helpers/cli';
 
 let dir: string;
@@ -91,6 +91,58 @@ test('usage errors exit 2; no platform running exits 1 with the reason', async (
   expect(r.err).toMatch(/^vpn-provider: no platform is running with state directory /);
   platform = createPlatform({ stateDir: dir, log: () => {} });
 });
+
+test('--help: the usage on stdout and exit 0; a usage error on stderr', async () => {
+  const help = await cli('--help');
+  expect(help).toMatchObject({ code: 0, err: '' });
+  expect(help.out).toMatch(/status \[--watch\]/);
+  const bad = await cli('frobnicate');
+  expect(bad.out).toBe('');
+  expect(bad.err).toMatch(/unknown command frobnicate/);
+});
+
+test('status shows the IPv6 address beside the IPv4 one, and ::/0 as such', () => {
+  const lines = formatStatus({
+    state: 'connected',
+    providerId: 'p',
+    configId: 'c',
+    interfaceName: 'vpn0',
+    address: '10.0.0.2/24',
+    ipv6Address: '2001:db8::2/64',
+    mtu: 1420,
+    dnsServers: [],
+    inclusions: ['0.0.0.0/0', '::/0'],
+    exclusions: [],
+    rates: null,
+  });
+  expect(lines).toContain('address: 10.0.0.2/24 2001:db8::2/64  mtu: 1420  dns: -');
+  expect(lines).toContain('routes in: 0.0.0.0/0 ::/0');
+});
+
+test('status --watch --json into a reader that goes away ends quietly', async () => {
+  // The tool as a user runs it, its output into `head -1`. Spawned without
+  // blocking: the platform that answers the socket lives in this process.
+  const bin = path.join(__dirname, '..', '..', 'bin', 'vpn-provider.js');
+  const child = spawn(
+    'sh',
+    [
+      '-c',
+      `"$0" "$1" status --watch --json --state-dir "$2" | head -1`,
+      process.execPath,
+      bin,
+      dir,
+    ],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+  expect(JSON.parse(stdout)).toMatchObject({ state: 'disconnected' });
+  expect(stderr).toBe('');
+  expect(code).toBe(0);
+}, 15000);
 
 const root = process.getuid?.() === 0;
 const strict = process.env.VPN_PROVIDER_REQUIRE_PRIVILEGED === '1';

@@ -15,6 +15,8 @@ const mutating = [
   'addRule',
   'deleteRule',
   'flushRules',
+  'flushRoutingSync',
+  'setTunPersist',
 ] as const;
 
 for (const name of mutating) {

@@ -159,6 +159,7 @@ const FRAGMENTS = [
   'ipv6_address goes with an IPv4 address;',
   'broadcast_address is not a valid IP;',
   'mtu not in expected range;',
+  'mtu is not a decimal number;',
   'domain_search has no valid values or is empty;',
   'reconnect not a valid boolean;',
 ];
@@ -185,7 +186,10 @@ function check(p: unknown): Outcome {
     checkTypes(p);
   } catch (err) {
     const e = err as { code?: string };
-    if (!(err instanceof TypeError) || e.code !== 'ERR_INVALID_ARG_TYPE') {
+    if (
+      !(err instanceof TypeError) ||
+      (e.code !== 'ERR_INVALID_ARG_TYPE' && e.code !== 'ERR_UNEXPECTED_PROPERTY')
+    ) {
       throw new Error(`checkTypes threw something else: ${String(err)}`);
     }
     return 'type';

@@ -1,5 +1,6 @@
 // Full validation as ChromeOS's shill does it, with its own test strings.
 import {
+  checkTypes,
   chromeSanity,
   parseCidr,
   sane,
@@ -96,7 +97,10 @@ test('mtu bounds, reconnect, DNS warnings, defaults', () => {
   expect(validate({ ...base, mtu: '576' }).value!.mtu).toBe(576);
   expect(validate({ ...base, mtu: '65535' }).value!.mtu).toBe(65535);
   expect(validate({ ...base, mtu: '65536' }).errors).toBe('mtu not in expected range;');
-  expect(validate({ ...base, mtu: '1e3' }).errors).toBe('mtu not in expected range;');
+  // Not a number at all: said so (shill says "not in expected range").
+  expect(validate({ ...base, mtu: '1e3' }).errors).toBe('mtu is not a decimal number;');
+  expect(validate({ ...base, mtu: 'abc' }).errors).toBe('mtu is not a decimal number;');
+  expect(validate({ ...base, mtu: '' }).errors).toBe('mtu is not a decimal number;');
   expect(validate(base).value!.mtu).toBe(1500);
   expect(validate({ ...base, reconnect: 'true' }).value!.reconnect).toBe(true);
   const r = validate({ ...base, dnsServers: ['1...', '8.8.4.4', '2001:db8::53'] });
@@ -113,7 +117,7 @@ test('CIDRs are masked as the kernel does', () => {
   expect(parseCidr('1.2.3.4/0')).toMatchObject({ network: '0.0.0.0', prefixLength: 0 });
   expect(parseCidr('2001:db8:ffff::1/32')).toMatchObject({
     family: 6,
-    network: '2001:db8:0:0:0:0:0:0',
+    network: '2001:db8::',
   });
   expect(parseCidr('1.2.3.4/33')).toBeNull();
   expect(parseCidr('1.2.3/8')).toBeNull();
@@ -159,4 +163,33 @@ test('leading zeros and IPv6 zones are not addresses, as inet_pton says', () => 
   expect(validate({ ...base, inclusionList: ['cAF::%1/8'] }).value!.warnings).toEqual([
     'cAF::%1/8 for inclusion_list is invalid;',
   ]);
+});
+
+test("a property Parameters does not have is refused with Chrome's message, named, with a code", () => {
+  const thrown = (p: unknown) => {
+    try {
+      checkTypes(p);
+    } catch (err) {
+      return err as TypeError & { code?: string; property?: string };
+    }
+    return null;
+  };
+  const e = thrown({ ...base, ipv6address: '2001:db8::2/64' });
+  expect(e).toBeInstanceOf(TypeError);
+  expect(e?.message).toBe(
+    "Error in invocation of vpnProvider.setParameters(vpnProvider.Parameters parameters, optional function callback): Error at parameter 'parameters': Unexpected property: 'ipv6address'.",
+  );
+  expect(e).toMatchObject({ code: 'ERR_UNEXPECTED_PROPERTY', property: 'ipv6address' });
+  // Every key Parameters has passes, and one left undefined is no property.
+  expect(
+    thrown({
+      ...base,
+      broadcastAddress: '10.10.10.255',
+      mtu: '1400',
+      domainSearch: ['example.org'],
+      reconnect: 'true',
+      ipv6Address: '2001:db8::2/64',
+      extra: undefined,
+    }),
+  ).toBeNull();
 });
