@@ -13,6 +13,7 @@ import { createStorage, LocalStore, providerDir, type Storage } from './storage'
 import type { Parameters } from '../provider/validate';
 import type { PlatformMessage, UIEvent, VpnConnectionState } from '../provider/provider';
 import type { PacketData } from '../native';
+import { argTypeError } from '../errors';
 
 export interface ChromeOptions {
   platform: Platform;
@@ -109,14 +110,10 @@ function vpnProviderApi(p: VpnProvider, caller: Caller): ChromeVpnProvider {
 /** The `chrome` object of one provider on `platform`. */
 export function createChrome(options: ChromeOptions): Chrome {
   if (typeof options !== 'object' || options === null)
-    throw Object.assign(new TypeError('options must be an object'), {
-      code: 'ERR_INVALID_ARG_TYPE',
-    });
+    throw argTypeError('options must be an object');
   const { platform, providerId } = options;
   if (typeof platform?.provider !== 'function')
-    throw Object.assign(new TypeError('options.platform must be a Platform (createPlatform())'), {
-      code: 'ERR_INVALID_ARG_TYPE',
-    });
+    throw argTypeError('options.platform must be a Platform (createPlatform())');
   const provider = platform.provider(providerId); // checks the id
   const manifest = options.manifest ?? {
     manifest_version: 3,
@@ -153,10 +150,7 @@ export function createChrome(options: ChromeOptions): Chrome {
 
 function hostOf(chrome: Chrome): Host {
   const h = hosts.get(chrome);
-  if (!h)
-    throw Object.assign(new TypeError('not a chrome object of createChrome()'), {
-      code: 'ERR_INVALID_ARG_TYPE',
-    });
+  if (!h) throw argTypeError('not a chrome object of createChrome()');
   return h;
 }
 

@@ -17,7 +17,7 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vm from 'node:vm';
-import { VpnError } from '../errors';
+import { argTypeError, VpnError } from '../errors';
 import { createPlatform, type Platform, type PlatformOptions } from '../platform/platform';
 import { closeChrome, createChrome, startChrome, type Chrome } from './chrome';
 import type { Log } from './call';
@@ -197,10 +197,7 @@ export async function runExtension(
   dir: string,
   options: RunExtensionOptions = {},
 ): Promise<RunningExtension> {
-  if (typeof dir !== 'string' || dir === '')
-    throw Object.assign(new TypeError('dir must be a non-empty string'), {
-      code: 'ERR_INVALID_ARG_TYPE',
-    });
+  if (typeof dir !== 'string' || dir === '') throw argTypeError('dir must be a non-empty string');
   const manifest = readManifest(dir);
   const bg = manifest.background!;
   const scripts = manifest.manifest_version === 2 ? bg.scripts! : [bg.service_worker!];

@@ -7,7 +7,7 @@
 import * as dns from 'node:dns';
 import * as net from 'node:net';
 import { types } from 'node:util';
-import { VpnError } from '../errors';
+import { argTypeError, VpnError } from '../errors';
 import { ChromeEvent } from '../events';
 import { UdpSocket } from '../udp';
 import { facade, guard, type EventFacade } from './absent';
@@ -128,9 +128,7 @@ interface Entry {
 }
 
 const invocation = (api: string, why: string) =>
-  Object.assign(new TypeError(`Error in invocation of sockets.udp.${api}: ${why}`), {
-    code: 'ERR_INVALID_ARG_TYPE',
-  });
+  argTypeError(`Error in invocation of sockets.udp.${api}: ${why}`);
 
 function checkProperties(api: string, p: unknown): SocketProperties {
   if (p === undefined) return {};

@@ -5,7 +5,7 @@
 // call fail with an error that names it, and is never overwritten.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { fsError, VpnError } from '../errors';
+import { argTypeError, fsError, VpnError } from '../errors';
 import { ChromeEvent } from '../events';
 import { writeFileAtomic } from '../platform/store';
 import { facade, guard, type EventFacade } from './absent';
@@ -39,9 +39,7 @@ export interface Storage {
 }
 
 const invocation = (api: string, why: string) =>
-  Object.assign(new TypeError(`Error in invocation of storage.local.${api}: ${why}`), {
-    code: 'ERR_INVALID_ARG_TYPE',
-  });
+  argTypeError(`Error in invocation of storage.local.${api}: ${why}`);
 
 const copy = (v: unknown): unknown => (v === undefined ? undefined : JSON.parse(JSON.stringify(v)));
 

@@ -2,7 +2,7 @@
 // configurations, connects and disconnects ("the user clicks"), creates the
 // TUN device, applies what setParameters gives, and tears it all down. It
 // runs in the provider's process, which must own the TUN fd.
-import { VpnError } from '../errors';
+import { argTypeError, argValueError, coded, rangeError, VpnError } from '../errors';
 import { ChromeError, chromeErrorFor } from '../provider/errors';
 import {
   VpnProvider,
@@ -103,14 +103,6 @@ export interface ConfigInfo {
 
 const DEFAULT_CONNECT_TIMEOUT_MS = 5 * 60 * 1000;
 
-function argError(message: string): TypeError {
-  return Object.assign(new TypeError(message), { code: 'ERR_INVALID_ARG_TYPE' });
-}
-
-function valueError(message: string): TypeError {
-  return Object.assign(new TypeError(message), { code: 'ERR_INVALID_ARG_VALUE' });
-}
-
 /** The longest configuration name or provider id, in UTF-16 code units. */
 export const MAX_NAME_LENGTH = 255;
 
@@ -121,12 +113,12 @@ export const MAX_NAME_LENGTH = 255;
  * Chrome puts no limit on them; ChromeOS shows them in its UI.
  */
 export function checkName(what: string, value: unknown): asserts value is string {
-  if (typeof value !== 'string') throw argError(`${what} must be a string`);
+  if (typeof value !== 'string') throw argTypeError(`${what} must be a string`);
   if (value.length > MAX_NAME_LENGTH)
-    throw valueError(`${what} is longer than ${MAX_NAME_LENGTH} characters`);
+    throw argValueError(`${what} is longer than ${MAX_NAME_LENGTH} characters`);
   // eslint-disable-next-line no-control-regex
   if (/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/.test(value))
-    throw valueError(`${what} holds a control character`);
+    throw argValueError(`${what} holds a control character`);
 }
 
 /**
@@ -134,7 +126,7 @@ export function checkName(what: string, value: unknown): asserts value is string
  * 1-15 bytes, not "." or "..", no "/", ":" or whitespace; at most one "%d".
  */
 export function checkInterfaceName(value: unknown): asserts value is string {
-  if (typeof value !== 'string') throw argError('interfaceName must be a string');
+  if (typeof value !== 'string') throw argTypeError('interfaceName must be a string');
   const bytes = Buffer.byteLength(value);
   const bad =
     bytes < 1 || bytes > 15
@@ -148,47 +140,47 @@ export function checkInterfaceName(value: unknown): asserts value is string {
             ? 'may hold one "%d" and no other "%"'
             : null;
   if (bad)
-    throw Object.assign(new TypeError(`interfaceName ${bad}: ${JSON.stringify(value)}`), {
-      code: 'ERR_INVALID_INTERFACE_NAME',
-    });
+    throw coded(
+      new TypeError(`interfaceName ${bad}: ${JSON.stringify(value)}`),
+      'ERR_INVALID_INTERFACE_NAME',
+    );
 }
 
 function checkIds(providerId: unknown, configId: unknown): void {
-  if (typeof providerId !== 'string') throw argError('providerId must be a string');
-  if (typeof configId !== 'string') throw argError('configId must be a string');
+  if (typeof providerId !== 'string') throw argTypeError('providerId must be a string');
+  if (typeof configId !== 'string') throw argTypeError('configId must be a string');
 }
 
 function checkEnum(what: string, value: unknown, allowed: readonly string[]): void {
   if (typeof value !== 'string' || !allowed.includes(value))
-    throw valueError(`${what} must be one of ${allowed.map((a) => `"${a}"`).join(', ')}`);
+    throw argValueError(`${what} must be one of ${allowed.map((a) => `"${a}"`).join(', ')}`);
 }
 
 // Routing tables the kernel uses itself: a session must never flush them.
 const RESERVED_TABLES = new Set([0, 253, 254, 255]);
 
 function checkOptions(o: PlatformOptions): void {
-  if (typeof o !== 'object' || o === null) throw argError('options must be an object');
+  if (typeof o !== 'object' || o === null) throw argTypeError('options must be an object');
   if (o.stateDir !== undefined && (typeof o.stateDir !== 'string' || o.stateDir === ''))
-    throw argError('stateDir must be a non-empty string');
+    throw argTypeError('stateDir must be a non-empty string');
   if (typeof o.stateDir === 'string' && o.stateDir.includes('\0'))
-    throw valueError('stateDir holds a NUL character');
+    throw argValueError('stateDir holds a NUL character');
   if (o.connectTimeoutMs !== undefined) {
     const t = o.connectTimeoutMs;
-    if (typeof t !== 'number') throw argError('connectTimeoutMs must be a number');
+    if (typeof t !== 'number') throw argTypeError('connectTimeoutMs must be a number');
     if (!(t > 0 && t <= 2 ** 31 - 1))
-      throw Object.assign(new RangeError('connectTimeoutMs must be from 1 to 2147483647'), {
-        code: 'ERR_OUT_OF_RANGE',
-      });
+      throw rangeError('connectTimeoutMs must be from 1 to 2147483647');
   }
   if (o.interfaceName !== undefined) checkInterfaceName(o.interfaceName);
-  if (o.log !== undefined && typeof o.log !== 'function') throw argError('log must be a function');
+  if (o.log !== undefined && typeof o.log !== 'function')
+    throw argTypeError('log must be a function');
   if (o.routing !== undefined) {
     if (typeof o.routing !== 'object' || o.routing === null)
-      throw argError('routing must be an object');
+      throw argTypeError('routing must be an object');
     const { table, priority } = o.routing;
     const range = (name: string, v: unknown, lo: number, hi: number) => {
       if (v === undefined) return;
-      if (typeof v !== 'number') throw argError(`routing.${name} must be a number`);
+      if (typeof v !== 'number') throw argTypeError(`routing.${name} must be a number`);
       if (!Number.isInteger(v) || v < lo || v > hi)
         throw Object.assign(
           new RangeError(`routing.${name} must be an integer from ${lo} to ${hi}`),
@@ -198,7 +190,9 @@ function checkOptions(o: PlatformOptions): void {
     range('table', table, 1, 0xfffffffe);
     range('priority', priority, 1, 32765); // before the main table's rule (32766)
     if (table !== undefined && RESERVED_TABLES.has(table))
-      throw valueError(`routing.table ${table} is one of the kernel's own (local, main, default)`);
+      throw argValueError(
+        `routing.table ${table} is one of the kernel's own (local, main, default)`,
+      );
   }
   const d = o.dns;
   if (
@@ -207,26 +201,23 @@ function checkOptions(o: PlatformOptions): void {
     d !== 'auto' &&
     !(typeof d === 'object' && d !== null && typeof d.resolvConf === 'string' && d.resolvConf)
   )
-    throw argError('dns must be "auto", false or { resolvConf: path }');
+    throw argTypeError('dns must be "auto", false or { resolvConf: path }');
   for (const k of ['controlSocket', 'handleSignals', 'offload', 'superPackets'] as const) {
-    if (o[k] !== undefined && typeof o[k] !== 'boolean') throw argError(`${k} must be a boolean`);
+    if (o[k] !== undefined && typeof o[k] !== 'boolean')
+      throw argTypeError(`${k} must be a boolean`);
   }
   for (const k of ['headroom', 'tailroom'] as const) {
     const v = o[k];
     if (v === undefined) continue;
-    if (typeof v !== 'number') throw argError(`${k} must be a number`);
+    if (typeof v !== 'number') throw argTypeError(`${k} must be a number`);
     if (!Number.isInteger(v) || v < 0 || v > 4096)
-      throw Object.assign(new RangeError(`${k} must be an integer from 0 to 4096`), {
-        code: 'ERR_OUT_OF_RANGE',
-      });
+      throw rangeError(`${k} must be an integer from 0 to 4096`);
   }
   if (o.gsoMaxSize !== undefined) {
     const g = o.gsoMaxSize;
-    if (typeof g !== 'number') throw argError('gsoMaxSize must be a number');
+    if (typeof g !== 'number') throw argTypeError('gsoMaxSize must be a number');
     if (!Number.isInteger(g) || g < 1280 || g > 65536)
-      throw Object.assign(new RangeError('gsoMaxSize must be an integer from 1280 to 65536'), {
-        code: 'ERR_OUT_OF_RANGE',
-      });
+      throw rangeError('gsoMaxSize must be an integer from 1280 to 65536');
   }
 }
 
@@ -416,7 +407,7 @@ export class Platform implements ProviderHost {
   /** The vpnProvider surface of one provider (Chrome: one extension). */
   provider(providerId: string): VpnProvider {
     checkName('providerId', providerId);
-    if (providerId === '') throw valueError('providerId must not be empty');
+    if (providerId === '') throw argValueError('providerId must not be empty');
     let p = this.providers.get(providerId);
     if (!p) {
       p = new VpnProvider(providerId, this);
@@ -539,7 +530,7 @@ export class Platform implements ProviderHost {
   async createConfigFor(providerId: string, name: string, data: object = {}): Promise<string> {
     this.checkOpen();
     checkName('providerId', providerId);
-    if (typeof data !== 'object' || data === null) throw argError('data must be an object');
+    if (typeof data !== 'object' || data === null) throw argTypeError('data must be an object');
     const id = await this.createConfig(providerId, name);
     this.provider(providerId).onConfigCreated.dispatch(id, name, data);
     return id;
@@ -632,7 +623,7 @@ export class Platform implements ProviderHost {
 
   async destroyConfig(providerId: string, id: unknown): Promise<void> {
     this.checkOpen();
-    if (typeof id !== 'string') throw argError('destroyConfig: id must be a string');
+    if (typeof id !== 'string') throw argTypeError('destroyConfig: id must be a string');
     const m = this.byProvider(providerId);
     if (this.pendingFor(providerId).has(id)) throw new ChromeError('ERR_PENDING_CREATE');
     if (!m.has(id)) throw new ChromeError('ERR_UNAUTHORIZED');
