@@ -14,7 +14,7 @@ import * as path from 'node:path';
 import { inspect } from 'node:util';
 import type { ControlAnswer, ControlRequest } from '../platform/control';
 import { SOCKET_NAME } from '../platform/control';
-import type { PlatformStatus } from '../platform/platform';
+import type { PlatformStatus } from '../platform/status';
 import { defaultStateDir } from '../platform/store';
 
 const COMMANDS = [
