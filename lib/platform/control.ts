@@ -6,10 +6,13 @@
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
+import { debuglog } from 'node:util';
 import { VpnError } from '../errors';
 import { native } from '../native';
 import type { SessionInfo } from './session';
 import type { ConfigInfo, PlatformStatus } from './status';
+
+const debug = debuglog('vpn-provider');
 
 export const SOCKET_NAME = 'control.sock';
 const MAX_LINE = 64 * 1024;
@@ -196,6 +199,7 @@ export class ControlServer {
   }
 
   private async run(req: ControlRequest): Promise<unknown> {
+    debug('control: %s %s', req.cmd, req.name ?? '');
     const p = this.platform;
     const name = (): string => {
       if (typeof req.name !== 'string' || req.name === '') {

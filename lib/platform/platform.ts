@@ -7,6 +7,7 @@
 // routing.ts, dns.ts, session.ts; control.ts serves the command-line tool
 // against an interface of its own. It runs in the provider's process, which
 // must own the TUN fd.
+import { debuglog } from 'node:util';
 import { argTypeError, argValueError, VpnError } from '../errors';
 import { native, type PacketData } from '../native';
 import { ChromeError, chromeErrorFor } from '../provider/errors';
@@ -37,6 +38,9 @@ import { ConfigStore, defaultStateDir } from './store';
 export type { ConfigInfo, PlatformStatus } from './status';
 export type { PlatformOptions } from './options';
 export { checkInterfaceName, checkName, MAX_NAME_LENGTH } from './names';
+
+// NODE_DEBUG=vpn-provider: the control plane's steps on stderr.
+const debug = debuglog('vpn-provider');
 
 /** What the platform needs of its control socket (ControlServer). */
 interface Served {
@@ -208,6 +212,13 @@ export class Platform implements ProviderHost, ControlTarget {
         );
       }
       const routing = pickRouting(this.routing, this.routingExplicit);
+      debug(
+        'connect %s/%s: table %d, priority %d',
+        providerId,
+        configId,
+        routing.table,
+        routing.priority,
+      );
       const session = await Session.open({
         providerId,
         configId,
@@ -372,6 +383,7 @@ export class Platform implements ProviderHost, ControlTarget {
     const { errors, value } = validate(parameters);
     if (!value) throw new VpnError(errors, 'ERR_INVALID_PARAMETERS');
     for (const w of value.warnings) this.log(`vpn-provider: setParameters: ${w}`);
+    debug('setParameters %s: applying on %s', providerId, session.device.name);
     await session.apply(value);
     return { warnings: value.warnings };
   }
@@ -490,6 +502,12 @@ export class Platform implements ProviderHost, ControlTarget {
    */
   private async endSession(session: Session | null = this.active, error?: string): Promise<void> {
     if (!session || session !== this.active) return;
+    debug(
+      'ending the session of %s/%s%s',
+      session.providerId,
+      session.configId,
+      error ? `: ${error}` : '',
+    );
     this.active = null;
     this.activeTable = null;
     this.watch.set(false);

@@ -2,11 +2,14 @@
 // (SIGKILL, power loss): the journal names the routing table, the TUN
 // device (left persistent on purpose, so that the session's routes kept
 // the tunnel's traffic inside it) and the resolv.conf copy; all of it goes.
+import { debuglog } from 'node:util';
 import { fromNative } from '../errors';
 import { native } from '../native';
 import { restoreResolvConf } from './dns';
 import { Journal, type JournalEntry } from './journal';
 import { removeRouting } from './routing';
+
+const debug = debuglog('vpn-provider');
 
 /**
  * Removes what a dead process's session left. An unreadable journal named
@@ -27,7 +30,10 @@ export async function recoverLeftovers(
     journal.clear();
     return;
   }
-  if (!e || Journal.alive(e)) return;
+  if (!e || Journal.alive(e)) {
+    debug('recovery: %s', e ? `process ${e.pid} is alive` : 'no journal');
+    return;
+  }
   log(`vpn-provider: removing what the session of dead process ${e.pid} left (table ${e.table})`);
   await removeRouting(e.table);
   await removeLeftDevice(e);
