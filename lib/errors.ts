@@ -38,22 +38,52 @@ interface NativeLike {
   index?: unknown;
 }
 
+/** `err` with a stable `code` (and the index of the entry at fault), returned for `throw`. */
+export function coded<E extends Error>(err: E, code: string, index?: number): E {
+  Object.assign(err, { code });
+  if (index !== undefined) Object.assign(err, { index });
+  return err;
+}
+
+/** A TypeError for an argument of the wrong type (Node's ERR_INVALID_ARG_TYPE). */
+export const argTypeError = (message: string): TypeError =>
+  coded(new TypeError(message), 'ERR_INVALID_ARG_TYPE');
+
+/** A TypeError for an argument of the right type and a bad value (ERR_INVALID_ARG_VALUE). */
+export const argValueError = (message: string): TypeError =>
+  coded(new TypeError(message), 'ERR_INVALID_ARG_VALUE');
+
+/** A RangeError for a number out of its range (ERR_OUT_OF_RANGE). */
+export const rangeError = (message: string): RangeError =>
+  coded(new RangeError(message), 'ERR_OUT_OF_RANGE');
+
 /**
- * Turns an error from the addon into one of ours, with the caller's stack
- * (native errors raised on the threadpool have none worth reading). Type and
- * range errors from argument checks are returned as they are.
+ * The one converter of the addon's errors into this realm's, with the
+ * caller's stack (native errors raised on the threadpool have none worth
+ * reading). Argument errors stay TypeErrors and RangeErrors, made anew in
+ * this realm: the addon's belong to the main realm, so in a vm context (a
+ * jest sandbox, an extension's) `instanceof RangeError` would fail on them.
+ * A failed system call becomes a SystemError, anything else a VpnError; the
+ * `code` and the `index` of a refused entry are kept.
  */
 export function fromNative(err: unknown): Error {
-  // Duck-typed, not instanceof: the addon's errors may come from another
-  // realm (a vm context, a test runner's sandbox).
+  // Duck-typed, not instanceof: the addon's errors may come from another realm.
   if (typeof err !== 'object' || err === null || !('message' in err)) {
     return new VpnError(String(err), 'ERR_UNKNOWN');
   }
+  if (err instanceof VpnError) return err;
   const e = err as NativeLike & { name?: unknown };
-  if (err instanceof VpnError || e.name === 'TypeError' || e.name === 'RangeError') {
-    return err as Error;
-  }
   const message = String(e.message);
+  const index = typeof e.index === 'number' ? e.index : undefined;
+  if (e.name === 'TypeError' || e.name === 'RangeError') {
+    const Ctor = e.name === 'RangeError' ? RangeError : TypeError;
+    if (err instanceof Ctor && err.constructor === Ctor) return err;
+    const out = new Ctor(message, { cause: err });
+    if (typeof e.code === 'string') coded(out, e.code, index);
+    else if (index !== undefined) Object.assign(out, { index });
+    Error.captureStackTrace(out, fromNative);
+    return out;
+  }
   const code = typeof e.code === 'string' ? e.code : 'ERR_UNKNOWN';
   let out: VpnError;
   if (typeof e.errno === 'number') {
@@ -61,7 +91,7 @@ export function fromNative(err: unknown): Error {
   } else {
     out = new VpnError(message, code, { cause: err });
   }
-  if (typeof e.index === 'number') out.index = e.index;
+  if (index !== undefined) out.index = index;
   Error.captureStackTrace(out, fromNative);
   return out;
 }

@@ -326,7 +326,7 @@ export interface LinkInfo {
   };
 }
 
-// ------------------------------------------------------ route table (issue 3)
+// ---------------------------------------------------------------- route table
 // (declared by the route-table work; native/binding/route_binding.cc)
 
 /** What a bulk load reports: entries given, new prefixes, replaced values, masked entries. */
@@ -452,11 +452,57 @@ export interface Addon {
   closeFd(fd: number): void;
   /** TUNSETPERSIST on a TUN fd: whether the device outlives its last fd (synchronous). */
   setTunPersist(fd: number, on: boolean): void;
-  // --- route table (issue 3) ---
+  // --- route table ---
   RouteTable: NativeRouteTableClass;
   Udp: new (options: OpenUdpOptions) => NativeUdp;
   /** The 24-byte record of a peer (checked: an IP address and a port from 1). */
   udpPeer(address: string, port: number): Uint8Array;
+}
+
+/**
+ * Why the addon did not load, and what to do, per cause (sharp's install
+ * errors are the model): the message a user sees names the remedy for their
+ * case instead of a list of every possible one.
+ */
+export function addonLoadError(
+  err: unknown,
+  env: {
+    override?: string;
+    platform: string;
+    arch: string;
+    execArgv: readonly string[];
+  },
+): Error {
+  const e = err as NodeJS.ErrnoException;
+  const text = String(e?.message ?? err).split('\n')[0];
+  const where = `${env.platform}-${env.arch}`;
+  let why: string;
+  if (env.execArgv.includes('--no-addons') || e?.code === 'ERR_DLOPEN_DISABLED') {
+    why = 'Node runs with --no-addons, which forbids every native addon: run it without that flag';
+  } else if (env.platform !== 'linux') {
+    why = `it is Linux-only (TUN devices, rtnetlink): this is ${where}`;
+  } else if (/GLIBC(XX)?_[\d.]+'? not found/.test(text)) {
+    const need = /(GLIBC(?:XX)?_[\d.]+)/.exec(text)?.[1];
+    why =
+      `this system's C library is older than the addon needs (${need}): ` +
+      'build it here with `npm rebuild vpn-provider` (python3, make and g++), ' +
+      'or run on a distribution as new as Debian 12 / Ubuntu 22.04';
+  } else if (env.override) {
+    why = `VPN_PROVIDER_ADDON=${env.override} does not load: point it at a built vpn_provider.node, or unset it`;
+  } else if (/No native build was found/.test(text)) {
+    why =
+      `no prebuilt addon ships for ${where}${/musl/.test(text) ? ' with musl' : ''} and none was built: ` +
+      '`npm rebuild vpn-provider` builds it (needs python3, make and g++; npm 11 first wants ' +
+      '`npm install-scripts approve vpn-provider`)';
+  } else {
+    why = 'rebuild it with `npm rebuild vpn-provider` (needs python3, make and g++)';
+  }
+  return Object.assign(
+    new Error(`vpn-provider: could not load its native addon: ${why}. (${text})`, {
+      cause: err,
+    }),
+    { code: 'ERR_ADDON_LOAD' },
+  );
 }
 
 function load(): Addon {
@@ -468,15 +514,34 @@ function load(): Addon {
     const build = require('node-gyp-build') as (dir: string) => Addon;
     return build(path.join(__dirname, '..'));
   } catch (err) {
-    const e = err as Error;
-    throw new Error(
-      `vpn-provider: could not load its native addon${override ? ` from VPN_PROVIDER_ADDON=${override}` : ''} ` +
-        `(${e.message}). Build it: \`npm rebuild vpn-provider\` (needs python3, make and g++; ` +
-        `npm 11 first wants \`npm install-scripts approve vpn-provider\`), or install on ` +
-        `linux-x64 with glibc, where a prebuilt addon ships.`,
-      { cause: err },
-    );
+    throw addonLoadError(err, {
+      override,
+      platform: process.platform,
+      arch: process.arch,
+      execArgv: process.execArgv,
+    });
   }
 }
 
-export const native: Addon = load();
+let addon: Addon | null = null;
+
+/** The addon, loaded on first use (so that the command-line tool, which only talks to a socket, never loads it). */
+export function loadNative(): Addon {
+  return (addon ??= load());
+}
+
+/** True once something has used the addon (a test checks the CLI never does). */
+export function nativeLoaded(): boolean {
+  return addon !== null;
+}
+
+/**
+ * The addon's functions and classes, loaded on first access: importing this
+ * module costs nothing. Assignments go to the loaded addon (tests replace
+ * functions on it).
+ */
+export const native: Addon = new Proxy({} as Addon, {
+  get: (_t, key) => Reflect.get(loadNative(), key),
+  set: (_t, key, value) => Reflect.set(loadNative(), key, value),
+  has: (_t, key) => Reflect.has(loadNative(), key),
+});

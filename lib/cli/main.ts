@@ -3,13 +3,18 @@
 //
 //   vpn-provider list | status [--watch] | connect NAME | disconnect
 //               | add | create NAME | configure NAME | forget NAME
-//   options: --json, --provider ID, --state-dir DIR
+//               | run-extension DIR
+//   options: --json, --provider ID, --state-dir DIR, --no-dns
+// run-extension is the one command that hosts a platform (and loads the
+// addon): it runs an extension's folder until SIGINT or SIGTERM, and the
+// other commands drive it.
 // Exits 0 on success; on failure prints one line and exits 1 (2 for usage).
 import * as net from 'node:net';
 import * as path from 'node:path';
+import { inspect } from 'node:util';
 import type { ControlAnswer, ControlRequest } from '../platform/control';
 import { SOCKET_NAME } from '../platform/control';
-import type { PlatformStatus } from '../platform/platform';
+import type { PlatformStatus } from '../platform/status';
 import { defaultStateDir } from '../platform/store';
 
 const COMMANDS = [
@@ -21,8 +26,9 @@ const COMMANDS = [
   'create',
   'configure',
   'forget',
+  'run-extension',
 ] as const;
-const NEEDS_NAME = new Set(['connect', 'create', 'configure', 'forget']);
+const NEEDS_NAME = new Set(['connect', 'create', 'configure', 'forget', 'run-extension']);
 
 const USAGE = `usage: vpn-provider <command> [options]
 commands:
@@ -34,10 +40,13 @@ commands:
   create NAME          the platform creates a configuration (onConfigCreated)
   configure NAME       ask the provider to show its configure dialog
   forget NAME          remove a configuration (onConfigRemoved)
+  run-extension DIR    run a Chrome extension's folder (manifest.json and its
+                       background scripts) as its platform, until Ctrl-C
 options:
   --json               machine-readable output
   --provider ID        which provider, where it is ambiguous
-  --state-dir DIR      the platform's state directory (default ${defaultStateDir()})`;
+  --state-dir DIR      the platform's state directory (default ${defaultStateDir()})
+  --no-dns             run-extension: leave the system's DNS settings alone`;
 
 interface Args {
   cmd: (typeof COMMANDS)[number];
@@ -46,6 +55,7 @@ interface Args {
   watch: boolean;
   provider?: string;
   stateDir: string;
+  dns: boolean;
 }
 
 class UsageError extends Error {}
@@ -54,12 +64,14 @@ export function parseArgs(argv: string[]): Args {
   const rest: string[] = [];
   let json = false;
   let watch = false;
+  let dns = true;
   let provider: string | undefined;
   let stateDir = defaultStateDir();
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--json') json = true;
     else if (a === '--watch') watch = true;
+    else if (a === '--no-dns') dns = false;
     else if (a === '--provider' || a === '--state-dir') {
       const v = argv[++i];
       if (v === undefined) throw new UsageError(`${a} needs a value`);
@@ -72,10 +84,16 @@ export function parseArgs(argv: string[]): Args {
   const cmd = rest[0] as Args['cmd'];
   if (!COMMANDS.includes(cmd)) throw new UsageError(cmd ? `unknown command ${cmd}` : 'no command');
   const name = rest[1];
-  if (NEEDS_NAME.has(cmd) && !name) throw new UsageError(`${cmd} needs a configuration name`);
+  if (NEEDS_NAME.has(cmd) && !name)
+    throw new UsageError(
+      cmd === 'run-extension'
+        ? 'run-extension needs a folder'
+        : `${cmd} needs a configuration name`,
+    );
+  if (!dns && cmd !== 'run-extension') throw new UsageError('--no-dns goes with run-extension');
   if (rest.length > (NEEDS_NAME.has(cmd) ? 2 : 1)) throw new UsageError('too many arguments');
   if (watch && cmd !== 'status') throw new UsageError('--watch goes with status');
-  return { cmd, name, json, watch, provider, stateDir };
+  return { cmd, name, json, watch, provider, stateDir, dns };
 }
 
 /** Sends requests on one connection; resolves each answer in order. */
@@ -201,6 +219,8 @@ function human(cmd: Args['cmd'], result: unknown): string[] {
       ];
     case 'forget':
       return [`forgot ${(result as { id: string }).id}`];
+    case 'run-extension':
+      return [];
   }
 }
 
@@ -219,6 +239,7 @@ export async function main(
     else out(`${USAGE}\n`);
     return m ? 2 : 0;
   }
+  if (args.cmd === 'run-extension') return runExtensionCommand(args, out, err);
   let client: Client;
   try {
     client = await Client.connect(path.join(args.stateDir, SOCKET_NAME));
@@ -245,6 +266,70 @@ export async function main(
   } finally {
     client.close();
   }
+}
+
+/**
+ * run-extension DIR: the extension runs, its platform serves the control
+ * socket, until SIGINT or SIGTERM (then the session ends and everything is
+ * released). An error thrown later by the extension's code (a timer's
+ * callback, say) is reported and the extension goes on, as in Chrome.
+ */
+async function runExtensionCommand(
+  args: Args,
+  out: (s: string) => void,
+  err: (s: string) => void,
+): Promise<number> {
+  // Loaded here only: the other commands never load the addon.
+  const { runExtension } = await import('../chrome/extension');
+  const say = (s: string) => err(`${s}\n`);
+  const console = {
+    log: (...a: unknown[]) => out(`${format(a)}\n`),
+    info: (...a: unknown[]) => out(`${format(a)}\n`),
+    debug: (...a: unknown[]) => out(`${format(a)}\n`),
+    warn: (...a: unknown[]) => say(format(a)),
+    error: (...a: unknown[]) => say(format(a)),
+  };
+  const uncaught = (e: unknown) => say(`Uncaught ${(e as Error)?.stack ?? String(e)}`);
+  let ext;
+  try {
+    ext = await runExtension(args.name!, {
+      stateDir: args.stateDir,
+      providerId: args.provider,
+      dns: args.dns ? 'auto' : false,
+      console,
+    });
+  } catch (e) {
+    err(`vpn-provider: ${(e as Error).message}\n`);
+    return 1;
+  }
+  const socket = await ext.platform.controlReady;
+  out(
+    `${ext.manifest.name} ${ext.manifest.version} runs as provider ${ext.providerId}` +
+      (socket ? `; vpn-provider list / connect NAME --state-dir ${args.stateDir}` : '') +
+      '\n',
+  );
+  process.on('uncaughtException', uncaught);
+  const keepAlive = setInterval(() => {}, 1 << 30);
+  let stop: () => void = () => {};
+  const stopped = new Promise<void>((resolve) => (stop = resolve));
+  // Kept (not once) until closed: the platform, seeing a listener of ours,
+  // ends the session and leaves the exit to us.
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
+  try {
+    await stopped;
+    await ext.close();
+    return 0;
+  } finally {
+    clearInterval(keepAlive);
+    process.off('SIGINT', stop);
+    process.off('SIGTERM', stop);
+    process.off('uncaughtException', uncaught);
+  }
+}
+
+function format(args: unknown[]): string {
+  return args.map((a) => (typeof a === 'string' ? a : inspect(a))).join(' ');
 }
 
 /** status --watch: redraws in place on a terminal, plain lines otherwise; until Ctrl-C. */

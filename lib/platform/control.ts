@@ -6,9 +6,13 @@
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
+import { debuglog } from 'node:util';
 import { VpnError } from '../errors';
 import { native } from '../native';
-import type { Platform } from './platform';
+import type { SessionInfo } from './session';
+import type { ConfigInfo, PlatformStatus } from './status';
+
+const debug = debuglog('vpn-provider');
 
 export const SOCKET_NAME = 'control.sock';
 const MAX_LINE = 64 * 1024;
@@ -47,13 +51,31 @@ function socketFd(socket: net.Socket): number {
   return typeof handle?.fd === 'number' ? handle.fd : -1;
 }
 
+/**
+ * What the control socket asks of the platform it serves: the user's side
+ * of it, nothing more (the platform implements it; this file does not know
+ * the platform).
+ */
+export interface ControlTarget {
+  configs(): ConfigInfo[];
+  readonly session: SessionInfo | null;
+  status(): PlatformStatus;
+  providerIds(): string[];
+  connect(providerId: string, configId: string): Promise<void>;
+  disconnect(): Promise<void>;
+  showAddDialog(providerId: string): void;
+  createConfigFor(providerId: string, name: string): Promise<string>;
+  showConfigureDialog(providerId: string, configId: string): void;
+  removeConfig(providerId: string, configId: string): Promise<void>;
+}
+
 export class ControlServer {
   readonly path: string;
   private server: net.Server | null = null;
   private readonly sockets = new Set<net.Socket>();
 
   constructor(
-    private readonly platform: Platform,
+    private readonly platform: ControlTarget,
     stateDir: string,
     private readonly log: (line: string) => void,
   ) {
@@ -177,6 +199,7 @@ export class ControlServer {
   }
 
   private async run(req: ControlRequest): Promise<unknown> {
+    debug('control: %s %s', req.cmd, req.name ?? '');
     const p = this.platform;
     const name = (): string => {
       if (typeof req.name !== 'string' || req.name === '') {

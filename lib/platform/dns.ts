@@ -9,6 +9,7 @@ import * as net from 'node:net';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
 import { VpnError } from '../errors';
+import { checkInterfaceName } from './names';
 
 const run = promisify(execFile);
 
@@ -71,10 +72,20 @@ export class ResolvConfBackend implements DnsBackend {
 
   /** The same, synchronously: for the process's 'exit' hook. */
   restoreSync(): void {
-    if (!fs.existsSync(this.backup)) return;
-    fs.writeFileSync(this.file, fs.readFileSync(this.backup));
-    fs.rmSync(this.backup);
+    restoreResolvConf(this.file, this.backup);
   }
+}
+
+/**
+ * Puts the original resolv.conf kept at `backup` back into `file`, byte for
+ * byte and in place (it may be a bind mount or a symlink's target), then
+ * removes the copy; nothing without a copy. The one restore, for a session
+ * ending and for the next start after a crash.
+ */
+export function restoreResolvConf(file: string, backup: string): void {
+  if (!fs.existsSync(backup)) return;
+  fs.writeFileSync(file, fs.readFileSync(backup));
+  fs.rmSync(backup);
 }
 
 export class ResolvedBackend implements DnsBackend {
@@ -83,9 +94,7 @@ export class ResolvedBackend implements DnsBackend {
 
   async apply(interfaceName: string, servers: string[], domains: string[]): Promise<void> {
     checkValues(servers, domains);
-    if (!/^[A-Za-z0-9_.%-]{1,15}$/.test(interfaceName)) {
-      throw new VpnError(`Not an interface name: "${interfaceName}"`, 'ERR_INVALID_INTERFACE_NAME');
-    }
+    checkInterfaceName(interfaceName, { pattern: false });
     this.link = interfaceName;
     await run('resolvectl', ['dns', interfaceName, ...servers]);
     await run('resolvectl', ['domain', interfaceName, ...domains]);

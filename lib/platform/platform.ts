@@ -1,8 +1,15 @@
-// The platform: what ChromeOS does for a vpnProvider extension. It keeps the
-// configurations, connects and disconnects ("the user clicks"), creates the
-// TUN device, applies what setParameters gives, and tears it all down. It
-// runs in the provider's process, which must own the TUN fd.
-import { VpnError } from '../errors';
+// The platform: what ChromeOS does for a vpnProvider extension, as a
+// session orchestrator. It connects and disconnects ("the user clicks"),
+// opens the session (the TUN device), applies what setParameters gives,
+// forwards network changes, and tears it all down. The jobs around it sit
+// beside it: options.ts (checks), configs.ts (the configurations),
+// recovery.ts (after a crash), process-watch.ts (signals and exit),
+// routing.ts, dns.ts, session.ts; control.ts serves the command-line tool
+// against an interface of its own. It runs in the provider's process, which
+// must own the TUN fd.
+import { debuglog } from 'node:util';
+import { argTypeError, argValueError, VpnError } from '../errors';
+import { native, type PacketData } from '../native';
 import { ChromeError, chromeErrorFor } from '../provider/errors';
 import {
   VpnProvider,
@@ -12,227 +19,37 @@ import {
   type UIEvent,
 } from '../provider/provider';
 import { checkTypes, sanityError, validate } from '../provider/validate';
-import { native, type PacketData } from '../native';
 import type { RouteTable } from '../route';
 import type { EntryBatch, TrimOptions } from '../tun/device';
-import * as fs from 'node:fs';
+import { ConfigRegistry } from './configs';
+import { ControlServer, type ControlTarget } from './control';
 import { dnsBackend, ResolvConfBackend, type DnsOption } from './dns';
-import { ControlServer } from './control';
 import { Journal } from './journal';
 import { NetworkMonitor, watchSleep, type LinkEvent, type SleepEvent } from './monitor';
-import { DEFAULT_ROUTING, removeRouting, type RoutingOptions } from './routing';
-import { ConfigStore, defaultStateDir, type StoredConfig } from './store';
-import { removeLeftDevice, Session, type SessionInfo } from './session';
+import { checkEnum, checkIds, checkName } from './names';
+import { checkOptions, DEFAULT_CONNECT_TIMEOUT_MS, type PlatformOptions } from './options';
+import { ProcessWatch } from './process-watch';
+import { recoverLeftovers } from './recovery';
+import { DEFAULT_ROUTING, pickRouting, type RoutingOptions } from './routing';
+import { Session, type SessionInfo } from './session';
+import type { ConfigInfo, PlatformStatus } from './status';
+import { ConfigStore, defaultStateDir } from './store';
 
-export interface PlatformOptions {
-  /** Where configurations live (default: /var/lib/vpn-provider as root, else under XDG_STATE_HOME). */
-  stateDir?: string;
-  /** How long after "connected" setParameters may take (default 5 minutes). */
-  connectTimeoutMs?: number;
-  /** Name pattern of the session's TUN device (default "vpn%d"). */
-  interfaceName?: string;
-  /** Where warnings go (default console.warn). */
-  log?: (line: string) => void;
-  /** The session's routing table id and the priority of its rule (default 30100 and 30100). */
-  routing?: Partial<RoutingOptions>;
-  /**
-   * DNS: "auto" (default) uses systemd-resolved when it runs, else rewrites
-   * /etc/resolv.conf and restores it; { resolvConf: path } uses that file;
-   * false leaves DNS alone.
-   */
-  dns?: DnsOption;
-  /** Serve the control socket in the state directory for the CLI (default true). */
-  controlSocket?: boolean;
-  /**
-   * Segmentation offloads on the session's TUN device where the kernel has
-   * them (default true): fewer, larger reads and writes; the packets the
-   * provider sees are wire-size either way, unless superPackets.
-   */
-  offload?: boolean;
-  /**
-   * With offloads: onPacketsReceived batches hand out super-packets whole
-   * (PacketBatch.gso, withHeader, split), for a tunnel that carries them to
-   * a peer that writes them with sendPackets(p, { withHeader: true }).
-   * onPacketReceived stays wire-size. Default false.
-   */
-  superPackets?: boolean;
-  /** With offloads: the largest super-packet (IFLA_GSO_MAX_SIZE). */
-  gsoMaxSize?: number;
-  /**
-   * Free bytes the session's device keeps before and after each packet it
-   * hands the provider (0..4096, default 0): a tunnel writes its header
-   * and trailer there, in place, and sends PacketBatch.frame(i) without a
-   * copy (UdpSocket.sendFrom with the same room).
-   */
-  headroom?: number;
-  tailroom?: number;
-  /**
-   * While a session is active, end it on SIGTERM and SIGINT, then end the
-   * process with the signal when nothing else listens for it; and end it
-   * when the event loop runs dry (default true).
-   */
-  handleSignals?: boolean;
+export type { ConfigInfo, PlatformStatus } from './status';
+export type { PlatformOptions } from './options';
+export { checkInterfaceName, checkName, MAX_NAME_LENGTH } from './names';
+
+// NODE_DEBUG=vpn-provider: the control plane's steps on stderr.
+const debug = debuglog('vpn-provider');
+
+/** What the platform needs of its control socket (ControlServer). */
+interface Served {
+  start(): Promise<boolean>;
+  close(): void;
 }
 
-/** The platform's state, as `vpn-provider status` shows it. */
-export interface PlatformStatus {
-  state: 'disconnected' | SessionInfo['state'];
-  providerId?: string;
-  configId?: string;
-  interfaceName?: string;
-  connectedAt?: string;
-  address?: string;
-  /** The dual-stack IPv6 address, when the session has one. */
-  ipv6Address?: string;
-  mtu?: number;
-  dnsServers?: string[];
-  domainSearch?: string[];
-  inclusions?: string[];
-  exclusions?: string[];
-  /** Packets and bytes into the tunnel (read from the device) and out of it (written). */
-  counters?: { inPackets: number; inBytes: number; outPackets: number; outBytes: number };
-  /** Per second, over the last second. */
-  rates?: { inPackets: number; inBytes: number; outPackets: number; outBytes: number } | null;
-}
-
-export interface ConfigInfo {
-  providerId: string;
-  id: string;
-  name: string;
-}
-
-const DEFAULT_CONNECT_TIMEOUT_MS = 5 * 60 * 1000;
-
-function argError(message: string): TypeError {
-  return Object.assign(new TypeError(message), { code: 'ERR_INVALID_ARG_TYPE' });
-}
-
-function valueError(message: string): TypeError {
-  return Object.assign(new TypeError(message), { code: 'ERR_INVALID_ARG_VALUE' });
-}
-
-/** The longest configuration name or provider id, in UTF-16 code units. */
-export const MAX_NAME_LENGTH = 255;
-
-/**
- * A configuration name or provider id: shown by the command-line tool and
- * kept in the store, so no control characters (a name must not be able to
- * drive the terminal that lists it) and at most MAX_NAME_LENGTH characters.
- * Chrome puts no limit on them; ChromeOS shows them in its UI.
- */
-export function checkName(what: string, value: unknown): asserts value is string {
-  if (typeof value !== 'string') throw argError(`${what} must be a string`);
-  if (value.length > MAX_NAME_LENGTH)
-    throw valueError(`${what} is longer than ${MAX_NAME_LENGTH} characters`);
-  // eslint-disable-next-line no-control-regex
-  if (/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/.test(value))
-    throw valueError(`${what} holds a control character`);
-}
-
-/**
- * An interface name or pattern as the kernel takes it (dev_valid_name):
- * 1-15 bytes, not "." or "..", no "/", ":" or whitespace; at most one "%d".
- */
-export function checkInterfaceName(value: unknown): asserts value is string {
-  if (typeof value !== 'string') throw argError('interfaceName must be a string');
-  const bytes = Buffer.byteLength(value);
-  const bad =
-    bytes < 1 || bytes > 15
-      ? 'must be 1 to 15 bytes'
-      : value === '.' || value === '..'
-        ? 'cannot be "." or ".."'
-        : // eslint-disable-next-line no-control-regex
-          /[/:\s\u0000-\u001f\u007f]/.test(value)
-          ? 'cannot hold "/", ":", whitespace or control characters'
-          : (value.match(/%/g) ?? []).length > (value.includes('%d') ? 1 : 0)
-            ? 'may hold one "%d" and no other "%"'
-            : null;
-  if (bad)
-    throw Object.assign(new TypeError(`interfaceName ${bad}: ${JSON.stringify(value)}`), {
-      code: 'ERR_INVALID_INTERFACE_NAME',
-    });
-}
-
-function checkIds(providerId: unknown, configId: unknown): void {
-  if (typeof providerId !== 'string') throw argError('providerId must be a string');
-  if (typeof configId !== 'string') throw argError('configId must be a string');
-}
-
-function checkEnum(what: string, value: unknown, allowed: readonly string[]): void {
-  if (typeof value !== 'string' || !allowed.includes(value))
-    throw valueError(`${what} must be one of ${allowed.map((a) => `"${a}"`).join(', ')}`);
-}
-
-// Routing tables the kernel uses itself: a session must never flush them.
-const RESERVED_TABLES = new Set([0, 253, 254, 255]);
-
-function checkOptions(o: PlatformOptions): void {
-  if (typeof o !== 'object' || o === null) throw argError('options must be an object');
-  if (o.stateDir !== undefined && (typeof o.stateDir !== 'string' || o.stateDir === ''))
-    throw argError('stateDir must be a non-empty string');
-  if (typeof o.stateDir === 'string' && o.stateDir.includes('\0'))
-    throw valueError('stateDir holds a NUL character');
-  if (o.connectTimeoutMs !== undefined) {
-    const t = o.connectTimeoutMs;
-    if (typeof t !== 'number') throw argError('connectTimeoutMs must be a number');
-    if (!(t > 0 && t <= 2 ** 31 - 1))
-      throw Object.assign(new RangeError('connectTimeoutMs must be from 1 to 2147483647'), {
-        code: 'ERR_OUT_OF_RANGE',
-      });
-  }
-  if (o.interfaceName !== undefined) checkInterfaceName(o.interfaceName);
-  if (o.log !== undefined && typeof o.log !== 'function') throw argError('log must be a function');
-  if (o.routing !== undefined) {
-    if (typeof o.routing !== 'object' || o.routing === null)
-      throw argError('routing must be an object');
-    const { table, priority } = o.routing;
-    const range = (name: string, v: unknown, lo: number, hi: number) => {
-      if (v === undefined) return;
-      if (typeof v !== 'number') throw argError(`routing.${name} must be a number`);
-      if (!Number.isInteger(v) || v < lo || v > hi)
-        throw Object.assign(
-          new RangeError(`routing.${name} must be an integer from ${lo} to ${hi}`),
-          { code: 'ERR_OUT_OF_RANGE' },
-        );
-    };
-    range('table', table, 1, 0xfffffffe);
-    range('priority', priority, 1, 32765); // before the main table's rule (32766)
-    if (table !== undefined && RESERVED_TABLES.has(table))
-      throw valueError(`routing.table ${table} is one of the kernel's own (local, main, default)`);
-  }
-  const d = o.dns;
-  if (
-    d !== undefined &&
-    d !== false &&
-    d !== 'auto' &&
-    !(typeof d === 'object' && d !== null && typeof d.resolvConf === 'string' && d.resolvConf)
-  )
-    throw argError('dns must be "auto", false or { resolvConf: path }');
-  for (const k of ['controlSocket', 'handleSignals', 'offload', 'superPackets'] as const) {
-    if (o[k] !== undefined && typeof o[k] !== 'boolean') throw argError(`${k} must be a boolean`);
-  }
-  for (const k of ['headroom', 'tailroom'] as const) {
-    const v = o[k];
-    if (v === undefined) continue;
-    if (typeof v !== 'number') throw argError(`${k} must be a number`);
-    if (!Number.isInteger(v) || v < 0 || v > 4096)
-      throw Object.assign(new RangeError(`${k} must be an integer from 0 to 4096`), {
-        code: 'ERR_OUT_OF_RANGE',
-      });
-  }
-  if (o.gsoMaxSize !== undefined) {
-    const g = o.gsoMaxSize;
-    if (typeof g !== 'number') throw argError('gsoMaxSize must be a number');
-    if (!Number.isInteger(g) || g < 1280 || g > 65536)
-      throw Object.assign(new RangeError('gsoMaxSize must be an integer from 1280 to 65536'), {
-        code: 'ERR_OUT_OF_RANGE',
-      });
-  }
-}
-
-export class Platform implements ProviderHost {
+export class Platform implements ProviderHost, ControlTarget {
   readonly stateDir: string;
-  private readonly store: ConfigStore;
   private readonly connectTimeoutMs: number;
   private readonly interfaceName: string;
   private readonly offload: boolean;
@@ -241,36 +58,28 @@ export class Platform implements ProviderHost {
   private readonly room: { headroom: number; tailroom: number };
   private readonly log: (line: string) => void;
   private readonly routing: RoutingOptions;
+  /** Whether options.routing named a table or priority (then no other is taken). */
+  private readonly routingExplicit: boolean;
   private readonly dns: DnsOption;
+  private readonly configsOf: ConfigRegistry;
   private readonly journal: Journal;
   /** Removal of what a killed process left behind; connect waits for it. */
   private readonly recovered: Promise<void>;
-  /** providerId -> id -> config: the in-process view, kept in step with the store. */
-  private readonly known = new Map<string, Map<string, StoredConfig>>();
-  /** providerId -> names whose create is still being written. */
-  private readonly pending = new Map<string, Set<string>>();
   private readonly providers = new Map<string, VpnProvider>();
   private active: Session | null = null;
+  /** The routing table of the active session (see pickRouting). */
+  private activeTable: number | null = null;
   private readonly monitor = new NetworkMonitor((e) => this.networkEvent(e));
   private sleepWatch: { stop(): void } | null = null;
-  private readonly control: ControlServer | null;
+  private readonly watch: ProcessWatch;
+  private control: Served | null = null;
   private controlStarted: Promise<boolean> = Promise.resolve(false);
-  private sampler: NodeJS.Timeout | null = null;
-  private lastSample: { t: number; c: NonNullable<PlatformStatus['counters']> } | null = null;
-  private rates: PlatformStatus['rates'] = null;
   private connectedAt: Date | null = null;
   /** connect/disconnect/close run one at a time, in call order. */
   private lifecycle: Promise<unknown> = Promise.resolve();
   private closed = false;
-  private readonly handleSignals: boolean;
-  private readonly onSignal = (signal: NodeJS.Signals) => this.signalled(signal);
-  private readonly onExit = () => this.exiting();
-  /** The routing table of the active session (see pickRouting). */
-  private activeTable: number | null = null;
-  /** Whether options.routing named a table or priority (then no other is taken). */
-  private readonly routingExplicit: boolean;
-  private readonly onBeforeExit = () => void this.disconnect();
 
+  /** A platform without a control socket; createPlatform() adds one (options.controlSocket). */
   constructor(options: PlatformOptions = {}) {
     checkOptions(options);
     this.stateDir = options.stateDir ?? defaultStateDir();
@@ -280,25 +89,32 @@ export class Platform implements ProviderHost {
     this.superPackets = options.superPackets === true;
     this.gsoMaxSize = options.gsoMaxSize;
     this.room = { headroom: options.headroom ?? 0, tailroom: options.tailroom ?? 0 };
-    this.handleSignals = options.handleSignals ?? true;
     this.log = options.log ?? ((line) => console.warn(line));
     this.routing = { ...DEFAULT_ROUTING, ...options.routing };
     this.routingExplicit =
       options.routing?.table !== undefined || options.routing?.priority !== undefined;
     this.dns = options.dns ?? 'auto';
-    this.store = new ConfigStore(this.stateDir);
-    for (const c of this.store.load()) this.byProvider(c.providerId).set(c.id, c);
+    this.configsOf = new ConfigRegistry(new ConfigStore(this.stateDir));
     this.journal = new Journal(this.stateDir);
-    this.recovered = this.recover();
+    this.recovered = recoverLeftovers(this.journal, this.routing.table, this.log);
     this.recovered.catch(() => {}); // reported by connect
-    this.control =
-      options.controlSocket === false ? null : new ControlServer(this, this.stateDir, this.log);
-    if (this.control) {
-      this.controlStarted = this.control.start().catch((err) => {
-        this.log(`vpn-provider: no control socket: ${(err as Error).message}`);
-        return false;
-      });
-    }
+    this.watch = new ProcessWatch(
+      {
+        signal: (signal) => this.signalled(signal),
+        beforeExit: () => void this.disconnect(),
+        exit: () => this.exiting(),
+      },
+      options.handleSignals ?? true,
+    );
+  }
+
+  /** Serves `control` (the command-line tool's socket) until close(). */
+  serve(control: Served): void {
+    this.control = control;
+    this.controlStarted = control.start().catch((err) => {
+      this.log(`vpn-provider: no control socket: ${(err as Error).message}`);
+      return false;
+    });
   }
 
   /** Settles when the control socket listens (true) or will not (false). */
@@ -333,74 +149,9 @@ export class Platform implements ProviderHost {
             exclusions: p.exclusions.map((c) => `${c.network}/${c.prefixLength}`),
           }
         : {}),
-      counters: this.sample(s),
-      rates: this.rates,
+      counters: s.counters(),
+      rates: s.rates,
     };
-  }
-
-  private sample(s: Session): NonNullable<PlatformStatus['counters']> {
-    const c = s.device.counters();
-    return {
-      // Wire-size packets: a super-packet counts as the segments it carries.
-      inPackets: c.rxPackets - c.rxSuperPackets + c.rxSegments,
-      inBytes: c.rxBytes,
-      outPackets: c.txPackets,
-      outBytes: c.txBytes,
-    };
-  }
-
-  private startSampler(): void {
-    this.stopSampler();
-    this.sampler = setInterval(() => {
-      const s = this.active;
-      if (!s) return;
-      const now = { t: Date.now(), c: this.sample(s) };
-      const prev = this.lastSample;
-      if (prev) {
-        const dt = (now.t - prev.t) / 1000;
-        this.rates = {
-          inPackets: (now.c.inPackets - prev.c.inPackets) / dt,
-          inBytes: (now.c.inBytes - prev.c.inBytes) / dt,
-          outPackets: (now.c.outPackets - prev.c.outPackets) / dt,
-          outBytes: (now.c.outBytes - prev.c.outBytes) / dt,
-        };
-      }
-      this.lastSample = now;
-    }, 1000);
-    this.sampler.unref();
-  }
-
-  private stopSampler(): void {
-    if (this.sampler) clearInterval(this.sampler);
-    this.sampler = null;
-    this.lastSample = null;
-    this.rates = null;
-  }
-
-  /** Removes what a session of a process that died left in the kernel. */
-  private async recover(): Promise<void> {
-    let e;
-    try {
-      e = this.journal.read();
-    } catch (err) {
-      // Unreadable: what it recorded is lost, but a session of ours only
-      // ever uses our table; its routes and rules go, and so does the file.
-      this.log(`vpn-provider: ${(err as Error).message}; removing table ${this.routing.table}`);
-      await removeRouting(this.routing.table);
-      this.journal.clear();
-      return;
-    }
-    if (!e || Journal.alive(e)) return;
-    this.log(
-      `vpn-provider: removing what the session of dead process ${e.pid} left (table ${e.table})`,
-    );
-    await removeRouting(e.table);
-    await removeLeftDevice(e);
-    if (e.resolvConfBackup && e.resolvConfPath && fs.existsSync(e.resolvConfBackup)) {
-      fs.writeFileSync(e.resolvConfPath, fs.readFileSync(e.resolvConfBackup));
-      fs.rmSync(e.resolvConfBackup);
-    }
-    this.journal.clear();
   }
 
   /** Settles once what a killed process left behind has been removed. */
@@ -416,7 +167,7 @@ export class Platform implements ProviderHost {
   /** The vpnProvider surface of one provider (Chrome: one extension). */
   provider(providerId: string): VpnProvider {
     checkName('providerId', providerId);
-    if (providerId === '') throw valueError('providerId must not be empty');
+    if (providerId === '') throw argValueError('providerId must not be empty');
     let p = this.providers.get(providerId);
     if (!p) {
       p = new VpnProvider(providerId, this);
@@ -427,11 +178,7 @@ export class Platform implements ProviderHost {
 
   /** Every persisted configuration. */
   configs(): ConfigInfo[] {
-    const out: ConfigInfo[] = [];
-    for (const [providerId, m] of this.known) {
-      for (const c of m.values()) out.push({ providerId, id: c.id, name: c.name });
-    }
-    return out;
+    return this.configsOf.list();
   }
 
   get session(): SessionInfo | null {
@@ -445,7 +192,7 @@ export class Platform implements ProviderHost {
     return this.serialize(async () => {
       this.checkOpen();
       checkIds(providerId, configId);
-      this.requireConfig(providerId, configId);
+      this.configsOf.require(providerId, configId);
       // The configuration that is already up (or coming up): nothing to do,
       // as on ChromeOS, rather than tearing down a working tunnel.
       const current = this.active;
@@ -464,7 +211,14 @@ export class Platform implements ProviderHost {
           'ERR_SESSION_ELSEWHERE',
         );
       }
-      const routing = this.pickRouting();
+      const routing = pickRouting(this.routing, this.routingExplicit);
+      debug(
+        'connect %s/%s: table %d, priority %d',
+        providerId,
+        configId,
+        routing.table,
+        routing.priority,
+      );
       const session = await Session.open({
         providerId,
         configId,
@@ -504,12 +258,12 @@ export class Platform implements ProviderHost {
       }
       this.active = session;
       this.activeTable = routing.table;
-      this.watchProcess(true);
+      this.watch.set(true);
       const provider = this.provider(providerId);
       provider.attachDevice(session.device);
       await this.monitor.start();
       this.connectedAt = new Date();
-      this.startSampler();
+      session.startSampling();
       this.sleepWatch ??= watchSleep((e) => this.systemEvent(e));
       this.send(providerId, configId, 'connected');
     });
@@ -524,14 +278,11 @@ export class Platform implements ProviderHost {
   async removeConfig(providerId: string, configId: string): Promise<void> {
     this.checkOpen();
     checkIds(providerId, configId);
-    this.requireConfig(providerId, configId);
+    this.configsOf.require(providerId, configId);
     if (this.active?.providerId === providerId && this.active.configId === configId) {
       await this.serialize(() => this.endSession());
     }
-    await this.store.update((cs) =>
-      cs.filter((c) => !(c.providerId === providerId && c.id === configId)),
-    );
-    this.byProvider(providerId).delete(configId);
+    await this.configsOf.remove(providerId, configId);
     this.providers.get(providerId)?.onConfigRemoved.dispatch(configId);
   }
 
@@ -539,7 +290,7 @@ export class Platform implements ProviderHost {
   async createConfigFor(providerId: string, name: string, data: object = {}): Promise<string> {
     this.checkOpen();
     checkName('providerId', providerId);
-    if (typeof data !== 'object' || data === null) throw argError('data must be an object');
+    if (typeof data !== 'object' || data === null) throw argTypeError('data must be an object');
     const id = await this.createConfig(providerId, name);
     this.provider(providerId).onConfigCreated.dispatch(id, name, data);
     return id;
@@ -554,7 +305,7 @@ export class Platform implements ProviderHost {
   showConfigureDialog(providerId: string, configId: string): void {
     this.checkOpen();
     checkIds(providerId, configId);
-    this.requireConfig(providerId, configId);
+    this.configsOf.require(providerId, configId);
     this.uiEvent(providerId, 'showConfigureDialog', configId);
   }
 
@@ -610,47 +361,17 @@ export class Platform implements ProviderHost {
   async createConfig(providerId: string, name: unknown): Promise<string> {
     this.checkOpen();
     checkName('createConfig: name', name);
-    if (name === '') throw new ChromeError('ERR_EMPTY_NAME');
-    const m = this.byProvider(providerId);
-    const pending = this.pendingFor(providerId);
-    if (m.has(name) || pending.has(name)) throw new ChromeError('ERR_NAME_NOT_UNIQUE');
-    pending.add(name);
-    try {
-      const config: StoredConfig = { providerId, id: name, name };
-      await this.store.update((cs) => {
-        // Another process may have created it meanwhile.
-        if (cs.some((c) => c.providerId === providerId && c.id === name))
-          throw new ChromeError('ERR_NAME_NOT_UNIQUE');
-        return [...cs, config];
-      });
-      m.set(name, config);
-      return name;
-    } finally {
-      pending.delete(name);
-    }
+    return this.configsOf.create(providerId, name);
   }
 
   async destroyConfig(providerId: string, id: unknown): Promise<void> {
     this.checkOpen();
-    if (typeof id !== 'string') throw argError('destroyConfig: id must be a string');
-    const m = this.byProvider(providerId);
-    if (this.pendingFor(providerId).has(id)) throw new ChromeError('ERR_PENDING_CREATE');
-    if (!m.has(id)) throw new ChromeError('ERR_UNAUTHORIZED');
-    // Gone at once, as in Chrome: a createConfig right after succeeds.
-    const config = m.get(id)!;
-    m.delete(id);
-    if (this.active?.providerId === providerId && this.active.configId === id) {
-      await this.serialize(() => this.endSession());
-    }
-    try {
-      await this.store.update((cs) =>
-        cs.filter((c) => !(c.providerId === providerId && c.id === id)),
-      );
-    } catch (err) {
-      // Still stored (a read-only or full state directory): still known.
-      if (!m.has(id) && !this.pendingFor(providerId).has(id)) m.set(id, config);
-      throw err;
-    }
+    if (typeof id !== 'string') throw argTypeError('destroyConfig: id must be a string');
+    await this.configsOf.destroy(providerId, id, () =>
+      this.active?.providerId === providerId && this.active.configId === id
+        ? this.serialize(() => this.endSession())
+        : undefined,
+    );
   }
 
   async setParameters(providerId: string, parameters: unknown): Promise<SetParametersResult> {
@@ -662,6 +383,7 @@ export class Platform implements ProviderHost {
     const { errors, value } = validate(parameters);
     if (!value) throw new VpnError(errors, 'ERR_INVALID_PARAMETERS');
     for (const w of value.warnings) this.log(`vpn-provider: setParameters: ${w}`);
+    debug('setParameters %s: applying on %s', providerId, session.device.name);
     await session.apply(value);
     return { warnings: value.warnings };
   }
@@ -726,59 +448,6 @@ export class Platform implements ProviderHost {
   // --------------------------------------------------------------- inside
 
   /**
-   * While a session is active: SIGTERM and SIGINT end it (and then the
-   * process, with the signal, when nothing else listens for it), and so does
-   * the event loop running dry, so that no route or rule outlives the
-   * process (process.exit() and SIGKILL leave them to the next start, which
-   * reads the journal).
-   */
-  private watchProcess(on: boolean): void {
-    process.removeListener('exit', this.onExit);
-    if (on) process.on('exit', this.onExit);
-    if (!this.handleSignals) return;
-    for (const signal of ['SIGTERM', 'SIGINT'] as const) {
-      process.removeListener(signal, this.onSignal);
-      if (on) process.on(signal, this.onSignal);
-    }
-    process.removeListener('beforeExit', this.onBeforeExit);
-    if (on) process.on('beforeExit', this.onBeforeExit);
-  }
-
-  /**
-   * The routing table and rule priority of a new session: never one that a
-   * rule in the kernel already uses (another instance's, live or killed, on
-   * another state directory; our own leftovers were removed by recover()).
-   * Given explicitly (options.routing), a taken one is refused; by default
-   * the first free pair from 30100 up is taken.
-   */
-  private pickRouting(): RoutingOptions {
-    const rules = native.listRules();
-    const tables = new Set(rules.map((r) => r.table));
-    const priorities = new Set(rules.map((r) => r.priority));
-    const taken = (o: RoutingOptions) => tables.has(o.table) || priorities.has(o.priority);
-    if (this.routingExplicit) {
-      if (taken(this.routing)) {
-        const holder = rules.find(
-          (r) => r.table === this.routing.table || r.priority === this.routing.priority,
-        );
-        throw new VpnError(
-          `Routing table ${this.routing.table} or rule priority ${this.routing.priority} is in use (a rule at priority ${holder?.priority} looks up table ${holder?.table}): another instance's, or choose other values with the routing option.`,
-          'ERR_ROUTING_TABLE_IN_USE',
-        );
-      }
-      return this.routing;
-    }
-    for (let k = 0; k < 1000; k++) {
-      const o = { table: this.routing.table + k, priority: this.routing.priority + k };
-      if (!taken(o)) return o;
-    }
-    throw new VpnError(
-      `No free routing table and rule priority from ${this.routing.table} to ${this.routing.table + 999}.`,
-      'ERR_ROUTING_TABLE_IN_USE',
-    );
-  }
-
-  /**
    * The process is ending with a session up (an uncaught exception, an
    * unhandled rejection, process.exit()): nothing asynchronous runs any
    * more, so the rules, the routes and resolv.conf are put back here,
@@ -805,8 +474,12 @@ export class Platform implements ProviderHost {
     }
   }
 
+  /**
+   * SIGTERM or SIGINT with a session up: the session ends, then the process
+   * with the same signal, unless the application listens for it too (then
+   * the exit is the application's).
+   */
   private signalled(signal: NodeJS.Signals): void {
-    this.watchProcess(false); // a second signal takes the default action at once
     const others = process.listenerCount(signal) > 0;
     const done = others ? this.disconnect() : this.close();
     void done
@@ -829,11 +502,16 @@ export class Platform implements ProviderHost {
    */
   private async endSession(session: Session | null = this.active, error?: string): Promise<void> {
     if (!session || session !== this.active) return;
+    debug(
+      'ending the session of %s/%s%s',
+      session.providerId,
+      session.configId,
+      error ? `: ${error}` : '',
+    );
     this.active = null;
     this.activeTable = null;
-    this.watchProcess(false);
+    this.watch.set(false);
     this.monitor.stop();
-    this.stopSampler();
     this.connectedAt = null;
     this.sleepWatch?.stop();
     this.sleepWatch = null;
@@ -865,39 +543,18 @@ export class Platform implements ProviderHost {
     return run;
   }
 
-  /** Throws ERR_NO_SUCH_CONFIG unless the provider has that configuration. */
-  private requireConfig(providerId: string, configId: string): void {
-    if (!this.byProvider(providerId).has(configId)) {
-      throw new VpnError(
-        `No configuration "${configId}" for provider "${providerId}".`,
-        'ERR_NO_SUCH_CONFIG',
-      );
-    }
-  }
-
-  private byProvider(providerId: string): Map<string, StoredConfig> {
-    let m = this.known.get(providerId);
-    if (!m) {
-      m = new Map();
-      this.known.set(providerId, m);
-    }
-    return m;
-  }
-
-  private pendingFor(providerId: string): Set<string> {
-    let s = this.pending.get(providerId);
-    if (!s) {
-      s = new Set();
-      this.pending.set(providerId, s);
-    }
-    return s;
-  }
-
   private checkOpen(): void {
     if (this.closed) throw new VpnError('The platform is closed.', 'ERR_PLATFORM_CLOSED');
   }
 }
 
+/** A platform, serving the command-line tool's control socket unless options.controlSocket is false. */
 export function createPlatform(options: PlatformOptions = {}): Platform {
-  return new Platform(options);
+  const platform = new Platform(options);
+  if (options.controlSocket !== false) {
+    platform.serve(
+      new ControlServer(platform, platform.stateDir, options.log ?? ((l) => console.warn(l))),
+    );
+  }
+  return platform;
 }

@@ -7,7 +7,7 @@
 //
 // The same lists become a RouteTable (inclusion 1, exclusion 0) that
 // classifies packets in-process and agrees with the kernel.
-import { fromNative } from '../errors';
+import { fromNative, VpnError } from '../errors';
 import { native, ROUTE_BLACKHOLE, ROUTE_THROW, ROUTE_UNICAST } from '../native';
 import type { Cidr, ValidParameters } from '../provider/validate';
 import { RouteTable } from '../route';
@@ -121,4 +121,36 @@ export async function removeRouting(table: number): Promise<void> {
   } catch (err) {
     throw fromNative(err);
   }
+}
+
+/**
+ * The routing table and rule priority of a new session: never one that a
+ * rule in the kernel already uses (another instance's, live or killed, on
+ * another state directory; our own leftovers were removed by recovery).
+ * Given explicitly (`explicit`: the routing option named them), a taken one is refused; by default
+ * the first free pair from 30100 up is taken.
+ */
+export function pickRouting(base: RoutingOptions, explicit: boolean): RoutingOptions {
+  const rules = native.listRules();
+  const tables = new Set(rules.map((r) => r.table));
+  const priorities = new Set(rules.map((r) => r.priority));
+  const taken = (o: RoutingOptions) => tables.has(o.table) || priorities.has(o.priority);
+  if (explicit) {
+    if (taken(base)) {
+      const holder = rules.find((r) => r.table === base.table || r.priority === base.priority);
+      throw new VpnError(
+        `Routing table ${base.table} or rule priority ${base.priority} is in use (a rule at priority ${holder?.priority} looks up table ${holder?.table}): another instance's, or choose other values with the routing option.`,
+        'ERR_ROUTING_TABLE_IN_USE',
+      );
+    }
+    return base;
+  }
+  for (let k = 0; k < 1000; k++) {
+    const o = { table: base.table + k, priority: base.priority + k };
+    if (!taken(o)) return o;
+  }
+  throw new VpnError(
+    `No free routing table and rule priority from ${base.table} to ${base.table + 999}.`,
+    'ERR_ROUTING_TABLE_IN_USE',
+  );
 }

@@ -1,7 +1,6 @@
 // One VPN session: the TUN device created on connect, the connect timer, and
 // what setParameters applied to the device. Closing the device removes the
 // interface and with it its addresses and the routes through it.
-import { fromNative } from '../errors';
 import { native } from '../native';
 import type { ValidParameters } from '../provider/validate';
 import type { RouteTable } from '../route';
@@ -41,6 +40,14 @@ export function defaultBroadcast(address: string, prefixLength: number): string 
   const host = prefixLength === 0 ? 0xffffffff : (1 << (32 - prefixLength)) - 1;
   const b = (v | host) >>> 0;
   return [b >>> 24, (b >>> 16) & 255, (b >>> 8) & 255, b & 255].join('.');
+}
+
+/** Packets and bytes into the tunnel and out of it (wire-size packets). */
+export interface Counters {
+  inPackets: number;
+  inBytes: number;
+  outPackets: number;
+  outBytes: number;
 }
 
 export class Session {
@@ -151,9 +158,54 @@ export class Session {
     return this.applied;
   }
 
+  /** Packets and bytes into the tunnel (read from the device) and out of it (written). */
+  counters(): Counters {
+    const c = this.device.counters();
+    return {
+      // Wire-size packets: a super-packet counts as the segments it carries.
+      inPackets: c.rxPackets - c.rxSuperPackets + c.rxSegments,
+      inBytes: c.rxBytes,
+      outPackets: c.txPackets,
+      outBytes: c.txBytes,
+    };
+  }
+
+  /** The counters per second over the last second; null until two samples exist. */
+  rates: Counters | null = null;
+  private sampler: NodeJS.Timeout | null = null;
+  private lastSample: { t: number; c: Counters } | null = null;
+
+  /** Samples the counters once a second, for `rates` (never keeps the process alive). */
+  startSampling(): void {
+    this.stopSampling();
+    this.sampler = setInterval(() => {
+      const now = { t: Date.now(), c: this.counters() };
+      const prev = this.lastSample;
+      if (prev) {
+        const dt = (now.t - prev.t) / 1000;
+        this.rates = {
+          inPackets: (now.c.inPackets - prev.c.inPackets) / dt,
+          inBytes: (now.c.inBytes - prev.c.inBytes) / dt,
+          outPackets: (now.c.outPackets - prev.c.outPackets) / dt,
+          outBytes: (now.c.outBytes - prev.c.outBytes) / dt,
+        };
+      }
+      this.lastSample = now;
+    }, 1000);
+    this.sampler.unref();
+  }
+
+  private stopSampling(): void {
+    if (this.sampler) clearInterval(this.sampler);
+    this.sampler = null;
+    this.lastSample = null;
+    this.rates = null;
+  }
+
   /** Removes the rules and routes, then the device (its addresses go with it). */
   async close(): Promise<void> {
     this.stopTimer();
+    this.stopSampling();
     try {
       await this.options.dns?.restore();
       await this.routing.remove();
@@ -191,29 +243,5 @@ export class Session {
     } catch {
       // the device was deleted under us (or the fd is closed): nothing persists
     }
-  }
-}
-
-/**
- * Deletes the persistent TUN device a killed session left (see
- * Session.keepDeviceOnCrash), if a link of that name still has the index the
- * journal recorded: never another device that took the name since.
- */
-export async function removeLeftDevice(e: {
-  interfaceName?: string;
-  ifindex?: number;
-}): Promise<void> {
-  if (typeof e.interfaceName !== 'string' || !Number.isInteger(e.ifindex)) return;
-  let index: number;
-  try {
-    index = native.linkIndex(e.interfaceName);
-  } catch {
-    return; // gone already (deleted by hand, or never persisted)
-  }
-  if (index !== e.ifindex) return;
-  try {
-    await native.deleteLink({ ifindex: index });
-  } catch (err) {
-    throw fromNative(err);
   }
 }

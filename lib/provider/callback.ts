@@ -3,6 +3,8 @@
 // callback(result) with `runtime.lastError` set during the call on failure,
 // as chrome.runtime.lastError is.
 
+import { argTypeError } from '../errors';
+
 export const runtime: { lastError: { message: string } | undefined } = { lastError: undefined };
 
 export type Callback<T> = (result?: T) => void;
@@ -11,9 +13,7 @@ export type Callback<T> = (result?: T) => void;
 export function settle<T>(start: () => Promise<T>, callback: unknown): Promise<T> | undefined {
   if (callback === undefined) return start();
   if (typeof callback !== 'function') {
-    throw Object.assign(new TypeError('the callback must be a function'), {
-      code: 'ERR_INVALID_ARG_TYPE',
-    });
+    throw argTypeError('the callback must be a function');
   }
   const cb = callback as Callback<T>;
   start().then(

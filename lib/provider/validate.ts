@@ -9,6 +9,7 @@
 //      dropped with a warning. Exclusions are read first and both lists share
 //      one set of seen networks, so a network in both lists stays excluded.
 import * as net from 'node:net';
+import { argTypeError } from '../errors';
 
 /** Chrome's vpnProvider.Parameters; every value a string, as in Chrome. */
 export interface Parameters {
@@ -129,7 +130,7 @@ const PARAMETER_KEYS = new Set<string>([
  */
 export function checkTypes(p: unknown): asserts p is Parameters {
   const fail = (what: string): never => {
-    throw Object.assign(new TypeError(`setParameters: ${what}`), { code: 'ERR_INVALID_ARG_TYPE' });
+    throw argTypeError(`setParameters: ${what}`);
   };
   if (typeof p !== 'object' || p === null || Array.isArray(p)) fail('parameters must be an object');
   const o = p as Record<string, unknown>;

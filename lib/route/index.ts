@@ -1,3 +1,3 @@
-// The route table (issue 3): longest-prefix match over IPv4 and IPv6.
+// The route table: longest-prefix match over IPv4 and IPv6.
 export { RouteTable, MAX_ROUTE_VALUE } from './route-table';
 export type { BulkReport, CidrList, RouteMatch, RouteValues } from './route-table';

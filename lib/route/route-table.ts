@@ -11,6 +11,7 @@
 // worker rebuilds).
 import { isUint8Array } from 'node:util/types';
 
+import { coded, fromNative } from '../errors';
 import { native } from '../native';
 import type { NativeBulkReport, NativeRouteTable } from '../native';
 
@@ -48,29 +49,6 @@ export type RouteValues = Int32Array | readonly number[] | number;
  * way to load a big list.
  */
 export type CidrList = readonly string[] | Uint8Array;
-
-function coded<E extends Error>(err: E, code: string, index?: number): E {
-  Object.assign(err, { code });
-  if (index !== undefined) Object.assign(err, { index });
-  return err;
-}
-
-/**
- * An error from the addon as an error of this realm: the same class name
- * (TypeError, RangeError, Error), message, `code` and `index`, with the
- * caller's stack. The addon's errors belong to the main realm, so without
- * this `instanceof RangeError` fails in a vm context (a jest sandbox).
- */
-function local(err: unknown): Error {
-  if (typeof err !== 'object' || err === null) return new Error(String(err));
-  const e = err as { name?: unknown; message?: unknown; code?: unknown; index?: unknown };
-  const Ctor = e.name === 'RangeError' ? RangeError : e.name === 'TypeError' ? TypeError : Error;
-  if (err instanceof Ctor && err.constructor === Ctor) return err;
-  const out = new Ctor(String(e.message), { cause: err });
-  if (typeof e.code === 'string') Object.assign(out, { code: e.code });
-  if (typeof e.index === 'number') Object.assign(out, { index: e.index });
-  return out;
-}
 
 function checkCidrs(cidrs: readonly string[]): void {
   if (!Array.isArray(cidrs)) {
@@ -208,7 +186,7 @@ export class RouteTable {
     try {
       this.#t = adopting ?? new native.RouteTable();
     } catch (err) {
-      throw local(err);
+      throw fromNative(err);
     } finally {
       adopting = null;
     }
@@ -269,7 +247,7 @@ export class RouteTable {
       try {
         built = await native.RouteTable.buildAsync(cidrs, -1, v);
       } catch (err) {
-        throw local(err);
+        throw fromNative(err);
       }
     } else {
       if (!Array.isArray(cidrs)) checkCidrs(cidrs);
@@ -279,7 +257,7 @@ export class RouteTable {
         built = await native.RouteTable.buildAsync(pieces, cidrs.length, v);
       } catch (err) {
         // Raised on the worker's completion: give it this caller's stack.
-        rethrowBulk(local(err), cidrs);
+        rethrowBulk(fromNative(err), cidrs);
       }
     }
     adopting = built[0];
@@ -291,7 +269,7 @@ export class RouteTable {
     try {
       return native.RouteTable.normalize(cidr);
     } catch (err) {
-      throw local(err);
+      throw fromNative(err);
     }
   }
 
@@ -303,7 +281,7 @@ export class RouteTable {
     try {
       return this.#t.insert(cidr, value);
     } catch (err) {
-      throw local(err);
+      throw fromNative(err);
     }
   }
 
@@ -312,7 +290,7 @@ export class RouteTable {
     try {
       return this.#t.delete(cidr);
     } catch (err) {
-      throw local(err);
+      throw fromNative(err);
     }
   }
 
@@ -322,7 +300,7 @@ export class RouteTable {
     try {
       v = this.#t.get(cidr);
     } catch (err) {
-      throw local(err);
+      throw fromNative(err);
     }
     return v < 0 ? undefined : v;
   }
@@ -344,7 +322,7 @@ export class RouteTable {
       try {
         v = this.#t.lookup(address);
       } catch (err) {
-        throw local(err);
+        throw fromNative(err);
       }
     }
     return v < 0 ? undefined : v;
@@ -356,7 +334,7 @@ export class RouteTable {
     try {
       m = this.#t.lookupPrefix(address);
     } catch (err) {
-      throw local(err);
+      throw fromNative(err);
     }
     return m === null ? undefined : { prefix: m[0], value: m[1] };
   }
@@ -369,7 +347,7 @@ export class RouteTable {
     try {
       return this.#t.lookupBatch4(addresses, out);
     } catch (err) {
-      throw local(err);
+      throw fromNative(err);
     }
   }
 
@@ -382,7 +360,7 @@ export class RouteTable {
     try {
       return this.#t.lookupBatch6(addresses, out);
     } catch (err) {
-      throw local(err);
+      throw fromNative(err);
     }
   }
 
@@ -399,7 +377,7 @@ export class RouteTable {
     try {
       return this.#t.classify(data, meta, count, out);
     } catch (err) {
-      throw local(err);
+      throw fromNative(err);
     }
   }
 
@@ -418,7 +396,7 @@ export class RouteTable {
       try {
         r = this.#t.insertMany(cidrs, -1, v);
       } catch (err) {
-        throw local(err);
+        throw fromNative(err);
       }
       return report(r);
     }
@@ -427,7 +405,7 @@ export class RouteTable {
     try {
       r = this.#t.insertMany(joined(cidrs), cidrs.length, v);
     } catch (err) {
-      rethrowBulk(local(err), cidrs);
+      rethrowBulk(fromNative(err), cidrs);
     }
     return report(r);
   }

@@ -10,7 +10,7 @@
 // the split area before JS sees the batch (one call, wire-size packets)
 // unless `superPackets` asks for them as they are. On the way out, runs of one flow's segments are coalesced
 // into super-packets and written with writev (native/tun/offload.cc).
-import { fromNative, VpnError } from '../errors';
+import { argTypeError, fromNative, VpnError } from '../errors';
 import { ChromeEvent } from '../events';
 import {
   COUNTER_NAMES,
@@ -368,11 +368,7 @@ export class TunDevice {
     options: { withHeader?: boolean } = {},
   ): Promise<void> {
     if (!Array.isArray(packets)) {
-      return Promise.reject(
-        Object.assign(new TypeError('sendPackets(packets): packets must be an array'), {
-          code: 'ERR_INVALID_ARG_TYPE',
-        }),
-      );
+      return Promise.reject(argTypeError('sendPackets(packets): packets must be an array'));
     }
     const withHeader = options.withHeader === true;
     if (this.failed) return Promise.reject(this.failed);
@@ -618,9 +614,7 @@ export class TunDevice {
 
   private batchWriter(batch: EntryBatch, o: TrimOptions): (i: number) => number {
     if (typeof o !== 'object' || o === null) {
-      throw Object.assign(new TypeError('options must be an object'), {
-        code: 'ERR_INVALID_ARG_TYPE',
-      });
+      throw argTypeError('options must be an object');
     }
     const { data, meta, count } = batch ?? {};
     if (
@@ -628,9 +622,7 @@ export class TunDevice {
       !(meta instanceof Int32Array) ||
       typeof count !== 'number'
     ) {
-      throw Object.assign(new TypeError('batch must be a PacketBatch or a DatagramBatch'), {
-        code: 'ERR_INVALID_ARG_TYPE',
-      });
+      throw argTypeError('batch must be a PacketBatch or a DatagramBatch');
     }
     const stride = strideOf(batch);
     const head = o.trimHead ?? 0;

@@ -5,6 +5,7 @@
 // index per datagram (a RouteTable's classify() output, say), one send goes
 // to many peers.
 import { native } from '../native';
+import { rangeError } from '../errors';
 
 export const PEER_SIZE = 24;
 
@@ -87,18 +88,14 @@ export class PeerTable {
 
   constructor(readonly capacity: number) {
     if (!Number.isInteger(capacity) || capacity < 1 || capacity > 1 << 20) {
-      throw Object.assign(new RangeError('capacity must be an integer from 1 to 1048576'), {
-        code: 'ERR_OUT_OF_RANGE',
-      });
+      throw rangeError('capacity must be an integer from 1 to 1048576');
     }
     this.records = new Uint8Array(capacity * PEER_SIZE);
   }
 
   set(index: number, peer: UdpPeer | null): void {
     if (!Number.isInteger(index) || index < 0 || index >= this.capacity) {
-      throw Object.assign(new RangeError(`index ${index} is outside the table`), {
-        code: 'ERR_OUT_OF_RANGE',
-      });
+      throw rangeError(`index ${index} is outside the table`);
     }
     if (peer) this.records.set(peer.record, index * PEER_SIZE);
     else this.records.fill(0, index * PEER_SIZE, (index + 1) * PEER_SIZE);

@@ -9,7 +9,7 @@
 //      straight from the caller's memory; EAGAIN waits for POLLOUT, in order.
 // ICMP errors about a destination (port or host unreachable) come as
 // onPeerError and never stop the socket.
-import { fromNative, SystemError, VpnError } from '../errors';
+import { coded, fromNative, SystemError, VpnError } from '../errors';
 import { ChromeEvent } from '../events';
 import {
   native,
@@ -84,7 +84,7 @@ interface Pending {
 }
 
 const invalid = (message: string, code = 'ERR_INVALID_ARG_TYPE') =>
-  Object.assign(new TypeError(message), { code });
+  coded(new TypeError(message), code);
 
 function peerError(e: NativePeerError): UdpPeerError {
   const peer = e.record[0] === 0 ? null : new UdpPeer(e.record);

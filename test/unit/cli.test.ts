@@ -190,3 +190,36 @@ test('the unit project cannot touch the network: connect is refused before any d
   expect(r.code).toBe(1);
   expect(r.err).toMatch(/unit tests may not call native.openTun/);
 });
+
+test('NODE_DEBUG=vpn-provider traces the control plane, and nothing without it', () => {
+  const script = `
+    const net = require('node:net');
+    const { createPlatform } = require(${JSON.stringify(path.join(__dirname, '..', '..', 'dist'))});
+    const p = createPlatform({ stateDir: process.argv[1], log: () => {} });
+    p.controlReady.then(() => {
+      const c = net.connect(require('node:path').join(process.argv[1], 'control.sock'));
+      c.on('data', (d) => { process.stdout.write(String(d)); c.end(); p.close(); });
+      c.write(JSON.stringify({ cmd: 'status' }) + '\\n');
+    });`;
+  // A state directory of its own: this file's platform serves `dir`, and
+  // would not answer while spawnSync blocks this process.
+  const own = fs.mkdtempSync(path.join(os.tmpdir(), 'vpn-debug-'));
+  const run = (debug: string | undefined) =>
+    spawnSync(process.execPath, ['-e', script, own], {
+      encoding: 'utf8',
+      env: { ...process.env, NODE_DEBUG: debug },
+      timeout: 10000,
+    });
+  let traced, quiet;
+  try {
+    traced = run('vpn-provider');
+    quiet = run(undefined);
+  } finally {
+    fs.rmSync(own, { recursive: true, force: true });
+  }
+  expect(JSON.parse(traced.stdout)).toEqual({ ok: true, result: { state: 'disconnected' } });
+  expect(traced.stderr).toMatch(/^VPN-PROVIDER \d+: recovery: no journal$/m);
+  expect(traced.stderr).toMatch(/^VPN-PROVIDER \d+: control: status $/m);
+  expect(JSON.parse(quiet.stdout)).toEqual({ ok: true, result: { state: 'disconnected' } });
+  expect(quiet.stderr).toBe('');
+});
