@@ -1,8 +1,12 @@
 // Watches the physical network as ChromeOS does for a VPN: the default
 // route of the main table (IPv4, else IPv6) and the carrier of its link.
 // Losing it is linkDown, getting it back linkUp, another interface taking
-// it linkChanged. rtnetlink tells us that something changed (native
-// Monitor); we look again after a short settle time.
+// it linkChanged. It also watches the session's own TUN device: deleted
+// under the session (ip link del), it must end the session whether or not
+// anything reads from the device (a read would notice; a session whose
+// provider has no packet listener reads nothing). rtnetlink tells us that
+// something changed (native Monitor); we look again after a short settle
+// time.
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import { native } from '../native';
@@ -29,21 +33,38 @@ export async function defaultInterface(): Promise<number | null> {
   return null;
 }
 
+/** False only when the kernel says there is no such link (ENODEV). */
+async function linkExists(ifindex: number): Promise<boolean> {
+  try {
+    await native.linkInfo(ifindex);
+    return true;
+  } catch (err) {
+    return (err as { code?: string }).code !== 'ENODEV';
+  }
+}
+
 export class NetworkMonitor {
   private handle: { close(): void } | null = null;
   private last: number | null = null;
   private timer: NodeJS.Timeout | null = null;
   private checking: Promise<void> = Promise.resolve();
+  private device: { ifindex: number; onGone: () => void } | null = null;
 
   constructor(private readonly onEvent: (event: LinkEvent) => void) {}
 
-  async start(): Promise<void> {
+  /**
+   * Starts watching; with `device`, also that link: `onGone` once when it
+   * no longer exists.
+   */
+  async start(device?: { ifindex: number; onGone: () => void }): Promise<void> {
+    this.device = device ?? null;
     if (this.handle) return;
     this.last = await defaultInterface();
     this.handle = new native.Monitor(() => this.schedule());
   }
 
   stop(): void {
+    this.device = null;
     this.handle?.close();
     this.handle = null;
     if (this.timer) clearTimeout(this.timer);
@@ -61,6 +82,14 @@ export class NetworkMonitor {
 
   private async check(): Promise<void> {
     if (!this.handle) return;
+    const device = this.device;
+    if (device && !(await linkExists(device.ifindex))) {
+      if (this.device === device) {
+        this.device = null;
+        device.onGone();
+      }
+      return;
+    }
     const now = await defaultInterface().catch(() => this.last);
     const prev = this.last;
     this.last = now;

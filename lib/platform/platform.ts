@@ -261,7 +261,14 @@ export class Platform implements ProviderHost, ControlTarget {
       this.watch.set(true);
       const provider = this.provider(providerId);
       provider.attachDevice(session.device);
-      await this.monitor.start();
+      await this.monitor.start({
+        ifindex: session.device.ifindex,
+        onGone: () =>
+          void this.endSession(
+            session,
+            `The tunnel device failed: ${session.device.name} was deleted.`,
+          ),
+      });
       this.connectedAt = new Date();
       session.startSampling();
       this.sleepWatch ??= watchSleep((e) => this.systemEvent(e));

@@ -232,23 +232,29 @@ describeNetns('the platform and a provider, in a private namespace', () => {
     expect(linkGone(ifname)).toBe(true);
   });
 
-  test('an interface deleted under the session: error, then disconnected', async () => {
-    await vpn.createConfig('d');
-    await platform.connect('com.example.vpn', 'd');
-    await vpn.setParameters({
-      address: '10.40.0.1/24',
-      exclusionList: [],
-      inclusionList: [],
-      dnsServers: [],
-    });
-    vpn.onPacketsReceived.addListener(() => {}); // the device reads, so it sees the deletion
-    const done = nextMessage('disconnected');
-    await native.deleteLink({ ifindex: native.linkIndex(platform.session!.interfaceName) });
-    await done;
-    expect(messages.map((m) => m[1])).toEqual(['connected', 'error', 'disconnected']);
-    expect(messages[1][2]).toMatch(/tunnel device failed/);
-    expect(platform.session).toBeNull();
-  });
+  test.each([
+    ['with a packet listener (its read fails)', true],
+    ['without any packet listener (the link monitor sees it)', false],
+  ])(
+    'an interface deleted under the session, %s: error, then disconnected',
+    async (_how, listen) => {
+      await vpn.createConfig('d');
+      await platform.connect('com.example.vpn', 'd');
+      await vpn.setParameters({
+        address: '10.40.0.1/24',
+        exclusionList: [],
+        inclusionList: [],
+        dnsServers: [],
+      });
+      if (listen) vpn.onPacketsReceived.addListener(() => {}); // the device reads
+      const done = nextMessage('disconnected');
+      await native.deleteLink({ ifindex: native.linkIndex(platform.session!.interfaceName) });
+      await done;
+      expect(messages.map((m) => m[1])).toEqual(['connected', 'error', 'disconnected']);
+      expect(messages[1][2]).toMatch(/tunnel device failed/);
+      expect(platform.session).toBeNull();
+    },
+  );
 
   test('connecting another configuration disconnects the current one first', async () => {
     const other = platform.provider('com.example.other');
