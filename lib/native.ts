@@ -289,13 +289,15 @@ export interface AddressSpec {
 export const ROUTE_UNICAST = 1;
 export const ROUTE_THROW = 2;
 export const ROUTE_BLACKHOLE = 3;
+/** RTN_PROHIBIT: refused, the sender gets EACCES. */
+export const ROUTE_PROHIBIT = 4;
 
 export interface RouteChange {
   table: number;
   add: boolean;
   /** "10.0.0.0/8", "2001:db8::/32"... */
   cidrs: readonly string[];
-  /** One of ROUTE_UNICAST, ROUTE_THROW, ROUTE_BLACKHOLE per cidr. */
+  /** One of ROUTE_UNICAST, ROUTE_THROW, ROUTE_BLACKHOLE, ROUTE_PROHIBIT per cidr. */
   types: Uint8Array;
   /** The device of unicast routes. */
   ifindex?: number;
@@ -305,6 +307,10 @@ export interface RuleSpec {
   family: 4 | 6;
   table: number;
   priority: number;
+  /** Selects packets with this firewall mark (all 32 bits)... */
+  fwmark?: number;
+  /** ...or, with invert, those without it (`not fwmark`). */
+  invert?: boolean;
 }
 
 export interface LinkInfo {
@@ -445,6 +451,8 @@ export interface Addon {
   /** Opens (0600) and flock()s path exclusively, without blocking; throws EAGAIN if held. */
   lockFile(path: string): number;
   unlockFile(fd: number): void;
+  /** SO_MARK on a socket fd (CAP_NET_ADMIN). */
+  setSocketMark(fd: number, mark: number): void;
   /** The credentials of a connected Unix socket's peer (SO_PEERCRED). */
   peerCredentials(fd: number): { pid: number; uid: number; gid: number };
   /** For tests: a non-blocking, close-on-exec SOCK_SEQPACKET pair. */

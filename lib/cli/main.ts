@@ -181,6 +181,7 @@ export function formatStatus(s: PlatformStatus): string[] {
       xs.length > 6 ? `${xs.slice(0, 6).join(' ')} ... (${xs.length})` : xs.join(' ') || '-';
     lines.push(`routes in: ${list(s.inclusions)}`);
     lines.push(`routes around: ${list(s.exclusions)}`);
+    if (s.blockOutside) lines.push('outside the tunnel: blocked (blockOutside)');
   }
   if (s.counters) {
     const c = s.counters;

@@ -54,7 +54,17 @@ export interface PlatformOptions {
    * when the event loop runs dry (default true).
    */
   handleSignals?: boolean;
+  /**
+   * The firewall mark of protected sockets (provider.protect()): the
+   * session's rules skip packets that carry it, so they leave through the
+   * physical network whatever the inclusion list says (wg-quick's fwmark).
+   * 1..0xffffffff, default 0x7670.
+   */
+  fwmark?: number;
 }
+
+/** The mark of protected sockets unless options.fwmark says otherwise. */
+export const DEFAULT_FWMARK = 0x7670;
 
 export const DEFAULT_CONNECT_TIMEOUT_MS = 5 * 60 * 1000;
 
@@ -104,6 +114,11 @@ export function checkOptions(o: PlatformOptions): void {
     !(typeof d === 'object' && d !== null && typeof d.resolvConf === 'string' && d.resolvConf)
   )
     throw argTypeError('dns must be "auto", false or { resolvConf: path }');
+  if (o.fwmark !== undefined) {
+    if (typeof o.fwmark !== 'number') throw argTypeError('fwmark must be a number');
+    if (!Number.isInteger(o.fwmark) || o.fwmark < 1 || o.fwmark > 0xffffffff)
+      throw rangeError('fwmark must be an integer from 1 to 4294967295');
+  }
   for (const k of ['controlSocket', 'handleSignals', 'offload', 'superPackets'] as const) {
     if (o[k] !== undefined && typeof o[k] !== 'boolean')
       throw argTypeError(`${k} must be a boolean`);

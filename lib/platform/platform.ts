@@ -8,7 +8,7 @@
 // against an interface of its own. It runs in the provider's process, which
 // must own the TUN fd.
 import { debuglog } from 'node:util';
-import { argTypeError, argValueError, VpnError } from '../errors';
+import { argTypeError, argValueError, fromNative, VpnError } from '../errors';
 import { native, type PacketData } from '../native';
 import { ChromeError, chromeErrorFor } from '../provider/errors';
 import {
@@ -27,7 +27,12 @@ import { dnsBackend, ResolvConfBackend, type DnsOption } from './dns';
 import { Journal } from './journal';
 import { NetworkMonitor, watchSleep, type LinkEvent, type SleepEvent } from './monitor';
 import { checkEnum, checkIds, checkName } from './names';
-import { checkOptions, DEFAULT_CONNECT_TIMEOUT_MS, type PlatformOptions } from './options';
+import {
+  checkOptions,
+  DEFAULT_CONNECT_TIMEOUT_MS,
+  DEFAULT_FWMARK,
+  type PlatformOptions,
+} from './options';
 import { ProcessWatch } from './process-watch';
 import { recoverLeftovers } from './recovery';
 import { DEFAULT_ROUTING, pickRouting, type RoutingOptions } from './routing';
@@ -61,6 +66,8 @@ export class Platform implements ProviderHost, ControlTarget {
   /** Whether options.routing named a table or priority (then no other is taken). */
   private readonly routingExplicit: boolean;
   private readonly dns: DnsOption;
+  /** The mark of protected sockets, which the session's rules let pass. */
+  readonly fwmark: number;
   private readonly configsOf: ConfigRegistry;
   private readonly journal: Journal;
   /** Removal of what a killed process left behind; connect waits for it. */
@@ -94,6 +101,7 @@ export class Platform implements ProviderHost, ControlTarget {
     this.routingExplicit =
       options.routing?.table !== undefined || options.routing?.priority !== undefined;
     this.dns = options.dns ?? 'auto';
+    this.fwmark = options.fwmark ?? DEFAULT_FWMARK;
     this.configsOf = new ConfigRegistry(new ConfigStore(this.stateDir));
     this.journal = new Journal(this.stateDir);
     this.recovered = recoverLeftovers(this.journal, this.routing.table, this.log);
@@ -143,6 +151,8 @@ export class Platform implements ProviderHost, ControlTarget {
             address: `${p.address}/${p.prefixLength}`,
             ...(p.ipv6 ? { ipv6Address: `${p.ipv6.address}/${p.ipv6.prefixLength}` } : {}),
             mtu: p.mtu,
+            txQueueLength: p.txQueueLength,
+            blockOutside: p.blockOutside,
             dnsServers: p.dnsServers,
             domainSearch: p.domainSearch,
             inclusions: p.inclusions.map((c) => `${c.network}/${c.prefixLength}`),
@@ -228,7 +238,7 @@ export class Platform implements ProviderHost, ControlTarget {
         gsoMaxSize: this.gsoMaxSize,
         ...this.room,
         connectTimeoutMs: this.connectTimeoutMs,
-        routing,
+        routing: { ...routing, fwmark: this.fwmark },
         dns: await dnsBackend(this.dns, this.stateDir),
         onTimeout: () =>
           void this.endSession(
@@ -419,6 +429,18 @@ export class Platform implements ProviderHost, ControlTarget {
     await this.written(session, session.device.sendFrom(batch, options));
   }
 
+  /** provider.protect(): SO_MARK with the platform's mark. */
+  protect(providerId: string, socket: unknown): void {
+    this.checkOpen();
+    checkName('providerId', providerId);
+    const fd = socketFd(socket);
+    try {
+      native.setSocketMark(fd, this.fwmark);
+    } catch (err) {
+      throw fromNative(err);
+    }
+  }
+
   /** A failed write (not a refused packet) ends the session, as ChromeOS's error does. */
   private async written(session: Session, write: Promise<void>): Promise<void> {
     try {
@@ -553,6 +575,29 @@ export class Platform implements ProviderHost, ControlTarget {
   private checkOpen(): void {
     if (this.closed) throw new VpnError('The platform is closed.', 'ERR_PLATFORM_CLOSED');
   }
+}
+
+/**
+ * The fd of what protect() is given: an fd, an object with a numeric `fd`
+ * (UdpSocket), a bound dgram.Socket (its handle lives behind Node's state
+ * symbol), or a connected net.Socket.
+ */
+function socketFd(socket: unknown): number {
+  if (typeof socket === 'number') {
+    if (Number.isInteger(socket) && socket >= 0) return socket;
+    throw argValueError('protect: an fd must be an integer from 0');
+  }
+  if (typeof socket === 'object' && socket !== null) {
+    const o = socket as Record<string | symbol, unknown>;
+    if (typeof o.fd === 'number' && o.fd >= 0) return o.fd;
+    const state = Object.getOwnPropertySymbols(o).find((s) => s.description === 'state symbol');
+    const handle = state
+      ? (o[state] as { handle?: { fd?: unknown } } | undefined)?.handle
+      : (o._handle as { fd?: unknown } | undefined);
+    if (typeof handle?.fd === 'number' && handle.fd >= 0) return handle.fd;
+    throw argValueError('protect: the socket has no fd yet (bind or connect it first)');
+  }
+  throw argTypeError('protect: socket must be a UdpSocket, a dgram or net socket, or an fd');
 }
 
 /** A platform, serving the command-line tool's control socket unless options.controlSocket is false. */

@@ -8,7 +8,7 @@
 // The same lists become a RouteTable (inclusion 1, exclusion 0) that
 // classifies packets in-process and agrees with the kernel.
 import { fromNative, VpnError } from '../errors';
-import { native, ROUTE_BLACKHOLE, ROUTE_THROW, ROUTE_UNICAST } from '../native';
+import { native, ROUTE_BLACKHOLE, ROUTE_PROHIBIT, ROUTE_THROW, ROUTE_UNICAST } from '../native';
 import type { Cidr, ValidParameters } from '../provider/validate';
 import { RouteTable } from '../route';
 
@@ -20,6 +20,11 @@ export interface RoutingOptions {
   table: number;
   /** Priority of the rule that consults it (default 30100, before main's 32766). */
   priority: number;
+}
+
+/** The session's routing, and the mark its rules let pass (protected sockets). */
+export interface SessionRoutingOptions extends RoutingOptions {
+  fwmark: number;
 }
 
 export const DEFAULT_ROUTING: RoutingOptions = { table: 30100, priority: 30100 };
@@ -34,22 +39,44 @@ export function plan(p: ValidParameters): {
 } {
   const cidrs: string[] = [];
   const types: number[] = [];
-  for (const c of p.inclusions) {
-    cidrs.push(key(c));
-    types.push(ROUTE_UNICAST);
-  }
-  for (const c of p.exclusions) {
-    cidrs.push(key(c));
-    types.push(ROUTE_THROW);
-  }
+  const seen = new Set<string>();
+  // A network the lists already name keeps the lists' meaning.
+  const add = (cidr: string, type: number) => {
+    if (seen.has(cidr)) return;
+    seen.add(cidr);
+    cidrs.push(cidr);
+    types.push(type);
+  };
+  for (const c of p.inclusions) add(key(c), ROUTE_UNICAST);
+  for (const c of p.exclusions) add(key(c), ROUTE_THROW);
   // A full IPv4 tunnel with no IPv6 address: IPv6 would leak around it, so it is
   // dropped, as ChromeOS does, except link-local and multicast, which the
   // local network needs and which never leave it.
   const fullV4 = p.inclusions.some((c) => c.family === 4 && c.prefixLength === 0);
   const anyV6Default = p.inclusions.some((c) => c.family === 6 && c.prefixLength === 0);
-  if (p.family === 4 && !p.ipv6 && fullV4 && !anyV6Default) {
-    cidrs.push('::/0', 'fe80::/10', 'ff00::/8');
-    types.push(ROUTE_BLACKHOLE, ROUTE_THROW, ROUTE_THROW);
+  const guardV6 = p.family === 4 && !p.ipv6 && fullV4 && !anyV6Default;
+  if (guardV6) {
+    add('::/0', ROUTE_BLACKHOLE);
+    add('fe80::/10', ROUTE_THROW);
+    add('ff00::/8', ROUTE_THROW);
+  }
+  // The kill switch (blockOutside): whatever neither list names is refused
+  // (prohibit: the sender gets EACCES at once) instead of falling through
+  // to the main table, except what never leaves the link (multicast, the
+  // limited broadcast, IPv6 link-local). A family whose default route is
+  // included, or already blackholed, needs nothing more. Protected sockets
+  // skip the table altogether (their mark; see the rule).
+  if (p.blockOutside) {
+    if (!fullV4) {
+      add('0.0.0.0/0', ROUTE_PROHIBIT);
+      add('224.0.0.0/4', ROUTE_THROW);
+      add('255.255.255.255/32', ROUTE_THROW);
+    }
+    if (!anyV6Default && !guardV6) {
+      add('::/0', ROUTE_PROHIBIT);
+      add('fe80::/10', ROUTE_THROW);
+      add('ff00::/8', ROUTE_THROW);
+    }
   }
   const families = new Set<4 | 6>();
   for (const c of cidrs) families.add(c.includes(':') ? 6 : 4);
@@ -60,13 +87,13 @@ export class SessionRouting {
   private rules: (4 | 6)[] = [];
 
   constructor(
-    private readonly options: RoutingOptions,
+    private readonly options: SessionRoutingOptions,
     private readonly ifindex: number,
   ) {}
 
   /** Programs the kernel for p (replacing what an earlier call set) and returns the in-process table. */
   async apply(p: ValidParameters): Promise<RouteTable> {
-    const { table, priority } = this.options;
+    const { table, priority, fwmark } = this.options;
     const { cidrs, types, families } = plan(p);
     try {
       // The first time, also the rules of the table: a process killed
@@ -97,7 +124,8 @@ export class SessionRouting {
       }
       for (const family of families) {
         if (this.rules.includes(family)) continue;
-        await native.addRule({ family, table, priority });
+        // `not fwmark`: a protected socket's packets skip the table.
+        await native.addRule({ family, table, priority, fwmark, invert: true });
         this.rules.push(family);
       }
       return routes;

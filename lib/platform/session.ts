@@ -6,7 +6,7 @@ import type { ValidParameters } from '../provider/validate';
 import type { RouteTable } from '../route';
 import { TunDevice } from '../tun/device';
 import type { DnsBackend } from './dns';
-import { SessionRouting, type RoutingOptions } from './routing';
+import { SessionRouting, type SessionRoutingOptions } from './routing';
 
 export type SessionState = 'connecting' | 'configured' | 'connected';
 
@@ -27,7 +27,7 @@ export interface SessionOptions {
   headroom: number;
   tailroom: number;
   connectTimeoutMs: number;
-  routing: RoutingOptions;
+  routing: SessionRoutingOptions;
   dns: DnsBackend | null;
   onTimeout: () => void;
   onDeviceError: (err: Error) => void;
@@ -133,7 +133,7 @@ export class Session {
       await this.device.deleteAddress(old.ipv6);
     }
     if (v6) await this.device.addAddress(v6);
-    await this.device.setLink({ mtu: p.mtu, up: true });
+    await this.device.setLink({ mtu: p.mtu, txQueueLen: p.txQueueLength, up: true });
     this.routes = await this.routing.apply(p);
     const dns = this.options.dns;
     if (dns && (p.dnsServers.length > 0 || p.domainSearch.length > 0)) {

@@ -14,6 +14,9 @@ export interface PlatformStatus {
   /** The dual-stack IPv6 address, when the session has one. */
   ipv6Address?: string;
   mtu?: number;
+  txQueueLength?: number;
+  /** The kill switch: packets outside the tunnel are refused (protected sockets and exclusions aside). */
+  blockOutside?: boolean;
   dnsServers?: string[];
   domainSearch?: string[];
   inclusions?: string[];

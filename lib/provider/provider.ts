@@ -39,6 +39,7 @@ export interface ProviderHost {
   ): Promise<void>;
   sendFrom(providerId: string, batch: EntryBatch, options?: TrimOptions): Promise<void>;
   notifyConnectionStateChanged(providerId: string, state: unknown): Promise<void>;
+  protect(providerId: string, socket: unknown): void;
 }
 
 export class VpnProvider {
@@ -125,6 +126,18 @@ export class VpnProvider {
     callback?: Callback<void>,
   ): Promise<void> | void {
     return settle(() => this.host.notifyConnectionStateChanged(this.id, state), callback);
+  }
+
+  /**
+   * Our extension (Android's VpnService.protect): marks a socket so that its
+   * packets leave through the physical network, never into the tunnel,
+   * whatever the inclusion list and the kill switch say: the VPN's own
+   * transport to its server. A UdpSocket, a bound dgram.Socket, a
+   * net.Socket, or an fd. Synchronous; throws on failure (EPERM without
+   * CAP_NET_ADMIN).
+   */
+  protect(socket: unknown): void {
+    this.host.protect(this.id, socket);
   }
 
   /**

@@ -26,6 +26,15 @@ export interface Parameters {
   reconnect?: string;
   /** Our extension, for a dual-stack tunnel: "2001:db8::2/64" next to an IPv4 address. */
   ipv6Address?: string;
+  /**
+   * Our extension (Android's lockdown, Apple's includeAllNetworks): "true"
+   * refuses every packet that would leave outside the tunnel while the
+   * session is up, except the exclusion list's networks and protected
+   * sockets (default "false").
+   */
+  blockOutside?: string;
+  /** Our extension: the TUN device's transmit queue, decimal 1..100000 (default 1000; the kernel's own is 500). */
+  txQueueLength?: string;
 }
 
 export interface Cidr {
@@ -50,10 +59,14 @@ export interface ValidParameters {
   reconnect: boolean;
   /** The dual-stack IPv6 address (our extension). */
   ipv6?: { address: string; prefixLength: number };
+  blockOutside: boolean;
+  txQueueLength: number;
   warnings: string[];
 }
 
 export const MTU_DEFAULT = 1500;
+/** The TUN device's transmit queue unless txQueueLength says otherwise (wireguard-go and Tailscale raise the kernel's 500 too). */
+export const TX_QUEUE_DEFAULT = 1000;
 
 // Chrome's CheckIPCIDRSanity for IPv4 (ipv6 = false): digits, exactly three
 // '.', and with cidr exactly one '/' with a digit on each side. No ranges.
@@ -121,6 +134,8 @@ const PARAMETER_KEYS = new Set<string>([
   'dnsServers',
   'reconnect',
   'ipv6Address',
+  'blockOutside',
+  'txQueueLength',
 ] satisfies (keyof Parameters)[]);
 
 /**
@@ -153,7 +168,14 @@ export function checkTypes(p: unknown): asserts p is Parameters {
       fail(`${k} must be an array of strings`);
     if ((v as string[]).length > 1_000_000) fail(`${k} has more than 1000000 entries`);
   }
-  for (const k of ['broadcastAddress', 'mtu', 'reconnect', 'ipv6Address']) {
+  for (const k of [
+    'broadcastAddress',
+    'mtu',
+    'reconnect',
+    'ipv6Address',
+    'blockOutside',
+    'txQueueLength',
+  ]) {
     if (o[k] !== undefined && typeof o[k] !== 'string') fail(`${k} must be a string`);
   }
   if (o.domainSearch !== undefined) {
@@ -379,6 +401,20 @@ export function validate(p: Parameters): { errors: string; value?: ValidParamete
 
   const inclusions = readList(p.inclusionList, 'inclusion_list');
 
+  let blockOutside = false;
+  if (p.blockOutside !== undefined) {
+    if (p.blockOutside === 'true') blockOutside = true;
+    else if (p.blockOutside !== 'false') errors += 'block_outside not a valid boolean;';
+  }
+
+  let txQueueLength = TX_QUEUE_DEFAULT;
+  if (p.txQueueLength !== undefined) {
+    const q = DECIMAL.test(p.txQueueLength) ? Number(p.txQueueLength) : NaN;
+    if (Number.isNaN(q)) errors += 'tx_queue_length is not a decimal number;';
+    else if (!(q >= 1 && q <= 100000)) errors += 'tx_queue_length not in expected range;';
+    else txQueueLength = q;
+  }
+
   if (errors) return { errors };
   return {
     errors,
@@ -394,6 +430,8 @@ export function validate(p: Parameters): { errors: string; value?: ValidParamete
       domainSearch,
       reconnect,
       ipv6,
+      blockOutside,
+      txQueueLength,
       warnings,
     },
   };

@@ -63,6 +63,19 @@ Napi::Value PeerCredentials(const Napi::CallbackInfo& info) {
   return o;
 }
 
+// setSocketMark(fd, mark): SO_MARK on a socket (needs CAP_NET_ADMIN): the
+// policy rules of a session let packets with the platform's mark skip the
+// tunnel (Android's VpnService.protect).
+void SetSocketMark(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = FdArg(env, info[0], "setSocketMark");
+  uint32_t mark =
+      static_cast<uint32_t>(IntArg(env, info[1], "mark", 0, 0xffffffff));
+  if (setsockopt(fd, SOL_SOCKET, SO_MARK, &mark, sizeof mark) < 0)
+    throw SystemError(env, errno, "setsockopt(SO_MARK)",
+                      "cannot mark the socket");
+}
+
 }  // namespace
 
 void InitFs(Napi::Env env, Napi::Object exports, AddonData*) {
@@ -70,6 +83,8 @@ void InitFs(Napi::Env env, Napi::Object exports, AddonData*) {
   exports.Set("unlockFile", Napi::Function::New(env, UnlockFile, "unlockFile"));
   exports.Set("peerCredentials",
               Napi::Function::New(env, PeerCredentials, "peerCredentials"));
+  exports.Set("setSocketMark",
+              Napi::Function::New(env, SetSocketMark, "setSocketMark"));
 }
 
 }  // namespace vpn

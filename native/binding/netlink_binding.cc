@@ -256,10 +256,11 @@ Napi::Value ChangeRoutes(const Napi::CallbackInfo& info) {
       e.Set("index", Napi::Number::New(env, i));
       throw e;
     }
-    static const uint8_t kTypes[] = {0, RTN_UNICAST, RTN_THROW, RTN_BLACKHOLE};
-    if (types[i] < 1 || types[i] > 3)
+    static const uint8_t kTypes[] = {0, RTN_UNICAST, RTN_THROW, RTN_BLACKHOLE,
+                                     RTN_PROHIBIT};
+    if (types[i] < 1 || types[i] > 4)
       throw CodedRangeError(env, "ERR_OUT_OF_RANGE",
-                            "types[i] must be 1, 2 or 3");
+                            "types[i] must be 1, 2, 3 or 4");
     r.type = kTypes[types[i]];
     if (r.type == RTN_UNICAST && ifindex <= 0)
       throw CodedTypeError(env, "ERR_INVALID_ARG_TYPE",
@@ -310,6 +311,13 @@ netlink::Rule ParseRule(Napi::Env env, Napi::Object o) {
   r.table = static_cast<uint32_t>(IntProp(env, o, "table", 1, 0xfffffffe, -1));
   r.priority =
       static_cast<uint32_t>(IntProp(env, o, "priority", 1, 0xfffffffe, -1));
+  int64_t mark = IntProp(env, o, "fwmark", 1, 0xffffffff, 0);
+  r.fwmark = static_cast<uint32_t>(mark);
+  int invert = BoolProp(env, o, "invert");
+  if (invert > 0 && mark == 0)
+    throw CodedTypeError(env, "ERR_INVALID_ARG_VALUE",
+                         "invert goes with an fwmark");
+  r.invert = invert > 0;
   return r;
 }
 
@@ -346,6 +354,8 @@ Napi::Value ListRules(const Napi::CallbackInfo& info) {
     o.Set("family", rules[i].family == AF_INET6 ? 6 : 4);
     o.Set("table", rules[i].table);
     o.Set("priority", rules[i].priority);
+    if (rules[i].fwmark) o.Set("fwmark", rules[i].fwmark);
+    if (rules[i].invert) o.Set("invert", true);
     out.Set(i, o);
   }
   return out;

@@ -419,9 +419,14 @@ Message RuleMessage(const Rule& r, bool add) {
   frh.family = static_cast<uint8_t>(r.family);
   frh.action = FR_ACT_TO_TBL;
   frh.table = static_cast<uint8_t>(r.table < 256 ? r.table : RT_TABLE_UNSPEC);
+  if (r.invert) frh.flags |= FIB_RULE_INVERT;
   m.Put(frh);
   m.AttrU32(FRA_TABLE, r.table);
   m.AttrU32(FRA_PRIORITY, r.priority);
+  if (r.fwmark || r.fwmask) {
+    m.AttrU32(FRA_FWMARK, r.fwmark);
+    m.AttrU32(FRA_FWMASK, r.fwmask ? r.fwmask : 0xffffffffu);
+  }
   return m;
 }
 
@@ -454,6 +459,11 @@ bool ParseRule(const nlmsghdr* h, Rule* out) {
   out->priority = 0;
   ReadAttr(tb[FRA_TABLE], &out->table);
   ReadAttr(tb[FRA_PRIORITY], &out->priority);
+  out->fwmark = 0;
+  out->fwmask = 0;
+  ReadAttr(tb[FRA_FWMARK], &out->fwmark);
+  ReadAttr(tb[FRA_FWMASK], &out->fwmask);
+  out->invert = (f->flags & FIB_RULE_INVERT) != 0;
   return true;
 }
 

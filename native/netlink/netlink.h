@@ -134,7 +134,7 @@ struct Route {
   int family = 0;  // AF_INET or AF_INET6
   uint8_t dst[16] = {};
   uint8_t prefix_length = 0;
-  uint8_t type = 0;  // RTN_UNICAST, RTN_THROW or RTN_BLACKHOLE
+  uint8_t type = 0;  // RTN_UNICAST, RTN_THROW, RTN_BLACKHOLE or RTN_PROHIBIT
   int oif = 0;       // unicast only
   uint32_t table = 0;
 };
@@ -164,6 +164,12 @@ struct Rule {
   int family = 0;
   uint32_t table = 0;
   uint32_t priority = 0;
+  // With fwmark: the rule selects packets whose mark (under fwmask, all
+  // bits if 0) is fwmark, or with invert those whose mark is not: a
+  // session's rule skips the packets of protected sockets.
+  uint32_t fwmark = 0;
+  uint32_t fwmask = 0;
+  bool invert = false;
 };
 int AddRule(const Rule& rule);
 int DeleteRule(const Rule& rule);

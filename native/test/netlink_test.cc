@@ -131,7 +131,22 @@ TEST(ParseRouteRuleAndDefaultRoute) {
   CHECK_EQ(rule.family, AF_INET6);
   CHECK_EQ(rule.table, 30100u);
   CHECK_EQ(rule.priority, 30101u);
+  CHECK_EQ(rule.fwmark, 0u);
+  CHECK(!rule.invert);
   CHECK(!ParseRoute(f.header(), &r));
+  // A session's rule skips marked packets: `not fwmark 0x7670`.
+  Message g(RTM_NEWRULE, 0);
+  fib_rule_hdr inv{};
+  inv.family = AF_INET;
+  inv.flags = FIB_RULE_INVERT;
+  g.Put(inv);
+  g.AttrU32(FRA_TABLE, 30100);
+  g.AttrU32(FRA_FWMARK, 0x7670);
+  g.AttrU32(FRA_FWMASK, 0xffffffff);
+  CHECK(ParseRule(g.header(), &rule));
+  CHECK_EQ(rule.fwmark, 0x7670u);
+  CHECK_EQ(rule.fwmask, 0xffffffffu);
+  CHECK(rule.invert);
   // Truncated: the fixed header does not fit in nlmsg_len.
   f.header()->nlmsg_len = NLMSG_LENGTH(sizeof(fib_rule_hdr)) - 1;
   CHECK(!ParseRule(f.header(), &rule));

@@ -205,8 +205,8 @@ describeNetns('bad input during a session', () => {
         want: 'ERR_INVALID_ARG_TYPE',
       },
       {
-        what: 'changeRoutes(type 4)',
-        run: routes({ ...base, cidrs: ['198.19.0.0/16'], types: Uint8Array.of(4) }),
+        what: 'changeRoutes(type 5)',
+        run: routes({ ...base, cidrs: ['198.19.0.0/16'], types: Uint8Array.of(5) }),
         want: 'ERR_OUT_OF_RANGE',
       },
       {

@@ -117,6 +117,10 @@ test('status shows the IPv6 address beside the IPv4 one, and ::/0 as such', () =
   });
   expect(lines).toContain('address: 10.0.0.2/24 2001:db8::2/64  mtu: 1420  dns: -');
   expect(lines).toContain('routes in: 0.0.0.0/0 ::/0');
+  expect(lines.join('\n')).not.toMatch(/blocked/);
+  expect(
+    formatStatus({ state: 'connected', address: '10.0.0.2/24', blockOutside: true }),
+  ).toContain('outside the tunnel: blocked (blockOutside)');
 });
 
 test('status --watch --json into a reader that goes away ends quietly', async () => {

@@ -17,6 +17,7 @@ const mutating = [
   'flushRules',
   'flushRoutingSync',
   'setTunPersist',
+  'setSocketMark',
 ] as const;
 
 for (const name of mutating) {

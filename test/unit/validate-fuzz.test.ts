@@ -162,6 +162,9 @@ const FRAGMENTS = [
   'mtu is not a decimal number;',
   'domain_search has no valid values or is empty;',
   'reconnect not a valid boolean;',
+  'block_outside not a valid boolean;',
+  'tx_queue_length is not a decimal number;',
+  'tx_queue_length not in expected range;',
 ];
 
 /** The native parser's canonical form of a CIDR, or null where it refuses it. */

@@ -93,6 +93,29 @@ test("Chrome's VpnSuccess parameters are valid as given", () => {
   });
 });
 
+test('blockOutside and txQueueLength: our extensions, checked like the rest', () => {
+  expect(validate(base).value).toMatchObject({ blockOutside: false, txQueueLength: 1000 });
+  expect(validate({ ...base, blockOutside: 'true', txQueueLength: '5000' }).value).toMatchObject({
+    blockOutside: true,
+    txQueueLength: 5000,
+  });
+  expect(validate({ ...base, blockOutside: 'yes' }).errors).toBe(
+    'block_outside not a valid boolean;',
+  );
+  expect(validate({ ...base, txQueueLength: '0' }).errors).toBe(
+    'tx_queue_length not in expected range;',
+  );
+  expect(validate({ ...base, txQueueLength: '100001' }).errors).toBe(
+    'tx_queue_length not in expected range;',
+  );
+  expect(validate({ ...base, txQueueLength: '1e3' }).errors).toBe(
+    'tx_queue_length is not a decimal number;',
+  );
+  expect(() => checkTypes({ ...base, blockOutside: true })).toThrow(
+    /blockOutside must be a string/,
+  );
+});
+
 test('mtu bounds, reconnect, DNS warnings, defaults', () => {
   expect(validate({ ...base, mtu: '576' }).value!.mtu).toBe(576);
   expect(validate({ ...base, mtu: '65535' }).value!.mtu).toBe(65535);
