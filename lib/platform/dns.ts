@@ -17,7 +17,16 @@ export type DnsOption = false | 'auto' | { resolvConf: string };
 
 export interface DnsBackend {
   readonly kind: 'resolved' | 'resolv.conf';
-  apply(interfaceName: string, servers: string[], domains: string[]): Promise<void>;
+  /**
+   * The tunnel's DNS: servers, search domains, and (resolved only) the
+   * domains whose names alone go to these servers.
+   */
+  apply(
+    interfaceName: string,
+    servers: string[],
+    domains: string[],
+    matchDomains?: string[],
+  ): Promise<void>;
   restore(): Promise<void>;
 }
 
@@ -39,6 +48,14 @@ function checkValues(servers: string[], domains: string[]): void {
   }
 }
 
+/** dnsMatchDomains where no resolver can route names by domain. */
+export function needsResolved(): VpnError {
+  return new VpnError(
+    'dnsMatchDomains needs systemd-resolved: resolv.conf sends every name to every server it lists.',
+    'ERR_INVALID_DNS',
+  );
+}
+
 export class ResolvConfBackend implements DnsBackend {
   readonly kind = 'resolv.conf' as const;
   readonly backup: string;
@@ -50,8 +67,14 @@ export class ResolvConfBackend implements DnsBackend {
     this.backup = path.join(stateDir, 'resolv.conf.orig');
   }
 
-  async apply(interfaceName: string, servers: string[], domains: string[]): Promise<void> {
+  async apply(
+    interfaceName: string,
+    servers: string[],
+    domains: string[],
+    matchDomains: string[] = [],
+  ): Promise<void> {
     checkValues(servers, domains);
+    if (matchDomains.length > 0) throw needsResolved();
     // Keep the original once per session (a second setParameters must not
     // take our own file for it).
     if (!fs.existsSync(this.backup)) {
@@ -92,12 +115,25 @@ export class ResolvedBackend implements DnsBackend {
   readonly kind = 'resolved' as const;
   private link: string | null = null;
 
-  async apply(interfaceName: string, servers: string[], domains: string[]): Promise<void> {
-    checkValues(servers, domains);
+  async apply(
+    interfaceName: string,
+    servers: string[],
+    domains: string[],
+    matchDomains: string[] = [],
+  ): Promise<void> {
+    checkValues(servers, [...domains, ...matchDomains]);
     checkInterfaceName(interfaceName, { pattern: false });
     this.link = interfaceName;
     await run('resolvectl', ['dns', interfaceName, ...servers]);
-    await run('resolvectl', ['domain', interfaceName, ...domains]);
+    // "~domain": a routing-only domain (resolved.conf(5)); with any, the
+    // link is no default route for other names, so they stay off the tunnel.
+    await run('resolvectl', [
+      'domain',
+      interfaceName,
+      ...domains,
+      ...matchDomains.map((d) => `~${d}`),
+    ]);
+    await run('resolvectl', ['default-route', interfaceName, String(matchDomains.length === 0)]);
   }
 
   async restore(): Promise<void> {

@@ -23,7 +23,7 @@ import type { RouteTable } from '../route';
 import type { EntryBatch, TrimOptions } from '../tun/device';
 import { ConfigRegistry } from './configs';
 import { ControlServer, type ControlTarget } from './control';
-import { dnsBackend, ResolvConfBackend, type DnsOption } from './dns';
+import { dnsBackend, needsResolved, ResolvConfBackend, type DnsOption } from './dns';
 import { Journal } from './journal';
 import { NetworkMonitor, watchSleep, type LinkEvent, type SleepEvent } from './monitor';
 import { checkEnum, checkIds, checkName } from './names';
@@ -399,6 +399,9 @@ export class Platform implements ProviderHost, ControlTarget {
     const session = this.owned(providerId);
     const { errors, value } = validate(parameters);
     if (!value) throw new VpnError(errors, 'ERR_INVALID_PARAMETERS');
+    // Before anything is applied: only resolved routes names by domain.
+    if (value.dnsMatchDomains.length > 0 && session.dnsBackend?.kind !== 'resolved')
+      throw needsResolved();
     for (const w of value.warnings) this.log(`vpn-provider: setParameters: ${w}`);
     debug('setParameters %s: applying on %s', providerId, session.device.name);
     await session.apply(value);

@@ -137,7 +137,7 @@ export class Session {
     this.routes = await this.routing.apply(p);
     const dns = this.options.dns;
     if (dns && (p.dnsServers.length > 0 || p.domainSearch.length > 0)) {
-      await dns.apply(this.device.name, p.dnsServers, p.domainSearch);
+      await dns.apply(this.device.name, p.dnsServers, p.domainSearch, p.dnsMatchDomains);
     } else if (dns) {
       await dns.restore();
     }

@@ -33,6 +33,12 @@ export interface Parameters {
    * sockets (default "false").
    */
   blockOutside?: string;
+  /**
+   * Our extension (Apple's matchDomains, resolved's routing domains): only
+   * names under these domains go to the tunnel's DNS servers; needs the
+   * systemd-resolved backend.
+   */
+  dnsMatchDomains?: string[];
   /** Our extension: the TUN device's transmit queue, decimal 1..100000 (default 1000; the kernel's own is 500). */
   txQueueLength?: string;
 }
@@ -61,6 +67,7 @@ export interface ValidParameters {
   ipv6?: { address: string; prefixLength: number };
   blockOutside: boolean;
   txQueueLength: number;
+  dnsMatchDomains: string[];
   warnings: string[];
 }
 
@@ -136,6 +143,7 @@ const PARAMETER_KEYS = new Set<string>([
   'ipv6Address',
   'blockOutside',
   'txQueueLength',
+  'dnsMatchDomains',
 ] satisfies (keyof Parameters)[]);
 
 /**
@@ -178,6 +186,11 @@ export function checkTypes(p: unknown): asserts p is Parameters {
   ]) {
     if (o[k] !== undefined && typeof o[k] !== 'string') fail(`${k} must be a string`);
   }
+  if (o.dnsMatchDomains !== undefined) {
+    const v = o.dnsMatchDomains;
+    if (!Array.isArray(v) || !v.every((x) => typeof x === 'string'))
+      fail('dnsMatchDomains must be an array of strings');
+  }
   if (o.domainSearch !== undefined) {
     const v = o.domainSearch;
     if (!Array.isArray(v) || !v.every((x) => typeof x === 'string'))
@@ -186,6 +199,9 @@ export function checkTypes(p: unknown): asserts p is Parameters {
 }
 
 const DECIMAL = /^(0|[1-9]\d{0,9})$/;
+/** A domain name: labels of letters, digits and inner hyphens, 253 characters at most. */
+const DOMAIN =
+  /^(?=.{1,253}$)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/;
 
 /**
  * An IPv4 dotted quad with each part 0..255, in decimal without leading
@@ -407,6 +423,16 @@ export function validate(p: Parameters): { errors: string; value?: ValidParamete
     else if (p.blockOutside !== 'false') errors += 'block_outside not a valid boolean;';
   }
 
+  // Each a domain name (a trailing dot allowed), lower-cased, once.
+  const dnsMatchDomains: string[] = [];
+  for (const d of p.dnsMatchDomains ?? []) {
+    const name = d.trim().toLowerCase().replace(/\.$/, '');
+    if (!DOMAIN.test(name)) errors += `${d} for dns_match_domains is invalid;`;
+    else if (!dnsMatchDomains.includes(name)) dnsMatchDomains.push(name);
+  }
+  if (dnsMatchDomains.length > 0 && dnsServers.length === 0)
+    errors += 'dns_match_domains needs dns_servers;';
+
   let txQueueLength = TX_QUEUE_DEFAULT;
   if (p.txQueueLength !== undefined) {
     const q = DECIMAL.test(p.txQueueLength) ? Number(p.txQueueLength) : NaN;
@@ -432,6 +458,7 @@ export function validate(p: Parameters): { errors: string; value?: ValidParamete
       ipv6,
       blockOutside,
       txQueueLength,
+      dnsMatchDomains,
       warnings,
     },
   };

@@ -146,6 +146,20 @@ describeDns('DNS in a private mount namespace', () => {
     },
   );
 
+  test('dnsMatchDomains with the resolv.conf backend: a clear error, nothing applied', async () => {
+    await expect(
+      platform.provider('p').setParameters({
+        address: '10.60.0.2/24',
+        exclusionList: [],
+        inclusionList: [],
+        dnsServers: ['198.51.100.53'],
+        dnsMatchDomains: ['corp.example'],
+      }),
+    ).rejects.toMatchObject({ code: 'ERR_INVALID_DNS', message: /needs systemd-resolved/ });
+    expect(fs.readFileSync(RESOLV, 'utf8')).toBe(original);
+    expect(platform.status().address).toBeUndefined();
+  });
+
   test('dns: false leaves DNS alone', async () => {
     await platform.close();
     platform = createPlatform({ stateDir: dir, dns: false, log: () => {} });

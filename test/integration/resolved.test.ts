@@ -87,6 +87,13 @@ describeNetns('DNS through a real systemd-resolved', () => {
           new RegExp(`^Link \\d+ \\(${link}\\): corp\\.example example\\.org$`),
         ),
       },
+      // dnsMatchDomains: routing-only domains, and no default route for other names.
+      split: {
+        domain: expect.stringMatching(
+          new RegExp(`^Link \\d+ \\(${link}\\): example\\.org ~corp\\.example$`),
+        ),
+        defaultRoute: expect.stringMatching(new RegExp(`^Link \\d+ \\(${link}\\): no$`)),
+      },
       // setParameters without DNS: resolvectl revert.
       withoutDns: {
         dns: expect.stringMatching(new RegExp(`^Link \\d+ \\(${link}\\):$`)),

@@ -165,6 +165,7 @@ const FRAGMENTS = [
   'block_outside not a valid boolean;',
   'tx_queue_length is not a decimal number;',
   'tx_queue_length not in expected range;',
+  'dns_match_domains needs dns_servers;',
 ];
 
 /** The native parser's canonical form of a CIDR, or null where it refuses it. */

@@ -116,6 +116,24 @@ test('blockOutside and txQueueLength: our extensions, checked like the rest', ()
   );
 });
 
+test('dnsMatchDomains: domain names, lower-cased, once; they need a DNS server', () => {
+  const dns = { ...base, dnsServers: ['198.51.100.53'] };
+  expect(validate(dns).value!.dnsMatchDomains).toEqual([]);
+  expect(
+    validate({ ...dns, dnsMatchDomains: ['Corp.Example.', 'corp.example', 'b.example'] }).value!
+      .dnsMatchDomains,
+  ).toEqual(['corp.example', 'b.example']);
+  expect(validate({ ...dns, dnsMatchDomains: ['-bad.example'] }).errors).toBe(
+    '-bad.example for dns_match_domains is invalid;',
+  );
+  expect(validate({ ...base, dnsServers: [], dnsMatchDomains: ['corp.example'] }).errors).toBe(
+    'dns_match_domains needs dns_servers;',
+  );
+  expect(() => checkTypes({ ...dns, dnsMatchDomains: 'corp.example' })).toThrow(
+    /dnsMatchDomains must be an array of strings/,
+  );
+});
+
 test('mtu bounds, reconnect, DNS warnings, defaults', () => {
   expect(validate({ ...base, mtu: '576' }).value!.mtu).toBe(576);
   expect(validate({ ...base, mtu: '65535' }).value!.mtu).toBe(65535);
