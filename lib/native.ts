@@ -311,6 +311,10 @@ export interface RuleSpec {
   fwmark?: number;
   /** ...or, with invert, those without it (`not fwmark`). */
   invert?: boolean;
+  /** Instead of a lookup: go on at the first rule of this priority (table is then ignored). */
+  goto?: number;
+  /** Only sockets of these uids, inclusive. */
+  uidRange?: [number, number];
 }
 
 export interface LinkInfo {
@@ -434,14 +438,15 @@ export interface Addon {
   addRule(rule: RuleSpec): Promise<void>;
   deleteRule(rule: RuleSpec): Promise<void>;
   /** Deletes every rule that looks up the table; resolves how many. */
-  flushRules(spec: { table: number }): Promise<number>;
+  /** Rules that look up `table`, and with `priority` every rule at it. */
+  flushRules(spec: { table: number; priority?: number }): Promise<number>;
   /** Every policy rule of both families, synchronously. */
   listRules(): RuleSpec[];
   /**
    * The rules that look up the table, then its routes, removed synchronously
    * (for an 'exit' hook); returns how many rules.
    */
-  flushRoutingSync(spec: { table: number }): number;
+  flushRoutingSync(spec: { table: number; priority?: number }): number;
   /** Calls onChange() (once per wake-up) when links or routes change; unref'd. */
   Monitor: new (onChange: () => void) => { close(): void };
   /** The main table's default route of a family (lowest metric), or null. */

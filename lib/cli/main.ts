@@ -182,6 +182,10 @@ export function formatStatus(s: PlatformStatus): string[] {
     lines.push(`routes in: ${list(s.inclusions)}`);
     lines.push(`routes around: ${list(s.exclusions)}`);
     if (s.blockOutside) lines.push('outside the tunnel: blocked (blockOutside)');
+    const uids = (rs: [number, number][]) =>
+      rs.map(([a, b]) => (a === b ? `${a}` : `${a}-${b}`)).join(' ');
+    if (s.allowedUids) lines.push(`users: only ${uids(s.allowedUids)}`);
+    if (s.disallowedUids) lines.push(`users: all but ${uids(s.disallowedUids)}`);
   }
   if (s.counters) {
     const c = s.counters;

@@ -14,6 +14,8 @@ export interface JournalEntry {
   /** The process's start time (from /proc), so that a reused pid is not mistaken for it. */
   startTime: string;
   table: number;
+  /** The priority of the session's rules (older journals have none: the table's rules only). */
+  priority?: number;
   interfaceName: string;
   /**
    * The device's index: the device persists after a SIGKILL (fail closed)

@@ -75,7 +75,7 @@ export class Platform implements ProviderHost, ControlTarget {
   private readonly providers = new Map<string, VpnProvider>();
   private active: Session | null = null;
   /** The routing table of the active session (see pickRouting). */
-  private activeTable: number | null = null;
+  private activeRouting: RoutingOptions | null = null;
   private readonly monitor = new NetworkMonitor((e) => this.networkEvent(e));
   private sleepWatch: { stop(): void } | null = null;
   private readonly watch: ProcessWatch;
@@ -104,7 +104,7 @@ export class Platform implements ProviderHost, ControlTarget {
     this.fwmark = options.fwmark ?? DEFAULT_FWMARK;
     this.configsOf = new ConfigRegistry(new ConfigStore(this.stateDir));
     this.journal = new Journal(this.stateDir);
-    this.recovered = recoverLeftovers(this.journal, this.routing.table, this.log);
+    this.recovered = recoverLeftovers(this.journal, this.routing, this.log);
     this.recovered.catch(() => {}); // reported by connect
     this.watch = new ProcessWatch(
       {
@@ -153,6 +153,8 @@ export class Platform implements ProviderHost, ControlTarget {
             mtu: p.mtu,
             txQueueLength: p.txQueueLength,
             blockOutside: p.blockOutside,
+            ...(p.allowedUids ? { allowedUids: p.allowedUids } : {}),
+            ...(p.disallowedUids ? { disallowedUids: p.disallowedUids } : {}),
             dnsServers: p.dnsServers,
             domainSearch: p.domainSearch,
             inclusions: p.inclusions.map((c) => `${c.network}/${c.prefixLength}`),
@@ -255,6 +257,7 @@ export class Platform implements ProviderHost, ControlTarget {
         // session (a read-only or full state directory fails here).
         this.journal.write({
           table: routing.table,
+          priority: routing.priority,
           interfaceName: session.device.name,
           ifindex: session.device.ifindex,
           ...(dns instanceof ResolvConfBackend
@@ -267,7 +270,7 @@ export class Platform implements ProviderHost, ControlTarget {
         throw err;
       }
       this.active = session;
-      this.activeTable = routing.table;
+      this.activeRouting = routing;
       this.watch.set(true);
       const provider = this.provider(providerId);
       provider.attachDevice(session.device);
@@ -489,10 +492,11 @@ export class Platform implements ProviderHost, ControlTarget {
    */
   private exiting(): void {
     const session = this.active;
-    if (!session || this.activeTable === null) return;
+    const routing = this.activeRouting;
+    if (!session || routing === null) return;
     this.active = null;
     try {
-      native.flushRoutingSync({ table: this.activeTable });
+      native.flushRoutingSync({ table: routing.table, priority: routing.priority });
       session.release(); // the device goes with the process's fds
       const dns = session.dnsBackend;
       if (dns instanceof ResolvConfBackend) dns.restoreSync();
@@ -541,7 +545,7 @@ export class Platform implements ProviderHost, ControlTarget {
       error ? `: ${error}` : '',
     );
     this.active = null;
-    this.activeTable = null;
+    this.activeRouting = null;
     this.watch.set(false);
     this.monitor.stop();
     this.connectedAt = null;

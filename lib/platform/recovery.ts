@@ -13,20 +13,20 @@ const debug = debuglog('vpn-provider');
 
 /**
  * Removes what a dead process's session left. An unreadable journal named
- * nothing: a session of ours only ever used `baseTable` unless another was
- * free, so that table's routes and rules go, and so does the file.
+ * nothing: a session of ours only ever used the base table and priority
+ * unless they were taken, so their routes and rules go, and so does the file.
  */
 export async function recoverLeftovers(
   journal: Journal,
-  baseTable: number,
+  base: { table: number; priority: number },
   log: (line: string) => void,
 ): Promise<void> {
   let e;
   try {
     e = journal.read();
   } catch (err) {
-    log(`vpn-provider: ${(err as Error).message}; removing table ${baseTable}`);
-    await removeRouting(baseTable);
+    log(`vpn-provider: ${(err as Error).message}; removing table ${base.table}`);
+    await removeRouting(base.table, base.priority);
     journal.clear();
     return;
   }
@@ -35,7 +35,7 @@ export async function recoverLeftovers(
     return;
   }
   log(`vpn-provider: removing what the session of dead process ${e.pid} left (table ${e.table})`);
-  await removeRouting(e.table);
+  await removeRouting(e.table, e.priority);
   await removeLeftDevice(e);
   if (e.resolvConfBackup && e.resolvConfPath)
     restoreResolvConf(e.resolvConfPath, e.resolvConfBackup);

@@ -8,7 +8,14 @@
 // The same lists become a RouteTable (inclusion 1, exclusion 0) that
 // classifies packets in-process and agrees with the kernel.
 import { fromNative, VpnError } from '../errors';
-import { native, ROUTE_BLACKHOLE, ROUTE_PROHIBIT, ROUTE_THROW, ROUTE_UNICAST } from '../native';
+import {
+  native,
+  ROUTE_BLACKHOLE,
+  ROUTE_PROHIBIT,
+  ROUTE_THROW,
+  ROUTE_UNICAST,
+  type RuleSpec,
+} from '../native';
 import type { Cidr, ValidParameters } from '../provider/validate';
 import { RouteTable } from '../route';
 
@@ -83,8 +90,35 @@ export function plan(p: ValidParameters): {
   return { cidrs, types, families };
 }
 
+/** The main table's rule: a goto there skips every VPN table before it. */
+const MAIN_RULE_PRIORITY = 32766;
+
+/**
+ * The session's policy rules, per family, in the order the kernel must
+ * meet them (rules of one priority keep the order they were added in):
+ * protected sockets' packets (the mark) and the users who bypass the
+ * tunnel (uid ranges) go on at the main table's rule; everything else
+ * looks up the session's table.
+ */
+export function rulesFor(
+  families: Iterable<4 | 6>,
+  o: SessionRoutingOptions,
+  bypassUids: readonly [number, number][],
+): RuleSpec[] {
+  const out: RuleSpec[] = [];
+  const { table, priority, fwmark } = o;
+  for (const family of families) {
+    out.push({ family, table, priority, goto: MAIN_RULE_PRIORITY, fwmark });
+    for (const uidRange of bypassUids)
+      out.push({ family, table, priority, goto: MAIN_RULE_PRIORITY, uidRange: [...uidRange] });
+    out.push({ family, table, priority });
+  }
+  return out;
+}
+
 export class SessionRouting {
-  private rules: (4 | 6)[] = [];
+  /** The rules in the kernel now, as rulesFor gave them (JSON), or null. */
+  private rules: string | null = null;
 
   constructor(
     private readonly options: SessionRoutingOptions,
@@ -93,13 +127,18 @@ export class SessionRouting {
 
   /** Programs the kernel for p (replacing what an earlier call set) and returns the in-process table. */
   async apply(p: ValidParameters): Promise<RouteTable> {
-    const { table, priority, fwmark } = this.options;
+    const { table, priority } = this.options;
     const { cidrs, types, families } = plan(p);
+    const rules = rulesFor(families, this.options, p.bypassUids);
+    const wanted = JSON.stringify(rules);
     try {
-      // The first time, also the rules of the table: a process killed
-      // before its journal could tell may have left one, and adding it
-      // again would fail (EEXIST).
-      if (this.rules.length === 0) await native.flushRules({ table });
+      // The first time, or when they change, the rules go first: a process
+      // killed before its journal could tell may have left some, and adding
+      // one again would fail (EEXIST).
+      if (this.rules !== wanted) {
+        await native.flushRules({ table, priority });
+        this.rules = null;
+      }
       await native.flushTable({ table });
       // The routes go out on the threadpool; the in-process table is built
       // meanwhile (100k routes: ~0.1 s of the ~1 s the kernel takes).
@@ -122,11 +161,9 @@ export class SessionRouting {
       } finally {
         await programmed;
       }
-      for (const family of families) {
-        if (this.rules.includes(family)) continue;
-        // `not fwmark`: a protected socket's packets skip the table.
-        await native.addRule({ family, table, priority, fwmark, invert: true });
-        this.rules.push(family);
+      if (this.rules === null) {
+        for (const rule of rules) await native.addRule(rule);
+        this.rules = wanted;
       }
       return routes;
     } catch (err) {
@@ -136,15 +173,18 @@ export class SessionRouting {
 
   /** Removes the rules and every route of the table. */
   async remove(): Promise<void> {
-    await removeRouting(this.options.table);
-    this.rules = [];
+    await removeRouting(this.options.table, this.options.priority);
+    this.rules = null;
   }
 }
 
-/** Removes the rules that consult `table` and its routes (also after a crash). */
-export async function removeRouting(table: number): Promise<void> {
+/**
+ * Removes the rules that consult `table` (and, given its `priority`, the
+ * session's goto rules there) and its routes (also after a crash).
+ */
+export async function removeRouting(table: number, priority?: number): Promise<void> {
   try {
-    await native.flushRules({ table });
+    await native.flushRules({ table, ...(priority ? { priority } : {}) });
     await native.flushTable({ table });
   } catch (err) {
     throw fromNative(err);

@@ -17,6 +17,9 @@ export interface PlatformStatus {
   txQueueLength?: number;
   /** The kill switch: packets outside the tunnel are refused (protected sockets and exclusions aside). */
   blockOutside?: boolean;
+  /** Per-user routing: only these uid ranges use the tunnel, or all but these. */
+  allowedUids?: [number, number][];
+  disallowedUids?: [number, number][];
   dnsServers?: string[];
   domainSearch?: string[];
   inclusions?: string[];

@@ -39,6 +39,14 @@ export interface Parameters {
    * systemd-resolved backend.
    */
   dnsMatchDomains?: string[];
+  /**
+   * Our extension (Android's allowed applications, per user on Linux): only
+   * these users' traffic uses the tunnel. A uid or an inclusive [first, last]
+   * range each. Not with disallowedUids.
+   */
+  allowedUids?: (number | [number, number])[];
+  /** Our extension (Android's disallowed applications): all users' traffic but these uids'. */
+  disallowedUids?: (number | [number, number])[];
   /** Our extension: the TUN device's transmit queue, decimal 1..100000 (default 1000; the kernel's own is 500). */
   txQueueLength?: string;
 }
@@ -68,6 +76,14 @@ export interface ValidParameters {
   blockOutside: boolean;
   txQueueLength: number;
   dnsMatchDomains: string[];
+  /**
+   * The uid ranges whose traffic skips the tunnel (from disallowedUids, or
+   * the complement of allowedUids), sorted and merged; empty: nobody skips.
+   */
+  bypassUids: [number, number][];
+  /** As given, for status. */
+  allowedUids?: [number, number][];
+  disallowedUids?: [number, number][];
   warnings: string[];
 }
 
@@ -144,6 +160,8 @@ const PARAMETER_KEYS = new Set<string>([
   'blockOutside',
   'txQueueLength',
   'dnsMatchDomains',
+  'allowedUids',
+  'disallowedUids',
 ] satisfies (keyof Parameters)[]);
 
 /**
@@ -186,6 +204,16 @@ export function checkTypes(p: unknown): asserts p is Parameters {
   ]) {
     if (o[k] !== undefined && typeof o[k] !== 'string') fail(`${k} must be a string`);
   }
+  for (const k of ['allowedUids', 'disallowedUids']) {
+    const v = o[k];
+    if (v === undefined) continue;
+    const uid = (x: unknown) => typeof x === 'number';
+    if (
+      !Array.isArray(v) ||
+      !v.every((x) => uid(x) || (Array.isArray(x) && x.length === 2 && x.every(uid)))
+    )
+      fail(`${k} must be an array of uids and [first, last] ranges`);
+  }
   if (o.dnsMatchDomains !== undefined) {
     const v = o.dnsMatchDomains;
     if (!Array.isArray(v) || !v.every((x) => typeof x === 'string'))
@@ -199,6 +227,31 @@ export function checkTypes(p: unknown): asserts p is Parameters {
 }
 
 const DECIMAL = /^(0|[1-9]\d{0,9})$/;
+/** The largest uid a rule can name ((uid_t)-1 means "none"). */
+const MAX_UID = 0xfffffffe;
+
+/** Sorted, with overlapping and adjacent ranges joined. */
+function mergeRanges(rs: [number, number][]): [number, number][] {
+  const out: [number, number][] = [];
+  for (const [a, b] of [...rs].sort((x, y) => x[0] - y[0])) {
+    const last = out[out.length - 1];
+    if (last && a <= last[1] + 1) last[1] = Math.max(last[1], b);
+    else out.push([a, b]);
+  }
+  return out;
+}
+
+/** The uids 0..MAX_UID outside the given (merged) ranges. */
+function complement(rs: [number, number][]): [number, number][] {
+  const out: [number, number][] = [];
+  let next = 0;
+  for (const [a, b] of rs) {
+    if (a > next) out.push([next, a - 1]);
+    next = b + 1;
+  }
+  if (next <= MAX_UID) out.push([next, MAX_UID]);
+  return out;
+}
 /** A domain name: labels of letters, digits and inner hyphens, 253 characters at most. */
 const DOMAIN =
   /^(?=.{1,253}$)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/;
@@ -433,6 +486,29 @@ export function validate(p: Parameters): { errors: string; value?: ValidParamete
   if (dnsMatchDomains.length > 0 && dnsServers.length === 0)
     errors += 'dns_match_domains needs dns_servers;';
 
+  // Users: uid ranges, merged; what skips the tunnel is the disallowed
+  // ranges, or everything outside the allowed ones.
+  const ranges = (list: (number | [number, number])[] | undefined, name: string) => {
+    if (list === undefined) return undefined;
+    const out: [number, number][] = [];
+    for (const x of list) {
+      const [a, b] = typeof x === 'number' ? [x, x] : x;
+      if (!(Number.isInteger(a) && Number.isInteger(b) && a >= 0 && a <= b && b <= MAX_UID)) {
+        errors += `${JSON.stringify(x)} for ${name} is invalid;`;
+        continue;
+      }
+      out.push([a, b]);
+    }
+    return mergeRanges(out);
+  };
+  const allowedUids = ranges(p.allowedUids, 'allowed_uids');
+  const disallowedUids = ranges(p.disallowedUids, 'disallowed_uids');
+  if (allowedUids && disallowedUids)
+    errors += 'allowed_uids and disallowed_uids cannot both be given;';
+  if (allowedUids && allowedUids.length === 0 && p.allowedUids!.length === 0)
+    errors += 'allowed_uids is empty;';
+  const bypassUids: [number, number][] = disallowedUids ?? complement(allowedUids ?? []);
+
   let txQueueLength = TX_QUEUE_DEFAULT;
   if (p.txQueueLength !== undefined) {
     const q = DECIMAL.test(p.txQueueLength) ? Number(p.txQueueLength) : NaN;
@@ -459,6 +535,9 @@ export function validate(p: Parameters): { errors: string; value?: ValidParamete
       blockOutside,
       txQueueLength,
       dnsMatchDomains,
+      bypassUids: allowedUids === undefined && disallowedUids === undefined ? [] : bypassUids,
+      ...(allowedUids ? { allowedUids } : {}),
+      ...(disallowedUids ? { disallowedUids } : {}),
       warnings,
     },
   };

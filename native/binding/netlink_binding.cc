@@ -308,9 +308,28 @@ netlink::Rule ParseRule(Napi::Env env, Napi::Object o) {
   if (family != 4 && family != 6)
     throw CodedTypeError(env, "ERR_INVALID_ARG_VALUE", "family must be 4 or 6");
   r.family = family == 4 ? AF_INET : AF_INET6;
-  r.table = static_cast<uint32_t>(IntProp(env, o, "table", 1, 0xfffffffe, -1));
+  r.goto_target =
+      static_cast<uint32_t>(IntProp(env, o, "goto", 1, 0xfffffffe, 0));
+  if (r.goto_target == 0)
+    r.table =
+        static_cast<uint32_t>(IntProp(env, o, "table", 1, 0xfffffffe, -1));
   r.priority =
       static_cast<uint32_t>(IntProp(env, o, "priority", 1, 0xfffffffe, -1));
+  Napi::Value uids = o.Get("uidRange");
+  if (!uids.IsUndefined()) {
+    if (!uids.IsArray() || uids.As<Napi::Array>().Length() != 2)
+      throw CodedTypeError(env, "ERR_INVALID_ARG_TYPE",
+                           "uidRange must be [first, last]");
+    Napi::Array a = uids.As<Napi::Array>();
+    r.uid_start = static_cast<uint32_t>(
+        IntArg(env, a.Get(0u), "uidRange[0]", 0, 0xfffffffe));
+    r.uid_end = static_cast<uint32_t>(
+        IntArg(env, a.Get(1u), "uidRange[1]", 0, 0xfffffffe));
+    if (r.uid_start > r.uid_end)
+      throw CodedRangeError(env, "ERR_OUT_OF_RANGE",
+                            "uidRange[0] must not be above uidRange[1]");
+    r.has_uid_range = true;
+  }
   int64_t mark = IntProp(env, o, "fwmark", 1, 0xffffffff, 0);
   r.fwmark = static_cast<uint32_t>(mark);
   int invert = BoolProp(env, o, "invert");
@@ -335,9 +354,26 @@ Napi::Value DeleteRule(const Napi::CallbackInfo& info) {
                             [r] { return netlink::DeleteRule(r); });
 }
 
+// flushRules({ table, priority? }): the rules that look up the table, and
+// those at the priority (a session's goto rules). Resolves how many.
 Napi::Value FlushRules(const Napi::CallbackInfo& info) {
-  return RunFlush(info, "flushRules({ table })",
-                  "cannot delete the policy rules", netlink::FlushRules);
+  Napi::Env env = info.Env();
+  Napi::Object o = ObjectArg(info, "flushRules({ table, priority? })");
+  uint32_t table =
+      static_cast<uint32_t>(IntProp(env, o, "table", 1, 0xfffffffe, -1));
+  uint32_t priority =
+      static_cast<uint32_t>(IntProp(env, o, "priority", 1, 0xfffffffe, 0));
+  auto count = std::make_shared<int>(0);
+  return NetlinkWorker::Run(
+      env, "cannot delete the policy rules",
+      [table, priority, count] {
+        int r = netlink::FlushRules(table, priority);
+        if (r >= 0) *count = r;
+        return r < 0 ? r : 0;
+      },
+      [count](Napi::Env env) -> Napi::Value {
+        return Napi::Number::New(env, *count);
+      });
 }
 
 // listRules(): [{ family: 4 | 6, table, priority }], synchronously (one
@@ -356,6 +392,13 @@ Napi::Value ListRules(const Napi::CallbackInfo& info) {
     o.Set("priority", rules[i].priority);
     if (rules[i].fwmark) o.Set("fwmark", rules[i].fwmark);
     if (rules[i].invert) o.Set("invert", true);
+    if (rules[i].goto_target) o.Set("goto", rules[i].goto_target);
+    if (rules[i].has_uid_range) {
+      Napi::Array range = Napi::Array::New(env, 2);
+      range.Set(0u, rules[i].uid_start);
+      range.Set(1u, rules[i].uid_end);
+      o.Set("uidRange", range);
+    }
     out.Set(i, o);
   }
   return out;
@@ -367,10 +410,12 @@ Napi::Value ListRules(const Napi::CallbackInfo& info) {
 // unhandled rejection, process.exit()). The number of rules removed.
 Napi::Value FlushRoutingSync(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  Napi::Object o = ObjectArg(info, "flushRoutingSync({ table })");
+  Napi::Object o = ObjectArg(info, "flushRoutingSync({ table, priority? })");
   uint32_t table =
       static_cast<uint32_t>(IntProp(env, o, "table", 1, 0xfffffffe, -1));
-  int rules = netlink::FlushRules(table);
+  uint32_t priority =
+      static_cast<uint32_t>(IntProp(env, o, "priority", 1, 0xfffffffe, 0));
+  int rules = netlink::FlushRules(table, priority);
   if (rules < 0)
     throw SystemError(env, -rules, "sendmsg", "cannot delete the policy rules");
   int r = netlink::FlushTable(table);

@@ -420,9 +420,20 @@ Message RuleMessage(const Rule& r, bool add) {
   frh.action = FR_ACT_TO_TBL;
   frh.table = static_cast<uint8_t>(r.table < 256 ? r.table : RT_TABLE_UNSPEC);
   if (r.invert) frh.flags |= FIB_RULE_INVERT;
+  if (r.goto_target) {
+    frh.action = FR_ACT_GOTO;
+    frh.table = RT_TABLE_UNSPEC;
+  }
   m.Put(frh);
-  m.AttrU32(FRA_TABLE, r.table);
+  if (r.goto_target)
+    m.AttrU32(FRA_GOTO, r.goto_target);
+  else
+    m.AttrU32(FRA_TABLE, r.table);
   m.AttrU32(FRA_PRIORITY, r.priority);
+  if (r.has_uid_range) {
+    fib_rule_uid_range range{r.uid_start, r.uid_end};
+    m.Attr(FRA_UID_RANGE, &range, sizeof range);
+  }
   if (r.fwmark || r.fwmask) {
     m.AttrU32(FRA_FWMARK, r.fwmark);
     m.AttrU32(FRA_FWMASK, r.fwmask ? r.fwmask : 0xffffffffu);
@@ -464,6 +475,14 @@ bool ParseRule(const nlmsghdr* h, Rule* out) {
   ReadAttr(tb[FRA_FWMARK], &out->fwmark);
   ReadAttr(tb[FRA_FWMASK], &out->fwmask);
   out->invert = (f->flags & FIB_RULE_INVERT) != 0;
+  out->goto_target = 0;
+  if (f->action == FR_ACT_GOTO) ReadAttr(tb[FRA_GOTO], &out->goto_target);
+  fib_rule_uid_range range{0, 0xffffffffu};
+  ReadAttr(tb[FRA_UID_RANGE], &range);
+  out->has_uid_range = tb[FRA_UID_RANGE] != nullptr &&
+                       !(range.start == 0 && range.end == 0xffffffffu);
+  out->uid_start = range.start;
+  out->uid_end = range.end;
   return true;
 }
 
@@ -561,13 +580,14 @@ int ListRules(std::vector<Rule>* out) {
   return static_cast<int>(out->size());
 }
 
-int FlushRules(uint32_t table) {
+int FlushRules(uint32_t table, uint32_t priority) {
   std::vector<Rule> all;
   int r = ListRules(&all);
   if (r < 0) return r;
   int n = 0;
   for (const Rule& rule : all) {
-    if (rule.table != table) continue;
+    if (rule.table != table && !(priority && rule.priority == priority))
+      continue;
     r = DeleteRule(rule);
     if (r < 0 && r != -ENOENT) return r;
     n++;

@@ -170,14 +170,22 @@ struct Rule {
   uint32_t fwmark = 0;
   uint32_t fwmask = 0;
   bool invert = false;
+  // goto_target != 0: FR_ACT_GOTO to the first rule of that priority (the
+  // main table's, 32766: skip the rules in between) instead of a lookup.
+  uint32_t goto_target = 0;
+  // has_uid_range: the rule selects only sockets of uids uid_start..uid_end.
+  bool has_uid_range = false;
+  uint32_t uid_start = 0;
+  uint32_t uid_end = 0;
 };
 int AddRule(const Rule& rule);
 int DeleteRule(const Rule& rule);
 // Every rule of both families (as ParseRule reads them). How many, or -errno.
 int ListRules(std::vector<Rule>* out);
-// Deletes every rule (both families) that looks up `table`. How many, or
-// -errno.
-int FlushRules(uint32_t table);
+// Deletes every rule (both families) that looks up `table`, and with
+// priority != 0 every rule at that priority (a session's goto rules look up
+// no table). How many, or -errno.
+int FlushRules(uint32_t table, uint32_t priority = 0);
 // The parsers of what the kernel sends, each bounds-checked against the
 // message's own length (and fuzzed: native/fuzz/netlink_fuzz.cc).
 // An RTM_NEWLINK message (as GetLink receives it). False if malformed.

@@ -24,7 +24,10 @@ export function kernelState(table = TABLE): KernelState {
       priority: number;
       table: string;
     }[]) {
+      // A session's rules: the lookup of its table, and its goto rules at
+      // its priority (the tests' pairs have priority = table).
       if (r.table === String(table)) rules.push(`${family} ${r.priority} lookup ${r.table}`);
+      else if (r.priority === table) rules.push(`${family} ${r.priority} goto`);
     }
     let out = '';
     try {

@@ -152,7 +152,13 @@ describeNetns('faults of a process with a session', () => {
         const ifname = (await child.ready).split(' ')[1];
         const during = kernelState();
         expect(during.tunLinks).toEqual([ifname]);
-        expect(during.rules).toHaveLength(2); // IPv4, and IPv6 for the blackhole
+        // IPv4, and IPv6 for the blackhole: each the protected sockets' goto and the lookup.
+        expect(during.rules).toEqual([
+          '-4 30100 goto',
+          '-4 30100 lookup 30100',
+          '-6 30100 goto',
+          '-6 30100 lookup 30100',
+        ]);
         expect(during.routes.join('\n')).toMatch(/blackhole/);
         child.child.kill(signal);
         const r = await child.exited();
@@ -242,7 +248,7 @@ describeNetns('faults of a process with a session', () => {
         dnsServers: [],
       });
       expect(kernelState(30100).rules).toEqual(['-4 30100 lookup 30100']);
-      expect(kernelState(30101).rules).toEqual(['-4 30101 lookup 30101']);
+      expect(kernelState(30101).rules).toEqual(['-4 30101 goto', '-4 30101 lookup 30101']);
       await p.close();
       expect(kernelState(30100).rules).toEqual(['-4 30100 lookup 30100']);
       expect(kernelState(30101)).toEqual(NOTHING);

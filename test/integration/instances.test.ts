@@ -62,9 +62,9 @@ describeNetns('two instances side by side', () => {
     const tableB = new Journal(b.dir).read()!.table;
     expect(tableA).not.toBe(tableB);
     const before = kernelState(tableA);
-    expect(before.rules).toHaveLength(1);
+    expect(before.rules).toHaveLength(2); // the protected sockets' goto and the lookup
     expect(before.routes.length).toBeGreaterThanOrEqual(2);
-    expect(kernelState(tableB).rules).toHaveLength(1);
+    expect(kernelState(tableB).rules).toHaveLength(2);
     expect(via('198.18.10.1').dev).toBe(a.p.session!.interfaceName);
     expect(via('198.18.20.1').dev).toBe(b.p.session!.interfaceName);
 

@@ -1,9 +1,11 @@
 // What Linux VPN authors expect from Android and Apple, on Linux terms:
 // protected sockets (VpnService.protect, wg-quick's fwmark), the kill switch
-// (blockOutside: Android's lockdown, Apple's includeAllNetworks) and the TUN
-// device's transmit queue. What leaves through the "physical" network is
+// (blockOutside: Android's lockdown, Apple's includeAllNetworks), per-user
+// routing (allowed / disallowed applications) and the TUN device's transmit
+// queue. What leaves through the "physical" network is
 // counted on its veth: IPv6 is off there and the gateways have permanent
 // neighbour entries, so each packet sent that way is one packet counted.
+import { spawnSync } from 'node:child_process';
 import * as dgram from 'node:dgram';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -169,6 +171,60 @@ describeNetns('protected sockets, the kill switch, the transmit queue', () => {
     );
     expect(code).toBeNull();
     expect(await send(six, '2001:db8::9')).toBe('ENETUNREACH');
+  });
+
+  test('per-user routing: allowedUids takes only those users into the tunnel, disallowedUids all but those', async () => {
+    const params = {
+      address: '10.80.0.2/24',
+      inclusionList: ['0.0.0.0/0'],
+      exclusionList: [],
+      dnsServers: [],
+    };
+    await vpn.setParameters({ ...params, allowedUids: [1000, [2000, 2999]] });
+    const ifname = platform.session!.interfaceName;
+    const via = (uid: number) => ip('route', 'get', OUTSIDE, 'uid', String(uid));
+    const tunnel = new RegExp(`dev ${ifname} table 30100`);
+    expect(via(1000)).toMatch(tunnel);
+    expect(via(2500)).toMatch(tunnel);
+    expect(via(1001)).toMatch(/dev phys0/);
+    expect(via(0)).toMatch(/dev phys0/);
+    expect(platform.status()).toMatchObject({
+      allowedUids: [
+        [1000, 1000],
+        [2000, 2999],
+      ],
+    });
+    // Real sockets of two users (setuid children): one datagram each.
+    const seen: number[] = [];
+    vpn.onPacketsReceived.addListener((batch) => {
+      for (let i = 0; i < batch.count; i++) if (batch.packet(i)[9] === 17) seen.push(i);
+    });
+    const sendAs = (uid: number) =>
+      spawnSync(
+        process.execPath,
+        [
+          '-e',
+          `const s = require('node:dgram').createSocket('udp4');
+           s.send('x', 9, ${JSON.stringify(OUTSIDE)}, (e) => { s.close(); process.exit(e ? 1 : 0); });`,
+        ],
+        { uid, gid: uid, timeout: 10000 },
+      ).status;
+    expect(await through('phys0', async () => expect(sendAs(1001)).toBe(0))).toBeGreaterThan(0);
+    await new Promise((r) => setTimeout(r, 100));
+    expect(seen).toHaveLength(0);
+    expect(await through('phys0', async () => expect(sendAs(1000)).toBe(0))).toBe(0);
+    await new Promise((r) => setTimeout(r, 100));
+    expect(seen).toHaveLength(1);
+    // The other way round, on the same session.
+    await vpn.setParameters({ ...params, disallowedUids: [1001] });
+    expect(via(1001)).toMatch(/dev phys0/);
+    expect(via(1000)).toMatch(tunnel);
+    expect(via(0)).toMatch(tunnel);
+    // Protected sockets still skip the tunnel beside the uid rules.
+    expect(ip('route', 'get', OUTSIDE, 'mark', String(platform.fwmark))).toMatch(/dev phys0/);
+    await expect(
+      vpn.setParameters({ ...params, allowedUids: [1], disallowedUids: [2] }),
+    ).rejects.toMatchObject({ message: 'allowed_uids and disallowed_uids cannot both be given;' });
   });
 
   test('the transmit queue: 1000 by default (the kernel gives a TUN device 500), or txQueueLength', async () => {

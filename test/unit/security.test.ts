@@ -179,6 +179,8 @@ test("the package's own child processes: fixed programs, with argv arrays", () =
     // Is systemd-resolved there for this namespace (dnsBackend)?
     "lib/platform/dns.ts: execFile('busctl', [...)",
     "lib/platform/dns.ts: execFile('busctl', [...)",
+    // The tunnel's link in resolved: dns, domain, default-route, revert.
+    "lib/platform/dns.ts: execFile('resolvectl', [...)",
     "lib/platform/dns.ts: execFile('resolvectl', [...)",
     "lib/platform/dns.ts: execFile('resolvectl', [...)",
     "lib/platform/dns.ts: execFile('resolvectl', [...)",

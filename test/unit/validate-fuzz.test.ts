@@ -166,6 +166,8 @@ const FRAGMENTS = [
   'tx_queue_length is not a decimal number;',
   'tx_queue_length not in expected range;',
   'dns_match_domains needs dns_servers;',
+  'allowed_uids and disallowed_uids cannot both be given;',
+  'allowed_uids is empty;',
 ];
 
 /** The native parser's canonical form of a CIDR, or null where it refuses it. */

@@ -116,6 +116,36 @@ test('blockOutside and txQueueLength: our extensions, checked like the rest', ()
   );
 });
 
+test('allowedUids / disallowedUids: ranges merged; what bypasses the tunnel', () => {
+  expect(validate(base).value!.bypassUids).toEqual([]);
+  const allowed = validate({ ...base, allowedUids: [1000, [2000, 2999], [1001, 1005], 3000] });
+  expect(allowed.value).toMatchObject({
+    allowedUids: [
+      [1000, 1005],
+      [2000, 3000],
+    ],
+    bypassUids: [
+      [0, 999],
+      [1006, 1999],
+      [3001, 0xfffffffe],
+    ],
+  });
+  expect(validate({ ...base, disallowedUids: [0] }).value!.bypassUids).toEqual([[0, 0]]);
+  expect(validate({ ...base, allowedUids: [[5, 1]] }).errors).toBe(
+    '[5,1] for allowed_uids is invalid;',
+  );
+  expect(validate({ ...base, disallowedUids: [-1] }).errors).toBe(
+    '-1 for disallowed_uids is invalid;',
+  );
+  expect(validate({ ...base, allowedUids: [] }).errors).toBe('allowed_uids is empty;');
+  expect(validate({ ...base, allowedUids: [1], disallowedUids: [2] }).errors).toBe(
+    'allowed_uids and disallowed_uids cannot both be given;',
+  );
+  expect(() => checkTypes({ ...base, allowedUids: ['1000'] })).toThrow(
+    /allowedUids must be an array of uids and \[first, last\] ranges/,
+  );
+});
+
 test('dnsMatchDomains: domain names, lower-cased, once; they need a DNS server', () => {
   const dns = { ...base, dnsServers: ['198.51.100.53'] };
   expect(validate(dns).value!.dnsMatchDomains).toEqual([]);
