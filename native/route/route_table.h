@@ -480,6 +480,8 @@ class RouteTable {
   size_t size6() const { return f6_.size(); }
   // Of the lookup structure as last synced.
   size_t lookup_bytes() const { return f4_.fib.bytes() + f6_.fib.bytes(); }
+  size_t lookup_bytes4() const { return f4_.fib.bytes(); }
+  size_t lookup_bytes6() const { return f6_.fib.bytes(); }
   size_t control_bytes() const { return f4_.cp.bytes() + f6_.cp.bytes(); }
 
   // For tests and benchmarks.
