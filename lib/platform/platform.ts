@@ -33,9 +33,10 @@ import {
   DEFAULT_FWMARK,
   type PlatformOptions,
 } from './options';
+import { linuxKernel, type Kernel } from './kernel';
 import { ProcessWatch } from './process-watch';
 import { recoverLeftovers } from './recovery';
-import { DEFAULT_ROUTING, pickRouting, type RoutingOptions } from './routing';
+import { DEFAULT_ROUTING, type RoutingOptions } from './routing';
 import { Session, type SessionInfo } from './session';
 import type { ConfigInfo, PlatformStatus } from './status';
 import { ConfigStore, defaultStateDir } from './store';
@@ -86,8 +87,15 @@ export class Platform implements ProviderHost, ControlTarget {
   private lifecycle: Promise<unknown> = Promise.resolve();
   private closed = false;
 
-  /** A platform without a control socket; createPlatform() adds one (options.controlSocket). */
-  constructor(options: PlatformOptions = {}) {
+  /**
+   * A platform without a control socket; createPlatform() adds one
+   * (options.controlSocket). `kernel`: where sessions go (a test gives a
+   * socketpair kernel; see kernel.ts).
+   */
+  constructor(
+    options: PlatformOptions = {},
+    private readonly kernel: Kernel = linuxKernel,
+  ) {
     checkOptions(options);
     this.stateDir = options.stateDir ?? defaultStateDir();
     this.connectTimeoutMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
@@ -223,7 +231,7 @@ export class Platform implements ProviderHost, ControlTarget {
           'ERR_SESSION_ELSEWHERE',
         );
       }
-      const routing = pickRouting(this.routing, this.routingExplicit);
+      const routing = this.kernel.pickRouting(this.routing, this.routingExplicit);
       debug(
         'connect %s/%s: table %d, priority %d',
         providerId,
@@ -241,6 +249,7 @@ export class Platform implements ProviderHost, ControlTarget {
         ...this.room,
         connectTimeoutMs: this.connectTimeoutMs,
         routing: { ...routing, fwmark: this.fwmark },
+        kernel: this.kernel,
         dns: await dnsBackend(this.dns, this.stateDir),
         onTimeout: () =>
           void this.endSession(
@@ -496,7 +505,7 @@ export class Platform implements ProviderHost, ControlTarget {
     if (!session || routing === null) return;
     this.active = null;
     try {
-      native.flushRoutingSync({ table: routing.table, priority: routing.priority });
+      this.kernel.teardownSync(routing);
       session.release(); // the device goes with the process's fds
       const dns = session.dnsBackend;
       if (dns instanceof ResolvConfBackend) dns.restoreSync();

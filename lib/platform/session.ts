@@ -1,12 +1,12 @@
 // One VPN session: the TUN device created on connect, the connect timer, and
 // what setParameters applied to the device. Closing the device removes the
 // interface and with it its addresses and the routes through it.
-import { native } from '../native';
 import type { ValidParameters } from '../provider/validate';
 import type { RouteTable } from '../route';
-import { TunDevice } from '../tun/device';
+import type { TunDevice } from '../tun/device';
 import type { DnsBackend } from './dns';
-import { SessionRouting, type SessionRoutingOptions } from './routing';
+import type { Kernel, SessionRoutes } from './kernel';
+import type { SessionRoutingOptions } from './routing';
 
 export type SessionState = 'connecting' | 'configured' | 'connected';
 
@@ -31,15 +31,8 @@ export interface SessionOptions {
   dns: DnsBackend | null;
   onTimeout: () => void;
   onDeviceError: (err: Error) => void;
-}
-
-/** a.b.c.d with every host bit set, for prefixes that have a broadcast. */
-export function defaultBroadcast(address: string, prefixLength: number): string | undefined {
-  if (prefixLength > 30) return undefined;
-  const v = address.split('.').reduce((a, p) => ((a << 8) | Number(p)) >>> 0, 0);
-  const host = prefixLength === 0 ? 0xffffffff : (1 << (32 - prefixLength)) - 1;
-  const b = (v | host) >>> 0;
-  return [b >>> 24, (b >>> 16) & 255, (b >>> 8) & 255, b & 255].join('.');
+  /** Where the device, addresses, routes and rules go (linuxKernel, or a test's). */
+  kernel: Kernel;
 }
 
 /** Packets and bytes into the tunnel and out of it (wire-size packets). */
@@ -54,24 +47,19 @@ export class Session {
   state: SessionState = 'connecting';
   private applied: ValidParameters | null = null;
   private timer: NodeJS.Timeout | null = null;
-  private readonly routing: SessionRouting;
+  private readonly routing: SessionRoutes;
   /** The inclusion and exclusion lists as a table (1 in, 0 around), once applied. */
   routes: RouteTable | null = null;
 
   static async open(options: SessionOptions): Promise<Session> {
-    const device = await TunDevice.open({
+    const device = await options.kernel.openDevice({
       name: options.interfaceName,
-      up: false,
       offload: options.offload,
       superPackets: options.superPackets,
       gsoMaxSize: options.gsoMaxSize,
       headroom: options.headroom,
       tailroom: options.tailroom,
     });
-    // A point-to-point tunnel needs no IPv6 link-local address; without one
-    // the kernel sends no router solicitations into it. (Fails only where
-    // IPv6 is off, which is fine.)
-    await device.setLink({ ipv6LinkLocal: false }).catch(() => undefined);
     return new Session(options, device);
   }
 
@@ -80,7 +68,7 @@ export class Session {
     readonly device: TunDevice,
   ) {
     device.onError.addListener((err) => options.onDeviceError(err));
-    this.routing = new SessionRouting(options.routing, device.ifindex);
+    this.routing = options.kernel.routes(options.routing, device.ifindex);
     this.startTimer();
   }
 
@@ -115,25 +103,7 @@ export class Session {
 
   /** Applies validated parameters: address, broadcast, MTU, link up, routes and rules, DNS. */
   async apply(p: ValidParameters): Promise<void> {
-    const old = this.applied;
-    if (old && (old.address !== p.address || old.prefixLength !== p.prefixLength)) {
-      await this.device.deleteAddress({ address: old.address, prefixLength: old.prefixLength });
-    }
-    await this.device.addAddress({
-      address: p.address,
-      prefixLength: p.prefixLength,
-      broadcast:
-        p.family === 4 ? (p.broadcast ?? defaultBroadcast(p.address, p.prefixLength)) : undefined,
-    });
-    const v6 = p.ipv6;
-    if (
-      old?.ipv6 &&
-      (old.ipv6.address !== v6?.address || old.ipv6.prefixLength !== v6?.prefixLength)
-    ) {
-      await this.device.deleteAddress(old.ipv6);
-    }
-    if (v6) await this.device.addAddress(v6);
-    await this.device.setLink({ mtu: p.mtu, txQueueLen: p.txQueueLength, up: true });
+    await this.options.kernel.configure(this.device, p, this.applied);
     this.routes = await this.routing.apply(p);
     const dns = this.options.dns;
     if (dns && (p.dnsServers.length > 0 || p.domainSearch.length > 0)) {
@@ -226,7 +196,7 @@ export class Session {
    * rest (the journal names it). Called once the journal records it.
    */
   keepDeviceOnCrash(): void {
-    native.setTunPersist(this.device.fd, true);
+    this.options.kernel.persist(this.device, true);
     this.persistent = true;
   }
 
@@ -238,10 +208,6 @@ export class Session {
   release(): void {
     if (!this.persistent) return;
     this.persistent = false;
-    try {
-      native.setTunPersist(this.device.fd, false);
-    } catch {
-      // the device was deleted under us (or the fd is closed): nothing persists
-    }
+    this.options.kernel.persist(this.device, false);
   }
 }
