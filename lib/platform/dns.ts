@@ -9,6 +9,7 @@ import * as net from 'node:net';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
 import { VpnError } from '../errors';
+import { validDomain } from '../provider/validate';
 import { checkInterfaceName } from './names';
 
 const run = promisify(execFile);
@@ -28,15 +29,6 @@ export interface DnsBackend {
     matchDomains?: string[],
   ): Promise<void>;
   restore(): Promise<void>;
-}
-
-/** A search domain as DNS allows it: labels of letters, digits and hyphens. */
-export function validDomain(d: string): boolean {
-  return (
-    d.length > 0 &&
-    d.length <= 253 &&
-    d.split('.').every((l) => /^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/.test(l) || l === '')
-  );
 }
 
 function checkValues(servers: string[], domains: string[]): void {

@@ -252,9 +252,14 @@ function complement(rs: [number, number][]): [number, number][] {
   if (next <= MAX_UID) out.push([next, MAX_UID]);
   return out;
 }
-/** A domain name: labels of letters, digits and inner hyphens, 253 characters at most. */
-const DOMAIN =
-  /^(?=.{1,253}$)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/;
+/** A search domain as DNS allows it: labels of letters, digits and hyphens. */
+export function validDomain(d: string): boolean {
+  return (
+    d.length > 0 &&
+    d.length <= 253 &&
+    d.split('.').every((l) => /^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/.test(l) || l === '')
+  );
+}
 
 /**
  * An IPv4 dotted quad with each part 0..255, in decimal without leading
@@ -480,7 +485,8 @@ export function validate(p: Parameters): { errors: string; value?: ValidParamete
   const dnsMatchDomains: string[] = [];
   for (const d of p.dnsMatchDomains ?? []) {
     const name = d.trim().toLowerCase().replace(/\.$/, '');
-    if (!DOMAIN.test(name)) errors += `${d} for dns_match_domains is invalid;`;
+    if (!validDomain(name) || name.split('.').includes(''))
+      errors += `${d} for dns_match_domains is invalid;`;
     else if (!dnsMatchDomains.includes(name)) dnsMatchDomains.push(name);
   }
   if (dnsMatchDomains.length > 0 && dnsServers.length === 0)
