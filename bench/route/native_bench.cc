@@ -4,8 +4,11 @@
 //   g++ -O3 -std=c++17 -Inative bench/route/native_bench.cc
 //       native/route/cidr.cc native/route/route_table.cc -pthread
 //       -o bench/bin/route
-//   bench/bin/route [--no-alternatives] [set ...]
+//   bench/bin/route [--no-alternatives] [--memory] [set ...]
 //
+// --memory first measures this machine's memory floor (MemoryFloor): a
+// dependent load over 1 GiB, alone and 16 at a time. IPv4 sets also report
+// batch256-uniform: uniform random keys instead of the set's.
 // (bench/route/run.js does both steps.) Prints one JSON object per line:
 // structure, set, ns per lookup (single and batched), build ms, bytes and
 // bytes per prefix; the parts of a bulk load; what changes cost. Lookup keys
@@ -183,6 +186,49 @@ void MeasureLookups(const Set& s, const T& t, const std::vector<K>& keys,
   }
 }
 
+// The memory floor of this machine, for the tables' figures to be read
+// against: a dependent pointer chase over 1 GiB (one pointer per cache
+// line, a random cycle: every load a miss to DRAM and, with 4 KiB pages,
+// mostly a TLB miss too), alone and as 16 chases interleaved (what a batch
+// of independent lookups can overlap at best).
+void MemoryFloor() {
+  const size_t lines = (size_t{1} << 30) / 64;
+  std::vector<uint32_t> next(lines * 16);  // 64 bytes a line, the index first
+  std::vector<uint32_t> order(lines);
+  for (size_t i = 0; i < lines; ++i) order[i] = static_cast<uint32_t>(i);
+  uint64_t x = 88172645463325252ull;
+  for (size_t i = lines - 1; i > 0; --i) {  // Sattolo: one cycle
+    x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+    std::swap(order[i], order[x % i]);
+  }
+  for (size_t i = 0; i < lines; ++i)
+    next[16 * size_t{order[i]}] = order[(i + 1) % lines];
+  const size_t steps = 4'000'000;
+  double one = Best(3, [&] {
+    uint32_t p = 0;
+    for (size_t i = 0; i < steps; ++i) p = next[16 * size_t{p}];
+    sink = p;
+  });
+  double sixteen = Best(3, [&] {
+    uint32_t p[16];
+    for (int k = 0; k < 16; ++k) p[k] = order[k * (lines / 16)];
+    for (size_t i = 0; i < steps / 16; ++i)
+      for (int k = 0; k < 16; ++k) p[k] = next[16 * size_t{p[k]}];
+    int64_t acc = 0;
+    for (int k = 0; k < 16; ++k) acc += p[k];
+    sink = acc;
+  });
+  std::printf(
+      "{\"set\":\"-\",\"structure\":\"memory\",\"what\":\"dram-latency\","
+      "\"ns\":%.2f}\n",
+      one * 1e9 / steps);
+  std::printf(
+      "{\"set\":\"-\",\"structure\":\"memory\",\"what\":\"dram-16-chases\","
+      "\"ns\":%.2f}\n",
+      sixteen * 1e9 / steps);
+  std::fflush(stdout);
+}
+
 // jump_density: for IPv6, the Poptrie's (0: no jump nodes; see poptrie.h).
 template <int S, bool PC, typename K>
 void Variant(const Set& s, const std::vector<Entry<K>>& sorted,
@@ -329,6 +375,25 @@ void Run(const std::string& name, bool alternatives) {
     });
     const auto& t = table->family4().fib;
     MeasureLookups(s, t, s.a4, "poptrie18", load * 1e3, table->lookup_bytes());
+    {
+      // Uniform keys: every address equally likely (a server's inbound
+      // traffic), where the set's keys are half inside its prefixes.
+      std::vector<uint32_t> uniform(s.a4.size());
+      uint64_t x = 0x9e3779b97f4a7c15ull;
+      for (auto& k : uniform) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        k = static_cast<uint32_t>(x >> 32);
+      }
+      std::vector<int32_t> out(uniform.size());
+      double b = Best(5, [&] {
+        for (size_t i = 0; i < uniform.size(); i += 256)
+          t.LookupBatch(uniform.data() + i, out.data() + i,
+                        std::min<size_t>(256, uniform.size() - i));
+        sink = out[uniform.size() / 2];
+      });
+      Emit(s, "poptrie18", "batch256-uniform", b * 1e9 / uniform.size(),
+           load * 1e3, table->lookup_bytes());
+    }
     MeasureUpdates(s, table.get(), sorted);
     if (alternatives) {
       Variant<16, false>(s, sorted, s.a4, "poptrie16");
@@ -418,6 +483,10 @@ int main(int argc, char** argv) {
   if (sets.empty()) {
     sets = {"syn4_1m",  "syn6_700k", "real4",     "real6",
             "syn4_10k", "scat4_1m",  "scat6_700k"};
+  }
+  if (std::find(sets.begin(), sets.end(), "--memory") != sets.end()) {
+    MemoryFloor();
+    sets.erase(std::remove(sets.begin(), sets.end(), "--memory"), sets.end());
   }
   for (const auto& s : sets) Run(s, alternatives);
 }
