@@ -364,12 +364,17 @@ async function main() {
     const b = makeBaseline(runs, previous);
     if (only && previous) {
       // Metrics of the suites that did not run keep their entries.
-      const keep = (entries) =>
+      // The refreshed suites' entries only: runs given with --from may hold
+      // other suites too (a full check run), not in every run.
+      const pick = (entries, mine) =>
         Object.fromEntries(
-          Object.entries(entries ?? {}).filter(([id]) => !only.includes(id.split(' ')[0])),
+          Object.entries(entries ?? {}).filter(([id]) => only.includes(id.split(' ')[0]) === mine),
         );
-      b.metrics = { ...keep(previous.metrics), ...b.metrics };
-      b.tooNoisyToGate = { ...keep(previous.tooNoisyToGate), ...b.tooNoisyToGate };
+      b.metrics = { ...pick(previous.metrics, false), ...pick(b.metrics, true) };
+      b.tooNoisyToGate = {
+        ...pick(previous.tooNoisyToGate, false),
+        ...pick(b.tooNoisyToGate, true),
+      };
       const when = { date: b.made.date, runs: runs.length };
       b.made = {
         ...previous.made,

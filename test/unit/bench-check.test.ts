@@ -234,6 +234,49 @@ describe('the check against a baseline', () => {
       expect(bad.stdout).toMatch(/bench:check: FAILED/);
     });
 
+    test('--update --only refreshes that suite alone, also from runs that hold others', () => {
+      const base = file('only-baseline.json');
+      check(
+        '--update',
+        '--from',
+        ['a', 'b', 'c'].map((n) => file(`${n}.json`)).join(','),
+        '--baseline',
+        base,
+      );
+      const before = JSON.parse(fs.readFileSync(base, 'utf8'));
+      // "offload" metrics: the packet ones under another suite's name.
+      const renamed = (f: number) =>
+        run(f).metrics.map((m: { id: string }) => ({
+          ...m,
+          id: m.id.replace(/^packet /, 'offload '),
+        }));
+      // A full run (both suites) and an --only offload one (no packet metrics).
+      fs.writeFileSync(
+        file('full.json'),
+        JSON.stringify({ ...run(0.8), metrics: [...run(0.8).metrics, ...renamed(0.8)] }),
+      );
+      fs.writeFileSync(file('part.json'), JSON.stringify({ ...run(0.8), metrics: renamed(0.82) }));
+      const u = check(
+        '--update',
+        '--only',
+        'offload',
+        '--from',
+        `${file('full.json')},${file('part.json')}`,
+        '--baseline',
+        base,
+      );
+      expect(u.status).toBe(0);
+      const after = JSON.parse(fs.readFileSync(base, 'utf8'));
+      const packetIds = (o: Record<string, unknown>) =>
+        Object.keys(o).filter((id) => id.startsWith('packet '));
+      // The packet entries are kept as they were, and listed once.
+      expect(packetIds(after.metrics)).toEqual(packetIds(before.metrics));
+      for (const id of packetIds(after.metrics))
+        expect(after.metrics[id]).toEqual(before.metrics[id]);
+      expect(packetIds(after.tooNoisyToGate)).toEqual(packetIds(before.tooNoisyToGate ?? {}));
+      expect(Object.keys(after.metrics).some((id) => id.startsWith('offload '))).toBe(true);
+    });
+
     test('a doctored baseline (twice as fast as we are) fails the run that passed', () => {
       const base = file('doctored.json');
       fs.writeFileSync(
