@@ -357,6 +357,44 @@ export interface NativeBulkReport {
  * integers 0..2^31-1; -1 means "no match". Everything is synchronous except
  * buildAsync.
  */
+/** native/binding/crypto_binding.cc */
+export interface NativeAeadKey {
+  seal(
+    data: Uint8Array,
+    meta: Int32Array,
+    stride: number,
+    count: number,
+    entries: Int32Array | null,
+    verdicts: Uint8Array | null,
+    counters: BigUint64Array | null,
+    counterAt: number,
+    pad: number,
+    tailroom: number,
+  ): number;
+  open(
+    data: Uint8Array,
+    meta: Int32Array,
+    stride: number,
+    count: number,
+    entries: Int32Array | null,
+    verdicts: Uint8Array | null,
+    counters: BigUint64Array | null,
+    counterAt: number,
+    skip: number,
+    replay: NativeReplayWindow | null,
+    trimToIp: boolean,
+  ): number;
+  next(): bigint;
+  close(): void;
+}
+
+export interface NativeReplayWindow {
+  check(counter: bigint): boolean;
+  update(counter: bigint): void;
+  reset(): void;
+  last(): bigint | null;
+}
+
 export interface NativeRouteTable {
   /** True when the prefix is new, false when its value was replaced. */
   insert(cidr: string, value: number): boolean;
@@ -468,6 +506,9 @@ export interface Addon {
   // --- route table ---
   RouteTable: NativeRouteTableClass;
   Udp: new (options: OpenUdpOptions) => NativeUdp;
+  // --- crypto ---
+  AeadKey: new (algorithm: string, key: Uint8Array, next: bigint, limit: bigint) => NativeAeadKey;
+  ReplayWindow: new () => NativeReplayWindow;
   /** The 24-byte record of a peer (checked: an IP address and a port from 1). */
   udpPeer(address: string, port: number): Uint8Array;
 }

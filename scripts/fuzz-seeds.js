@@ -531,7 +531,32 @@ function cidrSeeds() {
   );
 }
 
+// aead_fuzz: flags, count, (offset, length) int16 pairs, then the buffer;
+// flags 0xff: a run of replay-window steps instead.
+function aeadSeeds() {
+  const seeds = {};
+  const entry = (off, len) => [off & 0xff, (off >> 8) & 0xff, len & 0xff, (len >> 8) & 0xff];
+  const buf = (n) => Buffer.from(Array.from({ length: n }, (_, i) => (i * 31 + 7) & 0xff));
+  for (const flags of [0, 1, 2, 6, 8, 16, 17, 32, 0x1b]) {
+    seeds[`batch-${flags}`] = Buffer.concat([
+      Buffer.from([flags, 3, ...entry(16, 20), ...entry(120, 0), ...entry(200, 60)]),
+      buf(400),
+    ]);
+  }
+  seeds['overlap'] = Buffer.concat([
+    Buffer.from([0x10, 2, ...entry(10, 40), ...entry(30, 40)]),
+    buf(200),
+  ]);
+  seeds['outside'] = Buffer.concat([
+    Buffer.from([0, 2, ...entry(-5, 10), ...entry(90, 100)]),
+    buf(100),
+  ]);
+  seeds['window'] = Buffer.from([0xff, ...buf(256)]);
+  return seeds;
+}
+
 const ALL = {
+  aead_fuzz: aeadSeeds,
   cidr_fuzz: cidrSeeds,
   classify_fuzz: classifySeeds,
   netlink_fuzz: netlinkSeeds,

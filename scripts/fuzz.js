@@ -123,6 +123,8 @@ function fuzzEnv() {
 // -print_coverage, by function): the oracles behind the parsers, which a
 // corpus of random bytes would leave unchecked. The replay fails otherwise.
 const MUST_REACH = {
+  // Both directions, and the window against its set.
+  aead_fuzz: ['SealBatch(', 'OpenBatch(', 'WindowOracle('],
   cidr_fuzz: ['FormatPrefix4', 'FormatPrefix6', 'FormatIPv6', 'RefParseIPv6('],
   // Classify against both families' control-plane tries.
   classify_fuzz: [

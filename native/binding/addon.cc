@@ -17,6 +17,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitFs(env, exports, data);
   InitRouteTable(env, exports, data);
   InitUdp(env, exports, data);
+  InitCrypto(env, exports, data);
   exports.Set("napiVersion", Napi::Number::New(env, NAPI_VERSION));
   return exports;
 }

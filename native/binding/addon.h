@@ -9,6 +9,7 @@ namespace vpn {
 struct AddonData {
   Napi::FunctionReference tun_ctor;
   Napi::FunctionReference route_table_ctor;
+  Napi::FunctionReference replay_ctor;
 };
 
 AddonData* GetAddonData(Napi::Env env);
@@ -21,5 +22,6 @@ void InitMonitor(Napi::Env env, Napi::Object exports, AddonData* data);
 void InitFs(Napi::Env env, Napi::Object exports, AddonData* data);
 void InitRouteTable(Napi::Env env, Napi::Object exports, AddonData* data);
 void InitUdp(Napi::Env env, Napi::Object exports, AddonData* data);
+void InitCrypto(Napi::Env env, Napi::Object exports, AddonData* data);
 
 }  // namespace vpn
