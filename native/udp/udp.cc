@@ -442,8 +442,16 @@ SendResult Socket::Send(const Datagram* d, uint32_t n, const uint8_t* peers,
     out.error = EBADF;
     return out;
   }
-  const size_t max_payload =
-      family_ == AF_INET6 ? kMaxDatagram6 : kMaxDatagram4;
+  // A run's payload limit is its destination's: an IPv4 peer of a
+  // dual-stack socket takes IPv4's (65507), or the kernel refuses the whole
+  // run with EMSGSIZE. A connected peer's family is not looked up here:
+  // IPv4's limit, 20 bytes less at worst.
+  auto max_payload_to = [&](uint32_t peer) {
+    if (family_ == AF_INET6 && peer != kConnected &&
+        peers[kPeerSize * size_t{peer}] == 6)
+      return kMaxDatagram6;
+    return kMaxDatagram4;
+  };
   uint32_t i = 0;
   bool plain_next = false;  // send the next message without UDP_SEGMENT
   uint32_t retried = n;     // the datagram sent again after ECONNREFUSED
@@ -459,6 +467,7 @@ SendResult Socket::Send(const Datagram* d, uint32_t n, const uint8_t* peers,
       size_t total = first.len;
       if (features_.gso && !plain_next && first.len > 0 &&
           first.len < gso_limit_) {
+        const size_t max_payload = max_payload_to(first.peer);
         while (j + run < n && run < kMaxSegments &&
                d[j + run].peer == first.peer && d[j + run].len > 0 &&
                d[j + run].len <= first.len &&

@@ -170,6 +170,27 @@ describeNetns('UdpSocket', () => {
     },
   );
 
+  test("a dual-stack socket sends full GSO runs to an IPv4 peer within IPv4's limit", async () => {
+    // 45 datagrams of 1456 bytes are 65520: past IPv4's 65507, within
+    // IPv6's 65527. Sized by the socket's family, the run was refused
+    // whole (EMSGSIZE) and lost; a WireGuard-sized tunnel sends exactly these.
+    const echo = await startPeer('echo', '7003');
+    const s = await UdpSocket.open({ address: '::' });
+    const errors: UdpPeerError[] = [];
+    s.onPeerError.addListener((e) => errors.push(e));
+    try {
+      const sent = datagrams(new Array(90).fill(1456));
+      const back = collect(s, sent.length);
+      await s.sendDatagrams(sent, s.peer(THERE.v4, 7003));
+      const got = await back;
+      expect(errors.map((e) => e.error.code)).toEqual([]);
+      expect(sha(got)).toBe(sha(sent));
+    } finally {
+      s.close();
+      echo.child.kill();
+    }
+  });
+
   test('without GRO and GSO the same datagrams arrive the same, one by one', async () => {
     const echo = await startPeer('echo', '7001', 'nooffload');
     const s = await UdpSocket.open({ offload: false });
