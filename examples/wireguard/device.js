@@ -14,7 +14,7 @@
 //   source must be in the sending peer's allowed IPs (RouteTable) -> the
 //   authentic packets go to the TUN device in one sendFrom, coalesced.
 // Handshake messages are few; they are handled one by one (noise.js).
-const crypto = require('node:crypto');
+const nodeCrypto = require('node:crypto');
 const { AeadKey, ReplayWindow, RouteTable, PeerTable, UdpPeer, Verdict } = require('vpn-provider');
 const noise = require('./noise');
 
@@ -304,7 +304,7 @@ class WireGuardDevice {
 
   newIndex(slot) {
     let idx;
-    do idx = crypto.randomBytes(4).readUInt32LE(0);
+    do idx = nodeCrypto.randomBytes(4).readUInt32LE(0);
     while (idx === 0 || this.indices.has(idx));
     this.indices.set(idx, slot);
     return idx;

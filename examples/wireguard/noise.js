@@ -6,7 +6,7 @@
 // XChaCha20-Poly1305 (cookies only) from @noble/ciphers: nothing here is a
 // cipher of our own. Pure functions of the message bytes and state objects;
 // device.js drives them.
-const crypto = require('node:crypto');
+const nodeCrypto = require('node:crypto');
 const { blake2s } = require('@noble/hashes/blake2s');
 const { hmac } = require('@noble/hashes/hmac');
 const { xchacha20poly1305 } = require('@noble/ciphers/chacha');
@@ -50,7 +50,7 @@ function nonce12(counter) {
 }
 
 function aeadSeal(key, counter, plain, ad) {
-  const c = crypto.createCipheriv('chacha20-poly1305', key, nonce12(counter), {
+  const c = nodeCrypto.createCipheriv('chacha20-poly1305', key, nonce12(counter), {
     authTagLength: 16,
   });
   c.setAAD(ad, { plaintextLength: plain.length });
@@ -60,7 +60,7 @@ function aeadSeal(key, counter, plain, ad) {
 /** null when the tag does not verify. */
 function aeadOpen(key, counter, sealed, ad) {
   if (sealed.length < 16) return null;
-  const d = crypto.createDecipheriv('chacha20-poly1305', key, nonce12(counter), {
+  const d = nodeCrypto.createDecipheriv('chacha20-poly1305', key, nonce12(counter), {
     authTagLength: 16,
   });
   d.setAAD(ad, { plaintextLength: sealed.length - 16 });
@@ -77,26 +77,33 @@ const PKCS8 = Buffer.from('302e020100300506032b656e04220420', 'hex');
 const SPKI = Buffer.from('302a300506032b656e032100', 'hex');
 
 function privateKey(raw) {
-  return crypto.createPrivateKey({
+  return nodeCrypto.createPrivateKey({
     key: Buffer.concat([PKCS8, raw]),
     format: 'der',
     type: 'pkcs8',
   });
 }
 function publicKeyOf(priv) {
-  return crypto.createPublicKey(priv).export({ format: 'der', type: 'spki' }).subarray(SPKI.length);
+  return nodeCrypto
+    .createPublicKey(priv)
+    .export({ format: 'der', type: 'spki' })
+    .subarray(SPKI.length);
 }
 function publicKey(raw) {
-  return crypto.createPublicKey({ key: Buffer.concat([SPKI, raw]), format: 'der', type: 'spki' });
+  return nodeCrypto.createPublicKey({
+    key: Buffer.concat([SPKI, raw]),
+    format: 'der',
+    type: 'spki',
+  });
 }
 /** DH(priv, pub); throws on a low-order public key (an all-zero result). */
 function dh(priv, pubRaw) {
-  const s = crypto.diffieHellman({ privateKey: priv, publicKey: publicKey(pubRaw) });
+  const s = nodeCrypto.diffieHellman({ privateKey: priv, publicKey: publicKey(pubRaw) });
   if (s.every((b) => b === 0)) throw new Error('low-order public key');
   return s;
 }
 function generate() {
-  const { privateKey: priv } = crypto.generateKeyPairSync('x25519');
+  const { privateKey: priv } = nodeCrypto.generateKeyPairSync('x25519');
   return { priv, pub: publicKeyOf(priv) };
 }
 
@@ -117,7 +124,7 @@ class Identity {
     this.mac1Key = hash(LABEL_MAC1, this.pub); // for messages to us
     this.cookieKey = hash(LABEL_COOKIE, this.pub);
     // Under load: the secret cookies are made from, changed every 2 minutes.
-    this.cookieSecret = crypto.randomBytes(32);
+    this.cookieSecret = nodeCrypto.randomBytes(32);
     this.cookieSecretTime = Date.now();
     const h0 = hash(CONSTRUCTION);
     this.chain0 = h0;
@@ -153,7 +160,7 @@ function addMacs(msg, peer) {
 /** Whether msg's mac1 is right for us. */
 function checkMac1(identity, msg) {
   const n = msg.length;
-  return crypto.timingSafeEqual(
+  return nodeCrypto.timingSafeEqual(
     mac(identity.mac1Key, msg.subarray(0, n - 32)),
     msg.subarray(n - 32, n - 16),
   );
@@ -162,7 +169,7 @@ function checkMac1(identity, msg) {
 /** The cookie for a sender (IP bytes and port as the UdpPeer record has them). */
 function cookieFor(identity, source) {
   if (Date.now() - identity.cookieSecretTime > 120000) {
-    identity.cookieSecret = crypto.randomBytes(32);
+    identity.cookieSecret = nodeCrypto.randomBytes(32);
     identity.cookieSecretTime = Date.now();
   }
   return mac(identity.cookieSecret, source);
@@ -171,15 +178,15 @@ function cookieFor(identity, source) {
 function checkMac2(identity, msg, source) {
   const n = msg.length;
   const want = mac(cookieFor(identity, source), msg.subarray(0, n - 16));
-  return crypto.timingSafeEqual(want, msg.subarray(n - 16));
+  return nodeCrypto.timingSafeEqual(want, msg.subarray(n - 16));
 }
 
 /** A cookie reply to msg (an initiation or response we will not process now). */
 function createCookieReply(identity, msg, source) {
   const out = Buffer.alloc(COOKIE_SIZE);
   out[0] = TYPE_COOKIE;
-  msg.copy ? msg.copy(out, 4, 4, 8) : out.set(msg.subarray(4, 8), 4); // their sender index
-  const nonce = crypto.randomBytes(24);
+  msg.copy(out, 4, 4, 8); // their sender index
+  const nonce = nodeCrypto.randomBytes(24);
   out.set(nonce, 8);
   const mac1 = msg.subarray(msg.length - 32, msg.length - 16);
   const sealed = xchacha20poly1305(identity.cookieKey, nonce, mac1).encrypt(
