@@ -70,7 +70,15 @@ class Peer {
     this.lastHandshake = 0; // when the last handshake completed
     this.awaitingSince = 0; // data sent since then, nothing authentic heard back
     this.wantHandshakeSince = 0; // REKEY_ATTEMPT_TIME runs from here
-    this.stats = { handshakes: 0, rxBytes: 0, txBytes: 0, forged: 0, replayed: 0, invalid: 0 };
+    this.stats = {
+      handshakes: 0,
+      cookies: 0,
+      rxBytes: 0,
+      txBytes: 0,
+      forged: 0,
+      replayed: 0,
+      invalid: 0,
+    };
   }
 }
 
@@ -101,6 +109,7 @@ class WireGuardDevice {
     this.owner = new Int32Array(batchSize); // datagram -> keypair slot in `groups`
     this.handshakesThisSecond = 0;
     this.secondStart = Date.now();
+    this.cookiesSent = 0;
     this.timer = setInterval(() => this.tick(), 250);
     this.timer.unref();
   }
@@ -337,6 +346,7 @@ class WireGuardDevice {
       this.udp
         .send(noise.createCookieReply(this.identity, msg, sender.record), sender)
         .catch(() => {});
+      this.cookiesSent++;
       return;
     }
     if (type === noise.TYPE_INITIATION) {
@@ -508,6 +518,7 @@ class WireGuardDevice {
       endpoint: this.endpoints.get(p.index)?.toString() ?? null,
       lastHandshake: p.lastHandshake,
       ...p.stats,
+      cookies: this.cookiesSent,
     }));
   }
 

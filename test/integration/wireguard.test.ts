@@ -91,6 +91,7 @@ function stop(c: ChildProcess): Promise<void> {
 
 interface PeerStatus {
   handshakes: number;
+  cookies: number;
   forged: number;
   replayed: number;
   invalid: number;
@@ -109,6 +110,9 @@ async function ours(conf: string, args: string[] = [], env: NodeJS.ProcessEnv = 
   // The status printed after this call (each second).
   const status = async (): Promise<PeerStatus> => {
     const isStatus = (x: string) => x.startsWith('{"status"');
+    // Lines printed while a spawnSync held our loop are still in the pipe:
+    // read them in, then forget them.
+    await new Promise((r) => setTimeout(r, 100));
     p.drop(isStatus);
     const l = await p.next(isStatus);
     return (JSON.parse(l) as { status: PeerStatus[] }).status[0];
@@ -119,6 +123,7 @@ async function ours(conf: string, args: string[] = [], env: NodeJS.ProcessEnv = 
 /** wireguard-go on interface WG in NS.go, configured with `wg set`. */
 async function wireguardGo(setArgs: string[]) {
   const sock = `/var/run/wireguard/${WG}.sock`;
+  fs.rmSync(sock, { force: true }); // a killed one's would send `wg` to the kernel
   const p = start(NS.go, ['wireguard-go', '-f', WG]);
   for (let i = 0; i < 100 && !fs.existsSync(sock); i++) await new Promise((r) => setTimeout(r, 50));
   wg('set', WG, ...setArgs);
@@ -278,6 +283,33 @@ ${o.endpoint === '' ? '' : `Endpoint = ${o.endpoint ?? '192.0.2.2:51820'}`}
     const s = await p.status();
     expect(s.handshakes).toBe(1); // theirs, answered: we never initiated
     expect(s.endpoint).toBe('192.0.2.2:51820');
+  });
+
+  test('roaming: our server follows wireguard-go to its new port', async () => {
+    const p = await ours(ourConf({ endpoint: '' }), ['--server', '--name', 'wgo0']);
+    await wireguardGo(withKey(goPeer({ endpoint: '192.0.2.1:51820' })));
+    expect(ping(NS.go, OURS.v4, ['-c', '2', '-i', '0.2']).ok).toBe(true);
+    expect((await p.status()).endpoint).toBe('192.0.2.2:51820');
+    wg('set', WG, 'listen-port', '51821');
+    expect(ping(NS.go, OURS.v4, ['-c', '2', '-i', '0.2']).ok).toBe(true);
+    expect((await p.status()).endpoint).toBe('192.0.2.2:51821');
+    // Our side's own traffic now goes to the new port.
+    expect(ping(NS.ours, GO.v4, ['-c', '2', '-i', '0.2']).ok).toBe(true);
+  });
+
+  test('under load our server answers with a cookie; wireguard-go retries with mac2 and gets in', async () => {
+    // WG_LOAD_THRESHOLD=0: every handshake message counts as "under load".
+    const p = await ours(ourConf({ endpoint: '' }), ['--server', '--name', 'wgo0'], {
+      WG_LOAD_THRESHOLD: '0',
+    });
+    await wireguardGo(withKey(goPeer({ endpoint: '192.0.2.1:51820' })));
+    // wireguard-go's first initiation gets a cookie reply; its retry (5 s
+    // later) carries mac2 and is answered.
+    const r = ping(NS.go, OURS.v4, ['-c', '1', '-w', '12']);
+    expect(r.ok).toBe(true);
+    const s = await p.status();
+    expect(s.handshakes).toBe(1);
+    expect(s.cookies).toBeGreaterThanOrEqual(1);
   });
 
   test('a rekey in the middle of traffic loses nothing', async () => {
