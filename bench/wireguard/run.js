@@ -35,8 +35,10 @@ if (process.getuid() !== 0) {
   console.error('bench/wireguard: needs root (namespaces, TUN devices).');
   process.exit(2);
 }
+const onPath = (cmd) =>
+  (process.env.PATH ?? '').split(':').some((d) => d && fs.existsSync(path.join(d, cmd)));
 for (const tool of ['iperf3', 'wireguard-go', 'wg', 'cc']) {
-  if (spawnSync('sh', ['-c', `command -v ${tool}`]).status !== 0) {
+  if (!onPath(tool)) {
     console.error(
       `bench/wireguard: ${tool} is not installed (apt install iperf3 wireguard-go wireguard-tools gcc libssl-dev).`,
     );

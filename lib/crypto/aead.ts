@@ -9,7 +9,7 @@
 // Nonce: 4 zero bytes then the counter little-endian (RFC 8439, WireGuard);
 // no associated data; a 16-byte tag after the ciphertext. The ciphers are
 // the OpenSSL that Node carries.
-import { coded, fromNative } from '../errors';
+import { argTypeError, coded, fromNative, VpnError } from '../errors';
 import { native } from '../native';
 import type { NativeAeadKey, NativeReplayWindow } from '../native';
 
@@ -105,6 +105,13 @@ export interface AeadKeyOptions {
 
 const DEFAULT_LIMIT = 2n ** 64n - 2n ** 13n - 1n;
 
+function checkCall(batch: unknown, options: unknown, call: string): void {
+  if (typeof batch !== 'object' || batch === null)
+    throw argTypeError(`${call}: batch must be a batch ({ data, meta, count })`);
+  if (typeof options !== 'object' || options === null)
+    throw argTypeError(`${call}: options must be an object`);
+}
+
 /**
  * A 32-byte key in native memory, with its send counter. `close()` frees it
  * (the cipher contexts are wiped); so does garbage collection, later.
@@ -114,6 +121,8 @@ export class AeadKey {
   private handle: NativeAeadKey | null;
 
   constructor(algorithm: AeadAlgorithm, key: Uint8Array, options: AeadKeyOptions = {}) {
+    if (typeof options !== 'object' || options === null)
+      throw argTypeError('options must be an object');
     if (algorithm !== 'chacha20-poly1305' && algorithm !== 'aes-256-gcm') {
       throw coded(
         new TypeError(`algorithm must be 'chacha20-poly1305' or 'aes-256-gcm'`),
@@ -147,6 +156,7 @@ export class AeadKey {
    */
   seal(batch: CryptBatch, options: SealOptions = {}): number {
     const h = this.live();
+    checkCall(batch, options, 'seal');
     const stride = batch.stride ?? 2;
     try {
       return h.seal(
@@ -175,6 +185,7 @@ export class AeadKey {
    */
   open(batch: CryptBatch, options: OpenOptions = {}): number {
     const h = this.live();
+    checkCall(batch, options, 'open');
     const counterAt = options.counterAt ?? -1;
     try {
       return h.open(
@@ -187,7 +198,7 @@ export class AeadKey {
         options.counters ?? null,
         counterAt,
         options.skip ?? 0,
-        options.replay ? options.replay.handle : null,
+        replayHandle(options.replay),
         options.trimToIp === true,
       );
     } catch (err) {
@@ -206,9 +217,15 @@ export class AeadKey {
   }
 
   private live(): NativeAeadKey {
-    if (!this.handle) throw coded(new Error('This key is closed.'), 'ERR_KEY_CLOSED');
+    if (!this.handle) throw new VpnError('This key is closed.', 'ERR_KEY_CLOSED');
     return this.handle;
   }
+}
+
+function replayHandle(r: unknown): NativeReplayWindow | null {
+  if (r === undefined || r === null) return null;
+  if (!(r instanceof ReplayWindow)) throw argTypeError('replay must be a ReplayWindow');
+  return r.handle;
 }
 
 /**

@@ -25,7 +25,8 @@ const GO = { v4: '198.18.7.2', v6: '2001:db8:7::2' };
 const children: ChildProcess[] = [];
 let dir = '';
 
-const have = (cmd: string) => spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;
+const have = (cmd: string) =>
+  (process.env.PATH ?? '').split(':').some((d) => d && fs.existsSync(path.join(d, cmd)));
 const missing = ['wireguard-go', 'wg'].filter((c) => !have(c));
 
 function wg(...args: string[]): string {

@@ -11,8 +11,10 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import {
+  AeadKey,
   ChromeEvent,
   createPlatform,
+  ReplayWindow,
   RouteTable,
   TunDevice,
   type PacketBatch,
@@ -523,6 +525,151 @@ test('calls after close()', async () => {
       want: closed,
     },
   ]);
+});
+
+test('AeadKey and ReplayWindow', async () => {
+  const key = new Uint8Array(32);
+  const k = loose(new AeadKey('chacha20-poly1305', key));
+  const AK = AeadKey as unknown as new (...a: unknown[]) => unknown;
+  const w = loose(new ReplayWindow());
+  const batch = () => ({ data: new Uint8Array(256), meta: Int32Array.of(16, 32), count: 1 });
+  const detached = new Uint8Array(64);
+  structuredClone(detached.buffer, { transfer: [detached.buffer] });
+  const closed = new AeadKey('aes-256-gcm', key);
+  closed.close();
+  const cases: Case[] = [];
+  for (const [what, x] of NOT_STRINGS) {
+    cases.push({
+      what: `new AeadKey(${what})`,
+      run: () => new AK(x, key),
+      want: 'ERR_CRYPTO_INVALID_ALGORITHM',
+    });
+  }
+  for (const [what, x] of [...NOT_NUMBERS, ['a string', 'abc'], ['a detached array', detached]] as [
+    string,
+    unknown,
+  ][]) {
+    cases.push({
+      what: `new AeadKey(alg, ${what})`,
+      run: () => new AK('chacha20-poly1305', x),
+      want: x === detached ? 'ERR_BUFFER_DETACHED' : 'ERR_INVALID_ARG_TYPE',
+    });
+    if (x !== undefined && x !== null) {
+      cases.push({ what: `seal(${what})`, run: () => k.seal(x), want: 'ERR_INVALID_ARG_TYPE' });
+      cases.push({ what: `open(${what})`, run: () => k.open(x), want: 'ERR_INVALID_ARG_TYPE' });
+    }
+    cases.push({
+      what: `seal(batch, ${what})`,
+      run: () => k.seal(batch(), x),
+      want:
+        x === undefined ||
+        (typeof x === 'object' && x !== null && x !== detached && !Array.isArray(x))
+          ? 'ok'
+          : 'ERR_INVALID_ARG_TYPE',
+    });
+    cases.push({
+      what: `ReplayWindow.check(${what})`,
+      run: () => w.check(x),
+      want: typeof x === 'bigint' ? 'ok' : 'ERR_INVALID_ARG_TYPE',
+    });
+    cases.push({
+      what: `open(batch, { replay: ${what} })`,
+      run: () => k.open(batch(), { counterAt: 0, replay: x }),
+      want: x === undefined || x === null ? 'ok' : 'ERR_INVALID_ARG_TYPE',
+    });
+  }
+  cases.push({
+    what: 'new AeadKey(alg, 31 bytes)',
+    run: () => new AK('chacha20-poly1305', new Uint8Array(31)),
+    want: 'ERR_CRYPTO_INVALID_KEYLEN',
+  });
+  cases.push({
+    what: 'new AeadKey(alg, key, { next: -1n })',
+    run: () => new AK('chacha20-poly1305', key, { next: -1n }),
+    want: 'ERR_OUT_OF_RANGE',
+  });
+  cases.push({
+    what: 'new AeadKey(alg, key, { limit: 1 })',
+    run: () => new AK('chacha20-poly1305', key, { limit: 1 }),
+    want: 'ERR_INVALID_ARG_TYPE',
+  });
+  for (const [what, x] of BAD_NUMBERS) {
+    cases.push({
+      what: `seal({ count: ${what} })`,
+      run: () => k.seal({ ...batch(), count: x }),
+      want: 'ERR_OUT_OF_RANGE',
+    });
+    cases.push({
+      what: `seal({ counterAt: ${what} })`,
+      run: () => k.seal(batch(), { counterAt: x }),
+      want: 'ERR_OUT_OF_RANGE',
+    });
+    cases.push({
+      what: `seal({ pad: ${what} })`,
+      run: () => k.seal(batch(), { pad: x }),
+      want: 'ERR_OUT_OF_RANGE',
+    });
+    cases.push({
+      what: `open({ skip: ${what} })`,
+      run: () => k.open(batch(), { counterAt: 0, skip: x }),
+      want: 'ERR_OUT_OF_RANGE',
+    });
+  }
+  cases.push({
+    what: 'seal({ counterAt: -4 }) (inside the packet)',
+    run: () => k.seal(batch(), { counterAt: -4 }),
+    want: 'ERR_OUT_OF_RANGE',
+  });
+  cases.push({
+    what: 'seal of a detached batch',
+    run: () => k.seal({ ...batch(), data: detached }),
+    want: 'ERR_BUFFER_DETACHED',
+  });
+  cases.push({
+    what: 'seal with meta a Uint32Array',
+    run: () => k.seal({ ...batch(), meta: new Uint32Array(2) }),
+    want: 'ERR_INVALID_ARG_TYPE',
+  });
+  cases.push({
+    what: 'seal with entries out of range',
+    run: () => k.seal(batch(), { entries: Int32Array.of(1) }),
+    want: 'ERR_OUT_OF_RANGE',
+  });
+  cases.push({
+    what: 'seal with verdicts too short',
+    run: () =>
+      k.seal(
+        { ...batch(), meta: Int32Array.of(0, 1, 2, 1), count: 2 },
+        { verdicts: new Uint8Array(1) },
+      ),
+    want: 'ERR_OUT_OF_RANGE',
+  });
+  cases.push({
+    what: 'open without a counter source',
+    run: () => k.open(batch()),
+    want: 'ERR_INVALID_ARG_TYPE',
+  });
+  cases.push({
+    what: 'open with counters a BigInt64Array',
+    run: () => k.open(batch(), { counters: new BigInt64Array(1) }),
+    want: 'ERR_INVALID_ARG_TYPE',
+  });
+  cases.push({
+    what: 'seal on a closed key',
+    run: () => loose(closed).seal(batch()),
+    want: 'ERR_KEY_CLOSED',
+  });
+  cases.push({
+    what: 'ReplayWindow.check(2n ** 64n)',
+    run: () => w.check(2n ** 64n),
+    want: 'ERR_OUT_OF_RANGE',
+  });
+  cases.push({
+    what: 'ReplayWindow.update(-1n)',
+    run: () => w.update(-1n),
+    want: 'ERR_OUT_OF_RANGE',
+  });
+  await expectCases(cases);
 });
 
 test('RouteTable', async () => {
