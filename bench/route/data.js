@@ -465,13 +465,27 @@ const MAKERS = {
     ...synthetic6(700000, 14),
     source: 'adversarial: BGP IPv6 lengths, scattered, random values',
   }),
+  // A VPN server's table (issue #13): the scattered sets with a value of
+  // its own for every prefix (a peer each), as inserted one by one.
+  srv4_1m: () => ({
+    ...distinct(synthetic4(1000000, 13)),
+    source: "a server's: BGP lengths, scattered, a value per prefix",
+  }),
+  srv6_700k: () => ({
+    ...distinct(synthetic6(700000, 14)),
+    source: "a server's: BGP IPv6 lengths, scattered, a value per prefix",
+  }),
 };
+
+function distinct(set) {
+  return { cidrs: set.cidrs, values: Int32Array.from(set.cidrs, (_, i) => i) };
+}
 
 function allSets() {
   return Object.fromEntries(Object.entries(MAKERS).map(([name, make]) => [name, make()]));
 }
 
-const family = (name) => (/^(real6|syn6|scat6)/.test(name) ? 6 : 4);
+const family = (name) => (/^(real6|syn6|scat6|srv6)/.test(name) ? 6 : 4);
 
 /**
  * Writes the named sets (default: all) to outDir and adds them to its

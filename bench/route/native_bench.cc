@@ -113,7 +113,7 @@ Set Load(const std::string& name) {
   s.count = s.values.size();
   std::string a = ReadFile(dir + "/" + name + ".addrs.bin");
   s.family = (name.rfind("real6", 0) == 0 || name.rfind("syn6", 0) == 0 ||
-              name.rfind("scat6", 0) == 0)
+              name.rfind("scat6", 0) == 0 || name.rfind("srv6", 0) == 0)
                  ? 6
                  : 4;
   if (s.family == 4) {

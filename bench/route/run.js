@@ -25,7 +25,7 @@ const quick = args.includes('--quick');
 // Trials per implementation and set; each figure is the best of them (the
 // machines are shared: a neighbour's burst only ever slows a trial down).
 const REPS = Number(opt('reps', quick ? '1' : '3'));
-const SETS = opt('sets', 'syn4_10k,real4,syn4_1m,real6,syn6_700k').split(',');
+const SETS = opt('sets', 'syn4_10k,real4,syn4_1m,real6,syn6_700k,srv4_1m,srv6_700k').split(',');
 const PEERS = opt('peers', 'longest-prefix-match,arkime-iptrie,cidr-matcher').split(',');
 // --paired (bench:check): only the paired trials (trial.js `paired`): our
 // figures and arkime-iptrie's measured in turn within one process.
@@ -173,6 +173,22 @@ function nativeBench(sets) {
     return [];
   }
   const rows = [];
+  if (sets.some((s) => s.startsWith('srv'))) {
+    // The figures of a server's table are read against this machine's
+    // memory floor: a dependent load that misses every cache, alone and 16
+    // at a time (MemoryFloor in native_bench.cc). Best of REPS.
+    step('C++ benchmark: the memory floor');
+    const floor = new Map();
+    for (let k = 0; k < REPS; k++) {
+      const r = spawnSync(bin, ['--memory'], { cwd: ROOT, encoding: 'utf8' });
+      for (const line of r.stdout.split('\n').filter((l) => l.startsWith('{'))) {
+        const row = JSON.parse(line);
+        const prev = floor.get(row.what);
+        if (!prev || row.ns < prev.ns) floor.set(row.what, row);
+      }
+    }
+    rows.push(...floor.values());
+  }
   for (const s of sets) {
     step(`C++ benchmark: ${s}`);
     // Best of REPS runs, figure by figure.
@@ -231,6 +247,11 @@ function table(results) {
       lines.push(
         `| RouteTable build from strings: from() / fromAsync() (max loop stall) | | | ${ratio(fastestBuild?.buildMs, ours.buildMs)} | ${ours.buildMs.toFixed(0)} ms / ${ours.buildAsyncMs.toFixed(0)} ms (${ours.buildAsyncMaxLoopStallMs.toFixed(1)} ms) | ${ours.bytesPerPrefix.toFixed(2)} (+${ours.controlBytesPerPrefix.toFixed(0)} control) |`,
       );
+      if (ours.insertOneByOneMs !== undefined) {
+        lines.push(
+          `| RouteTable insert() one by one, then the first lookup | | | | ${ours.insertOneByOneMs.toFixed(0)} ms + ${ours.firstLookupAfterMs.toFixed(1)} ms | |`,
+        );
+      }
       if (ours.buildAsyncTextMs !== undefined) {
         lines.push(
           `| RouteTable build from text (a Buffer): from() / fromAsync() (max loop stall) | | | ${ratio(fastestBuild?.buildMs, ours.buildAsyncTextMs)} | ${ours.buildTextMs.toFixed(0)} ms / ${ours.buildAsyncTextMs.toFixed(0)} ms (${ours.buildAsyncTextMaxLoopStallMs.toFixed(1)} ms) | |`,
@@ -260,7 +281,9 @@ function nativeTable(native) {
   lines.push('|---|---|---:|---:|---:|---:|---:|---:|');
   const key = (r) => `${r.set}|${r.structure}`;
   const groups = new Map();
-  for (const r of native.filter((x) => x.what && x.structure !== 'updates')) {
+  for (const r of native.filter(
+    (x) => x.what && x.structure !== 'updates' && x.structure !== 'memory',
+  )) {
     if (!groups.has(key(r))) groups.set(key(r), {});
     groups.get(key(r))[r.what] = r;
   }
@@ -270,6 +293,14 @@ function nativeTable(native) {
     const f = (w) => (g[w] ? g[w].ns.toFixed(1) : '-');
     lines.push(
       `| ${set} | ${structure} | ${f('single')} | ${f('batch16')} | ${f('batch256')} | ${f('batch4096')} | ${any.buildMs.toFixed(0)} ms | ${any.bytesPerPrefix.toFixed(2)} |`,
+    );
+  }
+  const floor = Object.fromEntries(
+    native.filter((x) => x.structure === 'memory').map((x) => [x.what, x.ns]),
+  );
+  if (floor['dram-latency']) {
+    lines.push(
+      `\nThis machine's memory floor: a load that misses every cache takes ${floor['dram-latency'].toFixed(0)} ns alone, ${floor['dram-16-chases'].toFixed(1)} ns each with 16 in flight (dependent loads over 1 GiB).`,
     );
   }
   const updates = native.filter((x) => x.structure === 'updates');
