@@ -129,7 +129,12 @@ class WireGuardDevice {
     let mixed = false;
     for (let i = 0; i < n; i++) {
       const p = peerOf[i];
-      if (p < 0) continue;
+      if (p < 0) {
+        // No peer's allowed IPs hold the destination (or no IP packet):
+        // dropped here, so that the seal below skips it.
+        batch.drop(i);
+        continue;
+      }
       if (first < 0) first = p;
       else if (p !== first) mixed = true;
     }

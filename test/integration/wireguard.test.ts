@@ -18,7 +18,7 @@ jest.setTimeout(90000);
 const root = path.join(__dirname, '../..');
 const PEER = path.join(root, 'examples/wireguard/peer.js');
 const tag = String(process.pid % 100000);
-const NS = { ours: `wgt-o-${tag}`, go: `wgt-g-${tag}` };
+const NS = { ours: `wgt-o-${tag}`, go: `wgt-g-${tag}`, third: `wgt-t-${tag}` };
 const WG = `wgt${tag}`; // wireguard-go's interface (its UAPI socket name is global)
 const OURS = { v4: '198.18.7.1', v6: '2001:db8:7::1' };
 const GO = { v4: '198.18.7.2', v6: '2001:db8:7::2' };
@@ -100,25 +100,30 @@ interface PeerStatus {
 }
 
 /** Our peer, from a config file; resolves once it printed "ready". */
-async function ours(conf: string, args: string[] = [], env: NodeJS.ProcessEnv = {}) {
+async function ours(
+  conf: string,
+  args: string[] = [],
+  env: NodeJS.ProcessEnv = {},
+  ns: string = NS.ours,
+) {
   const file = path.join(dir, `ours-${children.length}.conf`);
   fs.writeFileSync(file, conf, { mode: 0o600 });
-  const p = start(NS.ours, [process.execPath, PEER, '--config', file, ...args], {
+  const p = start(ns, [process.execPath, PEER, '--config', file, ...args], {
     STATE_DIR: path.join(dir, 'state'),
     ...env,
   });
   await p.next((l) => l.includes('"ready"'));
   // The status printed after this call (each second).
-  const status = async (): Promise<PeerStatus> => {
+  const statusAll = async (): Promise<PeerStatus[]> => {
     const isStatus = (x: string) => x.startsWith('{"status"');
     // Lines printed while a spawnSync held our loop are still in the pipe:
     // read them in, then forget them.
     await new Promise((r) => setTimeout(r, 100));
     p.drop(isStatus);
     const l = await p.next(isStatus);
-    return (JSON.parse(l) as { status: PeerStatus[] }).status[0];
+    return (JSON.parse(l) as { status: PeerStatus[] }).status;
   };
-  return { ...p, status };
+  return { ...p, status: async () => (await statusAll())[0], statusAll };
 }
 
 /** wireguard-go on interface WG in NS.go, configured with `wg set`. */
@@ -196,8 +201,7 @@ describeNetns('examples/wireguard with wireguard-go', () => {
       return;
     }
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vpn-provider-wg-'));
-    ip('netns', 'add', NS.ours);
-    ip('netns', 'add', NS.go);
+    for (const ns of Object.values(NS)) ip('netns', 'add', ns);
     ip(
       '-n',
       NS.ours,
@@ -214,10 +218,27 @@ describeNetns('examples/wireguard with wireguard-go', () => {
     );
     ip('-n', NS.ours, 'addr', 'add', '192.0.2.1/24', 'dev', 'wan0');
     ip('-n', NS.go, 'addr', 'add', '192.0.2.2/24', 'dev', 'wan0');
-    for (const ns of Object.values(NS)) {
-      ip('-n', ns, 'link', 'set', 'lo', 'up');
-      ip('-n', ns, 'link', 'set', 'wan0', 'up');
-    }
+    // A third namespace, our own client's in the many-peers test.
+    ip(
+      '-n',
+      NS.ours,
+      'link',
+      'add',
+      'wan1',
+      'type',
+      'veth',
+      'peer',
+      'name',
+      'wan1',
+      'netns',
+      NS.third,
+    );
+    ip('-n', NS.ours, 'addr', 'add', '198.51.100.1/24', 'dev', 'wan1');
+    ip('-n', NS.third, 'addr', 'add', '198.51.100.2/24', 'dev', 'wan1');
+    ip('-n', NS.ours, 'link', 'set', 'wan1', 'up');
+    ip('-n', NS.third, 'link', 'set', 'wan1', 'up');
+    for (const ns of Object.values(NS)) ip('-n', ns, 'link', 'set', 'lo', 'up');
+    for (const ns of [NS.ours, NS.go]) ip('-n', ns, 'link', 'set', 'wan0', 'up');
     me = genkey();
     them = genkey();
     ourConf = (o = {}) => `[Interface]
@@ -311,6 +332,58 @@ ${o.endpoint === '' ? '' : `Endpoint = ${o.endpoint ?? '192.0.2.2:51820'}`}
     const s = await p.status();
     expect(s.handshakes).toBe(1);
     expect(s.cookies).toBeGreaterThanOrEqual(1);
+  });
+
+  test('a server with two peers: wireguard-go and our own client, TCP to both at once', async () => {
+    // The server's TUN batches then hold packets for both peers: each peer's
+    // share is sealed with its key (one call each) and sent in one sendFrom.
+    const third = genkey();
+    const server = await ours(
+      `${ourConf({ endpoint: '' })}
+[Peer]
+PublicKey = ${third.pub}
+AllowedIPs = 198.18.7.3/32
+`,
+      ['--server', '--name', 'wgo0'],
+    );
+    await wireguardGo(withKey(goPeer({ endpoint: '192.0.2.1:51820' })));
+    await ours(
+      `[Interface]
+PrivateKey = ${third.priv}
+Address = 198.18.7.3/24
+
+[Peer]
+PublicKey = ${me.pub}
+AllowedIPs = ${OURS.v4}/32
+Endpoint = 198.51.100.1:51820
+PersistentKeepalive = 1
+`,
+      [],
+      { STATE_DIR: path.join(dir, 'state-third') },
+      NS.third,
+    );
+    expect(ping(NS.go, OURS.v4, ['-c', '2', '-i', '0.2']).ok).toBe(true);
+    expect(ping(NS.third, OURS.v4, ['-c', '2', '-i', '0.2']).ok).toBe(true);
+    const sinks = [
+      start(NS.go, [process.execPath, path.join(root, 'test/fixtures/sink.js'), 'tcp', '5305']),
+      start(NS.third, [process.execPath, path.join(root, 'test/fixtures/sink.js'), 'tcp', '5306']),
+    ];
+    await Promise.all(sinks.map((k) => k.next((l) => l === 'ready')));
+    start(NS.ours, [process.execPath, '-e', SENDER, GO.v4, '5305']);
+    start(NS.ours, [process.execPath, '-e', SENDER, '198.18.7.3', '5306']);
+    for (const k of sinks) {
+      const r = JSON.parse(await k.next((l) => l.startsWith('{'), 60000)) as {
+        bytes: number;
+        sha256: string;
+      };
+      expect(r).toEqual({ bytes: 96 * 65536, sha256: expected });
+    }
+    const st = await server.statusAll();
+    expect(st.map((x) => x.handshakes >= 1)).toEqual([true, true]);
+    expect(st.map((x) => x.endpoint)).toEqual([
+      '192.0.2.2:51820',
+      expect.stringMatching(/^198\.51\.100\.2:\d+$/),
+    ]);
   });
 
   test('a rekey in the middle of traffic loses nothing', async () => {
