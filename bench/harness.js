@@ -35,9 +35,11 @@ const SUITES = {
     script: 'route/run.js',
     root: false,
     full: [],
+    // syn4_10k: a table in cache; srv4_1m: a server's (a value per prefix,
+    // 14 MB, lookups that miss the caches).
     check: [
       '--sets',
-      'syn4_10k',
+      'syn4_10k,srv4_1m',
       '--reps',
       '2',
       '--no-native',
