@@ -63,6 +63,9 @@ const SUITES = {
   },
   // The UDP socket alone against C loops with the same offloads and dgram.
   udp: { script: 'udp/run.js', root: true, full: ['--reps', '5'], check: null },
+  // Batch AEAD against a C loop; a WireGuard tunnel, ours against
+  // wireguard-go's (needs wireguard-go, wireguard-tools, iperf3, libssl-dev).
+  wireguard: { script: 'wireguard/run.js', root: true, full: ['--reps', '3'], check: null },
 };
 
 function machine() {

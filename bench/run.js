@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 'use strict';
 // npm run bench: every suite (packet path with its batch-size sweep,
-// platform, route table, end-to-end tunnel, offloads, UDP socket), every
+// platform, route table, end-to-end tunnel, offloads, UDP socket, WireGuard), every
 // trial in a fresh process,
 // one progress bar over them. Writes bench/results/<date>.json (every
 // suite's data and the metrics, each with its ratio to a baseline of the
@@ -9,7 +9,7 @@
 // when the packet suite ran, the chart bench/chart.svg (the README's).
 // Arguments after -- go to every suite (e.g. --reps 3). Needs root for all
 // but the route suite.
-//   npm run bench [-- --reps=N] [--only packet,platform,route,tunnel,offload,udp] [--no-chart]
+//   npm run bench [-- --reps=N] [--only packet,platform,route,tunnel,offload,udp,wireguard] [--no-chart]
 const fs = require('node:fs');
 const path = require('node:path');
 const { SUITES, root, runSuites, markdown } = require('./harness');

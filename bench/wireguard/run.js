@@ -21,7 +21,7 @@ const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 const readline = require('node:readline');
-const { option, progress, median, writeResults } = require('../common');
+const { option, progress, median, metrics, writeResults } = require('../common');
 
 const root = path.join(__dirname, '..', '..');
 const argv = process.argv.slice(2);
@@ -305,10 +305,43 @@ async function tunnels() {
   return { summary, results };
 }
 
+// The harness's shape (bench/common.js metrics): one trial per
+// implementation and repetition, ratios to the baseline of the same one.
+function trialsOf(aeadRaw, tunnelRaw) {
+  const trials = [];
+  for (const [mode, byImpl] of Object.entries(aeadRaw ?? {}))
+    for (const [impl, xs] of Object.entries(byImpl))
+      xs.forEach((v, rep) =>
+        trials.push({
+          group: `aead ${mode}`,
+          impl: impl === 'c' ? 'c-loop' : 'aeadkey',
+          rep,
+          value: v,
+        }),
+      );
+  const tcp = [];
+  for (const [pair, byDir] of Object.entries(tunnelRaw ?? {}))
+    for (const [dir, xs] of Object.entries(byDir))
+      xs.forEach((v, rep) => tcp.push({ group: `tcp ${dir}`, impl: pair, rep, value: v }));
+  return [
+    ...metrics('wireguard', trials, {
+      unit: 'bytes/CPU-s',
+      higherIsBetter: true,
+      baselineOf: () => 'c-loop',
+    }),
+    ...metrics('wireguard', tcp, {
+      unit: 'bit/s',
+      higherIsBetter: true,
+      baselineOf: () => 'go-go',
+    }),
+  ];
+}
+
 (async () => {
   const out = {};
+  const aeadRaw = {};
   try {
-    if (only.includes('aead')) out.aead = aead({});
+    if (only.includes('aead')) out.aead = aead(aeadRaw);
     if (only.includes('tunnel')) out.tunnel = await tunnels();
   } finally {
     teardown();
@@ -326,6 +359,7 @@ async function tunnels() {
     );
   }
   console.log(`\nTargets (#19): ${targets.join('; ')}`);
+  out.metrics = trialsOf(aeadRaw, out.tunnel?.results);
   writeResults('wireguard', { reps, seconds, ...out }, jsonFile);
 })().catch((err) => {
   console.error(err);
