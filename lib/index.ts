@@ -36,15 +36,7 @@ export type {
   SendTarget,
   SendFromOptions,
 } from './udp';
-export { AeadKey, ReplayWindow, Verdict, verdictName, TAG_SIZE } from './crypto';
-export type {
-  AeadAlgorithm,
-  AeadKeyOptions,
-  CryptBatch,
-  SealOptions,
-  OpenOptions,
-  VerdictName,
-} from './crypto';
+export * from './crypto';
 export { ChromeEvent } from './events';
 export { VpnError, SystemError } from './errors';
 export type { PacketData } from './native';

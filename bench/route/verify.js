@@ -46,10 +46,9 @@ for (const name of sets) {
     .filter((l) => l >= 0)
     .reverse();
   const key = (i) => {
-    let v = 0n;
-    const b = fam === 4 ? 4 : 16;
     if (fam === 4) return BigInt(new Uint32Array(keys.buffer, 4 * i, 1)[0]);
-    for (let k = 0; k < b; k++) v = (v << 8n) | BigInt(keys[16 * i + k]);
+    let v = 0n;
+    for (let k = 0; k < 16; k++) v = (v << 8n) | BigInt(keys[16 * i + k]);
     return v;
   };
   const want = new Int32Array(n);

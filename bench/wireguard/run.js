@@ -233,7 +233,7 @@ async function tunnel(pair) {
     ]);
     if (up.status !== 0) throw new Error('the tunnel carries no ping');
     const out = {};
-    for (const dir of ['up', 'down']) {
+    for (const way of ['up', 'down']) {
       const srv = start(NS.b, ['iperf3', '-s', '-1', '-B', '198.18.7.2']);
       await new Promise((r) => setTimeout(r, 300));
       const args = [
@@ -247,11 +247,11 @@ async function tunnel(pair) {
         String(seconds),
         '-J',
       ];
-      if (dir === 'down') args.push('-R');
+      if (way === 'down') args.push('-R');
       const r = spawnSync('ip', args, { encoding: 'utf8', timeout: (seconds + 20) * 1000 });
       srv.kill();
       const j = JSON.parse(r.stdout);
-      out[dir] = j.end.sum_received.bits_per_second;
+      out[way] = j.end.sum_received.bits_per_second;
     }
     return out;
   } finally {

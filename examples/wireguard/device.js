@@ -103,10 +103,7 @@ class WireGuardDevice {
       if (e) this.endpoints.set(i, new UdpPeer(e.address, e.port));
     });
     this.indices = new Map(); // our index -> { peer, keypair } or { peer, handshake }
-    this.peerOf = new Int32Array(batchSize);
-    this.entries = new Int32Array(batchSize);
-    this.verdicts = new Uint8Array(batchSize);
-    this.owner = new Int32Array(batchSize); // datagram -> keypair slot in `groups`
+    this.grow(batchSize);
     this.handshakesThisSecond = 0;
     this.secondStart = Date.now();
     this.cookiesSent = 0;
@@ -206,9 +203,9 @@ class WireGuardDevice {
 
   onDatagrams(batch) {
     const { data, meta, count } = batch;
-    if (count > this.owner.length) this.grow(count);
+    if (count > this.peerOf.length) this.grow(count);
     const now = Date.now();
-    const groups = []; // { kp, peer, entries: number[] }
+    const groups = []; // { kp, peer, entries: number[], authentic, data }
     let last = null;
     for (let i = 0; i < count; i++) {
       const at = meta[3 * i];
@@ -228,7 +225,13 @@ class WireGuardDevice {
           }
           last = groups.find((g) => g.kp === slot.keypair);
           if (!last) {
-            last = { kp: slot.keypair, peer: slot.peer, entries: [] };
+            last = {
+              kp: slot.keypair,
+              peer: slot.peer,
+              entries: [],
+              authentic: false,
+              data: false,
+            };
             groups.push(last);
           }
         }
@@ -244,42 +247,39 @@ class WireGuardDevice {
       }
       batch.drop(i);
     }
-    let writes = 0;
+    // Open each keypair's datagrams in one call; the authentic packets'
+    // peers go in peerOf, their sources are checked below, per batch.
+    const peerOf = this.peerOf;
+    let opened = 0;
     for (const g of groups) {
-      const entries = Int32Array.from(g.entries);
-      const opened = g.kp.recv.open(batch, {
-        entries,
+      g.kp.recv.open(batch, {
+        entries: Int32Array.from(g.entries),
         counterAt: 8,
         skip: HEADER,
         replay: g.kp.replay,
         verdicts: this.verdicts,
         trimToIp: true,
       });
-      const peer = g.peer;
-      let authentic = false;
-      let lastSource = -1;
+      const stats = g.peer.stats;
       for (const i of g.entries) {
         const v = this.verdicts[i];
-        if (v === Verdict.ok || v === Verdict.empty) {
-          authentic = true;
-          if (
-            v === Verdict.ok &&
-            !this.fromPeer(data, meta[3 * i], meta[3 * i + 1], peer.index, lastSource)
-          ) {
-            peer.stats.forged++;
-            batch.drop(i);
-          } else if (v === Verdict.ok) {
-            lastSource = this.lastSourceKey;
-            peer.stats.rxBytes += meta[3 * i + 1];
-            writes++;
-          }
-        } else if (v === Verdict.replay) peer.stats.replayed++;
-        else peer.stats.invalid++;
+        if (v === Verdict.ok) {
+          peerOf[opened] = g.peer.index;
+          this.entries[opened++] = i;
+          g.data = true;
+        }
+        if (v === Verdict.ok || v === Verdict.empty) g.authentic = true;
+        else if (v === Verdict.replay) stats.replayed++;
+        else stats.invalid++;
       }
-      if (!authentic) continue;
+    }
+    const writes = this.checkSources(batch, opened);
+    for (const g of groups) {
+      if (!g.authentic) continue;
+      const peer = g.peer;
       peer.lastRecv = now;
       peer.awaitingSince = 0;
-      if (opened > 0) peer.lastDataRecv = now;
+      if (g.data) peer.lastDataRecv = now;
       // Roaming: the endpoint is wherever its latest authentic datagram came from.
       const m = meta[3 * g.entries[g.entries.length - 1] + 2];
       const rec = batch.peers.subarray(m * 24, m * 24 + 24);
@@ -292,26 +292,52 @@ class WireGuardDevice {
   }
 
   /**
-   * Cryptokey routing on the way in: is the packet's source address one of
-   * the peer's allowed IPs? (Runs of one flow repeat the last answer.)
+   * Cryptokey routing on the way in: the source of each opened packet
+   * (entries[k], from peer peerOf[k]) must be one of that peer's allowed
+   * IPs: one lookupBatch4 and one lookupBatch6 for the batch. Drops and
+   * counts the others; returns how many packets are left to write.
    */
-  fromPeer(data, at, len, peerIndex, lastSource) {
-    const v = data[at] >> 4;
-    if (v === 4 && len >= 20) {
-      const src =
-        ((data[at + 12] << 24) | (data[at + 13] << 16) | (data[at + 14] << 8) | data[at + 15]) >>>
-        0;
-      this.lastSourceKey = src;
-      if (src === lastSource) return true;
-      return this.allowed.lookup(src) === peerIndex;
+  checkSources(batch, n) {
+    const { data, meta } = batch;
+    const { src4, src6, at4, at6, found } = this;
+    let n4 = 0;
+    let n6 = 0;
+    for (let k = 0; k < n; k++) {
+      const at = meta[3 * this.entries[k]];
+      if (data[at] >> 4 === 4) {
+        src4[n4] =
+          ((data[at + 12] << 24) | (data[at + 13] << 16) | (data[at + 14] << 8) | data[at + 15]) >>>
+          0;
+        at4[n4++] = k;
+      } else {
+        src6.set(data.subarray(at + 8, at + 24), 16 * n6);
+        at6[n6++] = k;
+      }
     }
-    if (v === 6 && len >= 40) {
-      this.lastSourceKey = -1;
-      const g = [];
-      for (let k = 8; k < 24; k += 2) g.push(((data[at + k] << 8) | data[at + k + 1]).toString(16));
-      return this.allowed.lookup(g.join(':')) === peerIndex;
+    let writes = 0;
+    const settle = (ks, m) => {
+      for (let j = 0; j < m; j++) {
+        const k = ks[j];
+        const i = this.entries[k];
+        const peer = this.peers[this.peerOf[k]];
+        if (found[j] !== peer.index) {
+          peer.stats.forged++;
+          batch.drop(i);
+        } else {
+          peer.stats.rxBytes += meta[3 * i + 1];
+          writes++;
+        }
+      }
+    };
+    if (n4 > 0) {
+      this.allowed.lookupBatch4(src4.subarray(0, n4), found);
+      settle(at4, n4);
     }
-    return false;
+    if (n6 > 0) {
+      this.allowed.lookupBatch6(src6.subarray(0, 16 * n6), found);
+      settle(at6, n6);
+    }
+    return writes;
   }
 
   // --- handshakes ----------------------------------------------------------
@@ -527,11 +553,16 @@ class WireGuardDevice {
     }));
   }
 
+  /** Scratch arrays of a batch's size (per entry). */
   grow(n) {
     this.peerOf = new Int32Array(n);
     this.entries = new Int32Array(n);
     this.verdicts = new Uint8Array(n);
-    this.owner = new Int32Array(n);
+    this.src4 = new Uint32Array(n);
+    this.src6 = new Uint8Array(16 * n);
+    this.at4 = new Int32Array(n);
+    this.at6 = new Int32Array(n);
+    this.found = new Int32Array(n);
   }
 
   close() {

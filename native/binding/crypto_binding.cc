@@ -105,16 +105,42 @@ class AeadWrap : public Napi::ObjectWrap<AeadWrap> {
     return *aead_;
   }
 
-  // Reads (data, meta, stride, count, entries, verdicts, counters) from
-  // info[0..6]; verdicts and counters are checked to cover count entries.
-  crypto::Batch BatchArgs(const Napi::CallbackInfo& info, uint8_t** verdicts,
-                          uint64_t** counters) {
+  // What seal and open share: the batch and its per-entry arrays.
+  struct BatchCall {
+    crypto::Batch batch{};
+    uint8_t* verdicts = nullptr;
+    uint64_t* counters = nullptr;
+  };
+
+  // An optional typed array with at least `count` elements (nullptr when
+  // null or undefined).
+  static void* PerEntry(Napi::Env env, Napi::Value v, napi_typedarray_type type,
+                        uint32_t count, const char* type_message,
+                        const char* name) {
+    if (v.IsNull() || v.IsUndefined()) return nullptr;
+    size_t n = 0;
+    void* p = TypedArg(env, v, type, &n, type_message);
+    if (n < count)
+      throw CodedRangeError(
+          env, "ERR_OUT_OF_RANGE",
+          std::string(name) + " must hold an entry per packet of the batch");
+    return p;
+  }
+
+  // Checks that info has `args` arguments (else a TypeError with `usage`)
+  // and reads (data, meta, stride, count, entries, verdicts, counters)
+  // from info[0..6].
+  BatchCall BatchArgs(const Napi::CallbackInfo& info, size_t args,
+                      const char* usage) {
     Napi::Env env = info.Env();
+    if (info.Length() < args)
+      throw CodedTypeError(env, "ERR_INVALID_ARG_TYPE", usage);
     ByteSpan data = BytesArg(env, info[0], "batch's data");
     size_t nmeta = 0;
     auto* meta = static_cast<int32_t*>(TypedArg(
         env, info[1], napi_int32_array, &nmeta, "meta must be an Int32Array"));
-    crypto::Batch b{};
+    BatchCall c;
+    crypto::Batch& b = c.batch;
     b.data = const_cast<uint8_t*>(data.data);
     b.size = data.len;
     b.meta = meta;
@@ -132,28 +158,13 @@ class AeadWrap : public Napi::ObjectWrap<AeadWrap> {
               env, "ERR_OUT_OF_RANGE",
               "entries must hold indices below the batch's count");
     }
-    *verdicts = nullptr;
-    if (!info[5].IsNull() && !info[5].IsUndefined()) {
-      size_t n = 0;
-      *verdicts = static_cast<uint8_t*>(TypedArg(
-          env, info[5], napi_uint8_array, &n, "verdicts must be a Uint8Array"));
-      if (n < b.count)
-        throw CodedRangeError(
-            env, "ERR_OUT_OF_RANGE",
-            "verdicts must hold an entry per packet of the batch");
-    }
-    *counters = nullptr;
-    if (!info[6].IsNull() && !info[6].IsUndefined()) {
-      size_t n = 0;
-      *counters = static_cast<uint64_t*>(
-          TypedArg(env, info[6], napi_biguint64_array, &n,
-                   "counters must be a BigUint64Array"));
-      if (n < b.count)
-        throw CodedRangeError(
-            env, "ERR_OUT_OF_RANGE",
-            "counters must hold an entry per packet of the batch");
-    }
-    return b;
+    c.verdicts = static_cast<uint8_t*>(
+        PerEntry(env, info[5], napi_uint8_array, b.count,
+                 "verdicts must be a Uint8Array", "verdicts"));
+    c.counters = static_cast<uint64_t*>(
+        PerEntry(env, info[6], napi_biguint64_array, b.count,
+                 "counters must be a BigUint64Array", "counters"));
+    return c;
   }
 
   // seal(data, meta, stride, count, entries, verdicts, counters, counterAt,
@@ -161,13 +172,10 @@ class AeadWrap : public Napi::ObjectWrap<AeadWrap> {
   Napi::Value Seal(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     Aead& aead = Live(env);
-    if (info.Length() < 10)
-      throw CodedTypeError(env, "ERR_INVALID_ARG_TYPE",
-                           "seal(data, meta, stride, count, entries, verdicts, "
-                           "counters, counterAt, pad, tailroom)");
-    uint8_t* verdicts;
-    uint64_t* counters;
-    crypto::Batch b = BatchArgs(info, &verdicts, &counters);
+    BatchCall c =
+        BatchArgs(info, 10,
+                  "seal(data, meta, stride, count, entries, verdicts, "
+                  "counters, counterAt, pad, tailroom)");
     crypto::SealOptions o;
     o.counter_at =
         static_cast<int32_t>(IntArg(env, info[7], "counterAt", -4096, 0));
@@ -178,8 +186,8 @@ class AeadWrap : public Napi::ObjectWrap<AeadWrap> {
     o.pad = static_cast<uint32_t>(IntArg(env, info[8], "pad", 1, 256));
     o.tailroom =
         static_cast<uint32_t>(IntArg(env, info[9], "tailroom", 0, 65535));
-    uint32_t n =
-        crypto::SealBatch(aead, &next_, limit_, b, o, verdicts, counters);
+    uint32_t n = crypto::SealBatch(aead, &next_, limit_, c.batch, o, c.verdicts,
+                                   c.counters);
     return Napi::Number::New(env, n);
   }
 
@@ -188,17 +196,14 @@ class AeadWrap : public Napi::ObjectWrap<AeadWrap> {
   Napi::Value Open(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     Aead& aead = Live(env);
-    if (info.Length() < 11)
-      throw CodedTypeError(env, "ERR_INVALID_ARG_TYPE",
-                           "open(data, meta, stride, count, entries, verdicts, "
-                           "counters, counterAt, skip, replay, trimToIp)");
-    uint8_t* verdicts;
-    uint64_t* counters;
-    crypto::Batch b = BatchArgs(info, &verdicts, &counters);
+    BatchCall c =
+        BatchArgs(info, 11,
+                  "open(data, meta, stride, count, entries, verdicts, "
+                  "counters, counterAt, skip, replay, trimToIp)");
     crypto::OpenOptions o;
     o.counter_at =
         static_cast<int32_t>(IntArg(env, info[7], "counterAt", -1, 4096));
-    if (o.counter_at < 0 && !counters)
+    if (o.counter_at < 0 && !c.counters)
       throw CodedTypeError(env, "ERR_INVALID_ARG_TYPE",
                            "open needs counterAt or a counters array");
     o.skip = static_cast<uint32_t>(IntArg(env, info[8], "skip", 0, 4096));
@@ -212,7 +217,8 @@ class AeadWrap : public Napi::ObjectWrap<AeadWrap> {
       window = &ReplayWrap::Unwrap(info[9].As<Napi::Object>())->window();
     }
     o.trim_to_ip = info[10].ToBoolean().Value();
-    uint32_t n = crypto::OpenBatch(aead, window, b, o, verdicts, counters);
+    uint32_t n =
+        crypto::OpenBatch(aead, window, c.batch, o, c.verdicts, c.counters);
     return Napi::Number::New(env, n);
   }
 

@@ -13,6 +13,7 @@ import { closeChrome, createChrome, type Chrome } from '../../lib/chrome';
 import { native } from '../../lib/native';
 import { CHROME_PARAMETERS } from '../helpers/chrome';
 import { ip, plainEnv } from '../helpers/ip';
+import { joinByVeth } from '../helpers/netns-pair';
 import { describeNetns } from '../helpers/netns';
 import { ipv4Udp, pattern } from '../helpers/packets';
 import { receive, send, udpSocket } from '../helpers/udp';
@@ -144,26 +145,7 @@ describeNetns(
       dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vpn-chrome-ext-'));
       ip('netns', 'add', NS.client);
       ip('netns', 'add', NS.server);
-      ip(
-        '-n',
-        NS.client,
-        'link',
-        'add',
-        'wan0',
-        'type',
-        'veth',
-        'peer',
-        'name',
-        'wan0',
-        'netns',
-        NS.server,
-      );
-      ip('-n', NS.client, 'addr', 'add', '192.0.2.1/24', 'dev', 'wan0');
-      ip('-n', NS.server, 'addr', 'add', '192.0.2.2/24', 'dev', 'wan0');
-      for (const ns of Object.values(NS)) {
-        ip('-n', ns, 'link', 'set', 'lo', 'up');
-        ip('-n', ns, 'link', 'set', 'wan0', 'up');
-      }
+      joinByVeth(NS.client, NS.server, '192.0.2.1/24', '192.0.2.2/24');
     });
     afterAll(() => {
       for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');

@@ -8,6 +8,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { ip, plainEnv } from '../helpers/ip';
+import { joinByVeth } from '../helpers/netns-pair';
 import { describeNetns } from '../helpers/netns';
 
 jest.setTimeout(60000);
@@ -49,26 +50,7 @@ describeNetns("the README's client", () => {
     // /etc/resolv.conf): its DNS settings land there.
     fs.mkdirSync(netnsEtc, { recursive: true });
     fs.writeFileSync(path.join(netnsEtc, 'resolv.conf'), 'nameserver 203.0.113.53\n');
-    ip(
-      '-n',
-      NS.client,
-      'link',
-      'add',
-      'wan0',
-      'type',
-      'veth',
-      'peer',
-      'name',
-      'wan0',
-      'netns',
-      NS.server,
-    );
-    ip('-n', NS.client, 'addr', 'add', '192.0.2.1/24', 'dev', 'wan0');
-    ip('-n', NS.server, 'addr', 'add', '192.0.2.2/24', 'dev', 'wan0');
-    for (const ns of Object.values(NS)) {
-      ip('-n', ns, 'link', 'set', 'lo', 'up');
-      ip('-n', ns, 'link', 'set', 'wan0', 'up');
-    }
+    joinByVeth(NS.client, NS.server, '192.0.2.1/24', '192.0.2.2/24');
   });
 
   afterAll(() => {

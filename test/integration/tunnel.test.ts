@@ -6,14 +6,14 @@
 // behind the server's tunnel device), inside over IPv4 and IPv6, the
 // tunnel's datagrams over IPv4 and IPv6, with TUN offloads on and off; and
 // no IP fragment is made or reassembled on either side.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import * as readline from 'node:readline';
 import { ip, tool } from '../helpers/ip';
 import { describeNetns } from '../helpers/netns';
+import { joinByVeth, startInNetns, type NsProcess } from '../helpers/netns-pair';
 
 jest.setTimeout(60000);
 
@@ -22,40 +22,11 @@ const tag = String(process.pid);
 const NS = { client: `tunt-c-${tag}`, server: `tunt-s-${tag}` };
 const children: ChildProcess[] = [];
 
-/** A node script in a namespace; resolves JSON lines (or "ready"). */
-function run(ns: string, args: string[], env: NodeJS.ProcessEnv = {}) {
-  const child = spawn('ip', ['netns', 'exec', ns, process.execPath, ...args], {
-    stdio: ['pipe', 'pipe', 'pipe'],
-    env: { ...process.env, ...env },
-  });
-  children.push(child);
-  let err = '';
-  child.stderr!.on('data', (d) => (err += d));
-  const lines: string[] = [];
-  let wake: (() => void) | null = null;
-  readline.createInterface({ input: child.stdout! }).on('line', (l) => {
-    lines.push(l);
-    wake?.();
-  });
-  const next = (pred: (line: string) => boolean, ms = 20000) =>
-    new Promise<string>((resolve, reject) => {
-      const t = setTimeout(() => reject(new Error(`${args[0]}: timed out; stderr: ${err}`)), ms);
-      const check = () => {
-        const i = lines.findIndex(pred);
-        if (i >= 0) {
-          clearTimeout(t);
-          return resolve(lines.splice(i, 1)[0]);
-        }
-        if (child.exitCode !== null) {
-          clearTimeout(t);
-          return reject(new Error(`${args[0]} exited (${child.exitCode}): ${err}`));
-        }
-        wake = check;
-      };
-      child.once('exit', () => wake?.());
-      check();
-    });
-  return { child, next, stderr: () => err };
+/** A node script in a namespace; its lines as they come (JSON, or "ready"). */
+function run(ns: string, args: string[], env: NodeJS.ProcessEnv = {}): NsProcess {
+  const p = startInNetns(ns, [process.execPath, ...args], env);
+  children.push(p.child);
+  return p;
 }
 
 function fragments(ns: string): number {
@@ -127,28 +98,9 @@ describeNetns('the examples as a tunnel', () => {
     stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'vpn-provider-tunnel-'));
     ip('netns', 'add', NS.client);
     ip('netns', 'add', NS.server);
-    ip(
-      '-n',
-      NS.client,
-      'link',
-      'add',
-      'wan0',
-      'type',
-      'veth',
-      'peer',
-      'name',
-      'wan0',
-      'netns',
-      NS.server,
-    );
-    ip('-n', NS.client, 'addr', 'add', '192.0.2.1/24', 'dev', 'wan0');
-    ip('-n', NS.server, 'addr', 'add', '192.0.2.2/24', 'dev', 'wan0');
+    joinByVeth(NS.client, NS.server, '192.0.2.1/24', '192.0.2.2/24');
     ip('-n', NS.client, 'addr', 'add', '2001:db8:f::1/64', 'dev', 'wan0', 'nodad');
     ip('-n', NS.server, 'addr', 'add', '2001:db8:f::2/64', 'dev', 'wan0', 'nodad');
-    for (const ns of Object.values(NS)) {
-      ip('-n', ns, 'link', 'set', 'lo', 'up');
-      ip('-n', ns, 'link', 'set', 'wan0', 'up');
-    }
   });
 
   afterAll(() => {

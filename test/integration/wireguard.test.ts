@@ -4,14 +4,14 @@
 // cross both ways, IPv4 and IPv6 inside; a rekey in the middle of traffic
 // loses nothing; a packet whose inner source is not the peer's is dropped;
 // a replayed datagram is dropped; a wrong key never completes a handshake.
-import { spawn, spawnSync, execFileSync, type ChildProcess } from 'node:child_process';
+import { spawnSync, execFileSync, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import * as readline from 'node:readline';
 import { ip, plainEnv } from '../helpers/ip';
 import { describeNetns, strict } from '../helpers/netns';
+import { joinByVeth, startInNetns, type NsProcess } from '../helpers/netns-pair';
 
 jest.setTimeout(90000);
 
@@ -41,44 +41,11 @@ function genkey(): { priv: string; pub: string } {
   return { priv, pub };
 }
 
-/** A process in a namespace; JSON lines on its stdout. */
-function start(ns: string, argv: string[], env: NodeJS.ProcessEnv = {}) {
-  const child = spawn('ip', ['netns', 'exec', ns, ...argv], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, ...env },
-  });
-  children.push(child);
-  let err = '';
-  child.stderr!.on('data', (d) => (err += d));
-  const lines: string[] = [];
-  let wake: (() => void) | null = null;
-  readline.createInterface({ input: child.stdout! }).on('line', (l) => {
-    lines.push(l);
-    wake?.();
-  });
-  const next = (pred: (line: string) => boolean, ms = 20000) =>
-    new Promise<string>((resolve, reject) => {
-      const t = setTimeout(() => reject(new Error(`${argv[0]}: timed out; stderr: ${err}`)), ms);
-      const check = () => {
-        const i = lines.findIndex(pred);
-        if (i >= 0) {
-          clearTimeout(t);
-          return resolve(lines.splice(i, 1)[0]);
-        }
-        if (child.exitCode !== null) {
-          clearTimeout(t);
-          return reject(new Error(`${argv[0]} exited (${child.exitCode}): ${err}`));
-        }
-        wake = check;
-      };
-      child.once('exit', () => wake?.());
-      check();
-    });
-  /** Forgets the lines already printed that match (to wait for a fresh one). */
-  const drop = (pred: (line: string) => boolean) => {
-    for (let i = lines.length - 1; i >= 0; i--) if (pred(lines[i])) lines.splice(i, 1);
-  };
-  return { child, next, drop, stderr: () => err };
+/** A process in a namespace (stopped after each test). */
+function start(ns: string, argv: string[], env: NodeJS.ProcessEnv = {}): NsProcess {
+  const p = startInNetns(ns, argv, env);
+  children.push(p.child);
+  return p;
 }
 
 function stop(c: ChildProcess): Promise<void> {
@@ -202,43 +169,9 @@ describeNetns('examples/wireguard with wireguard-go', () => {
     }
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vpn-provider-wg-'));
     for (const ns of Object.values(NS)) ip('netns', 'add', ns);
-    ip(
-      '-n',
-      NS.ours,
-      'link',
-      'add',
-      'wan0',
-      'type',
-      'veth',
-      'peer',
-      'name',
-      'wan0',
-      'netns',
-      NS.go,
-    );
-    ip('-n', NS.ours, 'addr', 'add', '192.0.2.1/24', 'dev', 'wan0');
-    ip('-n', NS.go, 'addr', 'add', '192.0.2.2/24', 'dev', 'wan0');
+    joinByVeth(NS.ours, NS.go, '192.0.2.1/24', '192.0.2.2/24');
     // A third namespace, our own client's in the many-peers test.
-    ip(
-      '-n',
-      NS.ours,
-      'link',
-      'add',
-      'wan1',
-      'type',
-      'veth',
-      'peer',
-      'name',
-      'wan1',
-      'netns',
-      NS.third,
-    );
-    ip('-n', NS.ours, 'addr', 'add', '198.51.100.1/24', 'dev', 'wan1');
-    ip('-n', NS.third, 'addr', 'add', '198.51.100.2/24', 'dev', 'wan1');
-    ip('-n', NS.ours, 'link', 'set', 'wan1', 'up');
-    ip('-n', NS.third, 'link', 'set', 'wan1', 'up');
-    for (const ns of Object.values(NS)) ip('-n', ns, 'link', 'set', 'lo', 'up');
-    for (const ns of [NS.ours, NS.go]) ip('-n', ns, 'link', 'set', 'wan0', 'up');
+    joinByVeth(NS.ours, NS.third, '198.51.100.1/24', '198.51.100.2/24', 'wan1');
     me = genkey();
     them = genkey();
     ourConf = (o = {}) => `[Interface]
