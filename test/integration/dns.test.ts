@@ -128,6 +128,7 @@ describeDns('DNS in a private mount namespace', () => {
         expect(table).toBeGreaterThanOrEqual(30100);
         expect(kernelState(table).rules.length).toBeGreaterThan(0);
         expect(fs.readFileSync(RESOLV, 'utf8')).toMatch(/^# Written by vpn-provider/);
+        child.child.kill('SIGUSR2'); // now the provider's code fails
         expect(await child.exited()).toMatchObject({ code, signal: null });
         // Gone with the process, not left for the next start.
         const left = kernelState(table);
