@@ -17,6 +17,7 @@
 //    them, or -1: "no such prefix, use the top slot's value". That way a
 //    short prefix (even 0.0.0.0/0) changes only top slots (and the hidden
 //    leaves of roots), never a subtree.
+//  - Leaves are 2, 3 or 4 bytes, as narrow as the values allow (leaves.h).
 //  - For IPv6 (PC = true) a node can skip strides: when every prefix below a
 //    node shares the next 6k bits (k <= 4) and none ends there, the k
 //    single-child nodes are replaced by a compare of those bits; a mismatch
@@ -36,6 +37,7 @@
 
 #include "route/huge_alloc.h"
 #include "route/ip.h"
+#include "route/leaves.h"
 #include "route/patricia.h"
 
 // Lookups are popcounts. Baseline x86-64 has no POPCNT instruction, and the
@@ -112,37 +114,35 @@ class Poptrie {
   void Reset() {
     Vec<Top>().swap(top_);
     Vec<Node>().swap(nodes_);
-    Vec<int32_t>().swap(leaves_);
-    std::memset(free_nodes_, 0, sizeof free_nodes_);
-    std::memset(free_leaves_, 0, sizeof free_leaves_);
-    node_lists_ = leaf_lists_ = 0;
-    free_node_slots_ = free_leaf_slots_ = 0;
+    leaves_.Release();
+    ForgetFree();
   }
 
   bool allocated() const { return !top_.empty(); }
 
-  void Clear() {
+  // Empty, with the top level allocated and leaves as narrow as values up
+  // to max allow (they widen when a patch brings a larger one).
+  void Clear(int32_t max = 0) {
     top_.assign(size_t{1} << S, Top{-1});
     nodes_.assign(1, Node{});
-    leaves_.assign(1, 0);
-    std::memset(free_nodes_, 0, sizeof free_nodes_);
-    std::memset(free_leaves_, 0, sizeof free_leaves_);
-    node_lists_ = leaf_lists_ = 0;
-    free_node_slots_ = free_leaf_slots_ = 0;
+    leaves_.Assign(1, 0, max);
+    ForgetFree();
   }
 
   size_t bytes() const {
     return top_.capacity() * sizeof(Top) + nodes_.capacity() * sizeof(Node) +
-           leaves_.capacity() * sizeof(int32_t);
+           leaves_.capacity_bytes();
   }
   // Bytes held in free lists (left by patches, reused by later ones).
   size_t free_bytes() const {
-    return free_node_slots_ * sizeof(Node) + free_leaf_slots_ * sizeof(int32_t);
+    return free_node_slots_ * sizeof(Node) + free_leaf_slots_ * leaves_.width();
   }
   // Nodes in use.
   size_t node_count() const {
     return nodes_.empty() ? 0 : nodes_.size() - 1 - free_node_slots_;
   }
+  // Bytes per leaf: 2, 3 or 4 (see leaves.h).
+  unsigned leaf_width() const { return leaves_.width(); }
   size_t leaf_count() const {
     return leaves_.empty() ? 0 : leaves_.size() - 1 - free_leaf_slots_;
   }
@@ -162,7 +162,9 @@ class Poptrie {
   // Builds from entries sorted by (key, length), without duplicates. The
   // buffer is used as scratch space and left in an unspecified order.
   void Build(Entry<K>* e, size_t n) {
-    Clear();
+    int32_t max = 0;
+    for (size_t i = 0; i < n; ++i) max = e[i].value > max ? e[i].value : max;
+    Clear(max);
     n = DropRedundant(e, n, -1);
     size_t w = 0;
     for (size_t i = 0; i < n; ++i) {
@@ -174,7 +176,7 @@ class Poptrie {
     }
     // Rough sizes, so that the vectors grow once or twice.
     nodes_.reserve(w / 2 + 16);
-    leaves_.reserve(w * 2 + 16);
+    leaves_.Reserve(w * 2 + 16);
     size_t i = 0;
     while (i < w) {
       uint64_t slot = Bits(e[i].key, 0, S);
@@ -187,7 +189,7 @@ class Poptrie {
       i = j;
     }
     nodes_.shrink_to_fit();
-    leaves_.shrink_to_fit();
+    leaves_.ShrinkToFit();
   }
 
   // Brings the structure in line with `cp` after the prefix key/len was
@@ -361,7 +363,7 @@ class Poptrie {
       return;
     }
     const size_t bytes =
-        nodes_.size() * sizeof(Node) + leaves_.size() * sizeof(int32_t);
+        nodes_.size() * sizeof(Node) + leaves_.size() * leaves_.width();
     if (bytes > kLargeBytes) {
       BatchOf<true, PC ? kLanes : 32>(keys, out, n);
     } else {
@@ -417,7 +419,7 @@ class Poptrie {
         __builtin_prefetch(&nodes[ni[l]]);
       }
     }
-    const int32_t* leaves = leaves_.data();
+    const Leaves::View leaves = leaves_.view();
     while (nlive != 0) {
       size_t next = 0;
       for (size_t x = 0; x < nlive; ++x) {
@@ -462,7 +464,7 @@ class Poptrie {
         } else if (const uint64_t lv = n.leafvec; kDefer && (!PC || lv)) {
           const uint32_t at = static_cast<uint32_t>(
               n.base0 + __builtin_popcountll(lv & ((bit << 1) - 1)) - 1);
-          __builtin_prefetch(&leaves[at]);
+          __builtin_prefetch(leaves.Addr(at));
           leaf_at[l] = at;
           leafed[nleafed++] = static_cast<uint16_t>(l);
         } else {
@@ -551,7 +553,7 @@ class Poptrie {
   // unconsumed bits at the top of hi:lo. Returns true and the child in
   // *ni, or false and the leaf's value (-1: the top slot's) in *r.
   static bool Step(const Node& n, uint64_t* hi, uint64_t* lo, uint32_t* ni,
-                   int32_t* r, const int32_t* leaves) {
+                   int32_t* r, const Leaves::View& leaves) {
     uint64_t h = *hi, o = *lo;
     unsigned w = 6;
     if constexpr (PC) {
@@ -583,7 +585,8 @@ class Poptrie {
   // The value of leaf slot `bit` of node n: from the leaf array, or inline
   // (IPv6, one run; never in a root, which keeps its runs after its hidden
   // leaf).
-  static int32_t LeafOf(const Node& n, uint64_t bit, const int32_t* leaves) {
+  static int32_t LeafOf(const Node& n, uint64_t bit,
+                        const Leaves::View& leaves) {
     uint64_t lv = n.leafvec;
     if constexpr (!PC) {
       return leaves[n.base0 + __builtin_popcountll(lv & ((bit << 1) - 1)) - 1];
@@ -597,7 +600,7 @@ class Poptrie {
 
   int32_t Walk(uint32_t ni, uint64_t hi, uint64_t lo) const {
     const Node* nodes = nodes_.data();
-    const int32_t* leaves = leaves_.data();
+    const Leaves::View leaves = leaves_.view();
     int32_t r;
     while (Step(nodes[ni], &hi, &lo, &ni, &r, leaves)) {
     }
@@ -609,7 +612,7 @@ class Poptrie {
     uint64_t span = uint64_t{1} << (S - len);
     for (uint64_t s = first; s < first + span; ++s) {
       if (IsRoot(top_[s])) {
-        leaves_[nodes_[RootOf(top_[s])].base0 - 1] = value;
+        leaves_.Put(nodes_[RootOf(top_[s])].base0 - 1, value);
       } else {
         top_[s] = value;
       }
@@ -750,7 +753,7 @@ class Poptrie {
     uint32_t base0 = 0;
     if (root_short != nullptr) {
       base0 = AllocLeaves(nruns + 1) + 1;
-      leaves_[base0 - 1] = *root_short;
+      leaves_.Put(base0 - 1, *root_short);
     } else if (PC && nruns == 1) {
       // One run: its value in base0 itself, leafvec 0 (a node with leaf
       // slots and no run in leafvec means this), no leaf array access.
@@ -762,7 +765,7 @@ class Poptrie {
     } else if (nruns) {
       base0 = AllocLeaves(nruns);
     }
-    if (nruns) std::memcpy(&leaves_[base0], runs, nruns * sizeof(int32_t));
+    for (unsigned r = 0; r < nruns; ++r) leaves_.Put(base0 + r, runs[r]);
     uint32_t base1 = nchildren ? AllocNodes(nchildren) : 0;
     hdr.vector = vector;
     hdr.leafvec = leafvec;
@@ -833,7 +836,7 @@ class Poptrie {
     uint32_t base0 = 0;
     if (root_short != nullptr) {
       base0 = AllocLeaves(1) + 1;
-      leaves_[base0 - 1] = *root_short;
+      leaves_.Put(base0 - 1, *root_short);
     }
     uint32_t base1 = AllocNodes(static_cast<unsigned>(slots));
     hdr.vector = ~uint64_t{0};
@@ -868,8 +871,8 @@ class Poptrie {
   }
 
   // Free blocks of nodes and of leaves, one list per block size (1..64, and
-  // 65 for the leaves of a root with 64 runs),
-  // linked through their first element; a bit per non-empty list. A request
+  // 65 for the leaves of a root with 64 runs; node blocks linked through
+  // their first node); a bit per non-empty list. A request
   // takes the smallest block that fits and returns the rest to its list.
   // The children of a jump node (2^w > 64) come from the end of the array
   // and go back as blocks of 64.
@@ -901,47 +904,51 @@ class Poptrie {
     node_lists_ |= uint64_t{1} << (cnt - 1);
     free_node_slots_ += cnt;
   }
+  // Free leaf blocks are kept in lists of their own (a 2-byte leaf cannot
+  // hold a link), last freed first.
   uint32_t AllocLeaves(unsigned cnt) {
     if (cnt == 65) {
       // A full root: 64 runs and the hidden leaf; its own list, no splits.
-      uint32_t head = free_leaves_[65];
-      if (head != 0) {
-        free_leaves_[65] = static_cast<uint32_t>(leaves_[head]);
+      std::vector<uint32_t>& list = free_leaves_[65];
+      if (!list.empty()) {
+        uint32_t head = list.back();
+        list.pop_back();
         free_leaf_slots_ -= 65;
         return head;
       }
-      uint32_t i = static_cast<uint32_t>(leaves_.size());
-      leaves_.resize(leaves_.size() + 65);
-      return i;
-    }
-    uint64_t fit = leaf_lists_ & (~uint64_t{0} << (cnt - 1));
-    if (fit != 0) {
+    } else if (uint64_t fit = leaf_lists_ & (~uint64_t{0} << (cnt - 1))) {
       unsigned size = static_cast<unsigned>(__builtin_ctzll(fit)) + 1;
-      uint32_t head = free_leaves_[size];
-      free_leaves_[size] = static_cast<uint32_t>(leaves_[head]);
-      if (free_leaves_[size] == 0) leaf_lists_ &= ~(uint64_t{1} << (size - 1));
+      std::vector<uint32_t>& list = free_leaves_[size];
+      uint32_t head = list.back();
+      list.pop_back();
+      if (list.empty()) leaf_lists_ &= ~(uint64_t{1} << (size - 1));
       free_leaf_slots_ -= size;
       if (size > cnt) FreeLeaves(head + cnt, size - cnt);
       return head;
     }
     uint32_t i = static_cast<uint32_t>(leaves_.size());
-    leaves_.resize(leaves_.size() + cnt);
+    leaves_.Resize(leaves_.size() + cnt);
     return i;
   }
   void FreeLeaves(uint32_t i, unsigned cnt) {
-    leaves_[i] = static_cast<int32_t>(free_leaves_[cnt]);
-    free_leaves_[cnt] = i;
+    free_leaves_[cnt].push_back(i);
     if (cnt <= 64) leaf_lists_ |= uint64_t{1} << (cnt - 1);
     free_leaf_slots_ += cnt;
+  }
+  void ForgetFree() {
+    std::memset(free_nodes_, 0, sizeof free_nodes_);
+    for (auto& list : free_leaves_) std::vector<uint32_t>().swap(list);
+    node_lists_ = leaf_lists_ = 0;
+    free_node_slots_ = free_leaf_slots_ = 0;
   }
 
   template <typename T>
   using Vec = std::vector<T, HugeAlloc<T>>;
   Vec<Top> top_;
   Vec<Node> nodes_;
-  Vec<int32_t> leaves_;
+  Leaves leaves_;
   uint32_t free_nodes_[65];
-  uint32_t free_leaves_[66];  // blocks of 1..65 (65: a root's)
+  std::vector<uint32_t> free_leaves_[66];  // blocks of 1..65 (65: a root's)
   uint64_t node_lists_ = 0;
   uint64_t leaf_lists_ = 0;
   size_t free_node_slots_ = 0;

@@ -98,8 +98,17 @@ void Differential(uint64_t seed, int ops, int lookups_per_check,
     if (kind < 6 || live.empty()) {
       int len = static_cast<int>(rng() % (W + 1));
       K k = RandomKey<K>(rng, hot) & Mask<K>(len);
-      // Few values (runs merge) or many (every leaf its own run).
+      // Few values (runs merge) or many (every leaf its own run); with
+      // seeds 7 and up, values at the edges of the leaf widths (leaves.h)
+      // that get larger as the run goes on, so that patches widen the
+      // leaves of a patched structure (2 -> 3 -> 4 bytes).
       int32_t v = static_cast<int32_t>(rng() % (seed % 2 ? 5 : 1000));
+      if (seed >= 7 && rng() % 2) {
+        static constexpr int32_t kEdges[] = {
+            0xfffe, 0xffff, 0x10000, 0xfffffe, 0xffffff, 0x1000000, 0x7fffffff};
+        int upto = 1 + static_cast<int>(7 * static_cast<int64_t>(op) / ops);
+        v = kEdges[rng() % static_cast<unsigned>(upto)];
+      }
       ref.Insert(k, len, v);
       fam.Insert(k, len, v);
       live.push_back({k, len});
@@ -138,6 +147,7 @@ void Differential(uint64_t seed, int ops, int lookups_per_check,
     }
   }
   if (jump_density != 0) CHECK(jumps_seen > 0);
+  if (seed >= 7) CHECK_EQ(fam.fib.leaf_width(), 4u);
   CHECK_EQ(fam.size(), ref.m.size());
   CHECK_EQ(mismatches, 0);
   // A full rebuild must agree with the patched structure.
@@ -355,12 +365,12 @@ TEST(RedundantPrefixesFollowTheirCover) {
 }
 
 TEST(Differential4) {
-  for (uint64_t seed = 1; seed <= 6; ++seed)
+  for (uint64_t seed = 1; seed <= 8; ++seed)
     Differential<uint32_t>(seed, 3000, 20);
 }
 
 TEST(Differential6) {
-  for (uint64_t seed = 1; seed <= 6; ++seed) Differential<u128>(seed, 3000, 20);
+  for (uint64_t seed = 1; seed <= 8; ++seed) Differential<u128>(seed, 3000, 20);
 }
 
 TEST(Differential6WithJumpNodes) {
@@ -783,6 +793,52 @@ TEST(BatchMatchesSingle) {
     bad += out[i] != t.Lookup6(vpn::route::Load6(&b[16 * i]));
   }
   CHECK_EQ(bad, 0);
+}
+
+// Leaves take 2, 3 or 4 bytes as the values need (leaves.h); the edges of
+// each width (0xffff and 0xffffff are the all-ones patterns, so those
+// values need the next width) read back exactly, from a full build and
+// from patches that widen a built structure.
+TEST(LeafWidthFollowsTheValues) {
+  struct Case {
+    int32_t max;
+    unsigned width;
+  };
+  for (Case c : {Case{0, 2}, Case{0xfffe, 2}, Case{0xffff, 3},
+                 Case{0xfffffe, 3}, Case{0xffffff, 4}, Case{0x7fffffff, 4}}) {
+    std::vector<Entry<uint32_t>> es;
+    Naive<uint32_t> ref;
+    for (uint32_t i = 0; i < 4096; ++i) {
+      // /24s side by side, one /20 over some, values up to c.max.
+      int32_t v = static_cast<int32_t>(c.max - (i % 3));
+      if (v < 0) v = static_cast<int32_t>(i % 7);
+      es.push_back({0xc6120000u + (i << 8), v, 24});
+      ref.Insert(0xc6120000u + (i << 8), 24, v);
+    }
+    vpn::route::Family<uint32_t, 18, false> fam;
+    auto copy = es;
+    fam.Assign(&copy);
+    fam.Sync();
+    CHECK_EQ(fam.fib.leaf_width(), c.width);
+    int bad = 0;
+    for (uint32_t i = 0; i < 4096 * 256; i += 97) {
+      bad += fam.Lookup(0xc6120000u + i) != ref.Lookup(0xc6120000u + i);
+    }
+    // Patches with ever wider values: each width holds what it held.
+    for (int32_t v : {0xfffe, 0xffff, 0xfffffe, 0xffffff, 0x7fffffff}) {
+      uint32_t k = 0xc6120000u + (static_cast<uint32_t>(v % 4096) << 8);
+      fam.Insert(k | 0x80, 25, v);
+      ref.Insert(k | 0x80, 25, v);
+      fam.Sync();
+      CHECK(fam.fib.leaf_width() >= vpn::route::Leaves::WidthFor(v));
+      for (uint32_t i = 0; i < 4096 * 256; i += 97) {
+        bad += fam.Lookup(0xc6120000u + i) != ref.Lookup(0xc6120000u + i);
+      }
+      bad += fam.Lookup(k | 0x81) != v;
+    }
+    CHECK_EQ(fam.fib.leaf_width(), 4u);
+    CHECK_EQ(bad, 0);
+  }
 }
 
 // A table past the size where batches defer their leaf reads (a server's
