@@ -18,6 +18,11 @@
 //    short prefix (even 0.0.0.0/0) changes only top slots (and the hidden
 //    leaves of roots), never a subtree.
 //  - Leaves are 2, 3 or 4 bytes, as narrow as the values allow (leaves.h).
+//  - IPv4: a root with no children (all its prefixes end within its first
+//    stride, as /19../24 do under an 18-bit top) is a LeafRoot of 16 bytes,
+//    its leafvec, base0 and top slot value, in an array of its own, instead
+//    of a 24-byte node and a hidden leaf. Such roots are most of a
+//    BGP-like table's (175k of 189k on 1M scattered prefixes).
 //  - For IPv6 (PC = true) a node can skip strides: when every prefix below a
 //    node shares the next 6k bits (k <= 4) and none ends there, the k
 //    single-child nodes are replaced by a compare of those bits; a mismatch
@@ -72,10 +77,29 @@ class Poptrie {
   // length <= S covering the slot, -1 none, <= -2 the subtree root -2 - e.
   // A root keeps that short value in a hidden leaf just before its leaves,
   // leaves_[base0 - 1], read only when its subtree has no match.
+  // For IPv4 the low bit of -2 - e tells a LeafRoot (1) from a node (0).
   using Top = int32_t;
+  static constexpr int kTagBits = PC ? 0 : 1;
   static bool IsRoot(Top e) { return e <= -2; }
-  static uint32_t RootOf(Top e) { return static_cast<uint32_t>(-2 - e); }
-  static Top TopOf(uint32_t root) { return -2 - static_cast<int32_t>(root); }
+  static bool IsLeafRoot(Top e) {
+    return !PC && e <= -2 && ((-2 - e) & 1) != 0;
+  }
+  static uint32_t RootOf(Top e) {
+    return static_cast<uint32_t>(-2 - e) >> kTagBits;
+  }
+  static Top TopOf(uint32_t root) {
+    return -2 - static_cast<int32_t>(root << kTagBits);
+  }
+  static Top TopOfLeafRoot(uint32_t i) {
+    return -2 - static_cast<int32_t>((i << 1) | 1);
+  }
+  // An IPv4 root without children: its runs at leaves_[base0..], and the
+  // top slot's value (what a node keeps in its hidden leaf).
+  struct LeafRoot {
+    uint64_t leafvec;
+    uint32_t base0;
+    int32_t short_value;
+  };
   struct NodeBase {
     uint64_t vector;
     uint64_t leafvec;
@@ -114,6 +138,7 @@ class Poptrie {
   void Reset() {
     Vec<Top>().swap(top_);
     Vec<Node>().swap(nodes_);
+    Vec<LeafRoot>().swap(leaf_roots_);
     leaves_.Release();
     ForgetFree();
   }
@@ -125,21 +150,29 @@ class Poptrie {
   void Clear(int32_t max = 0) {
     top_.assign(size_t{1} << S, Top{-1});
     nodes_.assign(1, Node{});
+    Vec<LeafRoot>().swap(leaf_roots_);
     leaves_.Assign(1, 0, max);
     ForgetFree();
   }
 
   size_t bytes() const {
     return top_.capacity() * sizeof(Top) + nodes_.capacity() * sizeof(Node) +
-           leaves_.capacity_bytes();
+           leaf_roots_.capacity() * sizeof(LeafRoot) + leaves_.capacity_bytes();
   }
   // Bytes held in free lists (left by patches, reused by later ones).
   size_t free_bytes() const {
-    return free_node_slots_ * sizeof(Node) + free_leaf_slots_ * leaves_.width();
+    return free_node_slots_ * sizeof(Node) +
+           free_leaf_roots_.size() * sizeof(LeafRoot) +
+           free_leaf_slots_ * leaves_.width();
   }
-  // Nodes in use.
+  // Nodes in use, LeafRoots included.
   size_t node_count() const {
-    return nodes_.empty() ? 0 : nodes_.size() - 1 - free_node_slots_;
+    return (nodes_.empty() ? 0 : nodes_.size() - 1 - free_node_slots_) +
+           leaf_root_count();
+  }
+  // LeafRoots in use (IPv4 roots without children).
+  size_t leaf_root_count() const {
+    return leaf_roots_.size() - free_leaf_roots_.size();
   }
   // Bytes per leaf: 2, 3 or 4 (see leaves.h).
   unsigned leaf_width() const { return leaves_.width(); }
@@ -182,13 +215,11 @@ class Poptrie {
       uint64_t slot = Bits(e[i].key, 0, S);
       size_t j = i + 1;
       while (j < w && Bits(e[j].key, 0, S) == slot) ++j;
-      uint32_t root = AllocNodes(1);
-      int32_t short_value = top_[slot];
-      BuildNode(root, e + i, j - i, S, -1, &short_value);
-      top_[slot] = TopOf(root);
+      top_[slot] = BuildRoot(e + i, j - i, top_[slot]);
       i = j;
     }
     nodes_.shrink_to_fit();
+    leaf_roots_.shrink_to_fit();
     leaves_.ShrinkToFit();
   }
 
@@ -201,6 +232,11 @@ class Poptrie {
       return;
     }
     uint64_t slot = Bits(key, 0, S);
+    if (IsLeafRoot(top_[slot])) {
+      // A few prefixes within one stride: rebuilt whole, whatever it
+      // becomes.
+      top_[slot] = FreeLeafRoot(RootOf(top_[slot]));
+    }
     if (!IsRoot(top_[slot])) {
       RebuildRoot(cp, slot, key);
       return;
@@ -283,13 +319,10 @@ class Poptrie {
     if (np == 1) {
       int32_t short_value = ShortOf(s.ni);
       FreeSubtree(s.ni, true);
+      FreeNodes(s.ni, 1);
       es.resize(DropRedundant(es.data(), es.size(), -1));
-      if (es.empty()) {
-        FreeNodes(s.ni, 1);
-        top_[slot] = short_value;
-      } else {
-        BuildNode(s.ni, es.data(), es.size(), S, -1, &short_value);
-      }
+      top_[slot] = es.empty() ? short_value
+                              : BuildRoot(es.data(), es.size(), short_value);
       return;
     }
     int32_t inherit = -1;
@@ -306,8 +339,15 @@ class Poptrie {
     const Top t = top_[hi >> (64 - S)];
     if (!IsRoot(t)) return t;
     Consume(&hi, &lo, S);
-    int32_t r = Walk(RootOf(t), hi, lo);
-    return r >= 0 ? r : ShortOf(RootOf(t));
+    return leaves_.With([&](auto leaves) -> int32_t {
+      if (IsLeafRoot(t)) {
+        const LeafRoot& lr = leaf_roots_[RootOf(t)];
+        int32_t r = leaves[LeafRootLeaf(lr, hi)];
+        return r >= 0 ? r : lr.short_value;
+      }
+      int32_t r = Walk(RootOf(t), hi, lo, leaves);
+      return r >= 0 ? r : leaves[nodes_[RootOf(t)].base0 - 1];
+    });
   }
 
   // out[i] = Lookup(keys[i]). Lanes of kLanes lookups advance one level at a
@@ -324,13 +364,15 @@ class Poptrie {
   }
 
   static constexpr size_t kLanes = PC ? 64 : 16;
-  // A table past kLargeBytes (nodes and leaves) misses cache on most
-  // levels and on its leaf: its batches run more lanes and defer the leaf
-  // reads (see LookupLanes). Measured on 1M scattered IPv4 prefixes with a
-  // value each, 256 per batch: 12.1 ns per address before, 9.0 after; on
-  // 10k prefixes, which stay in cache, the deferral would cost 0.2 ns.
-  static constexpr size_t kLargeLanes = 64;
-  static constexpr size_t kLargeBytes = size_t{4} << 20;
+  // A table past kLargeBytes (nodes and leaves, not the top level) misses
+  // cache on most levels and on its leaf: its batches run more lanes and
+  // defer the leaf reads (see LookupLanes; IPv4 32 lanes). Measured on 1M
+  // scattered IPv4 prefixes with a value each, 256 per batch: 12.1 ns per
+  // address before, 9.0 after; on 10k prefixes, which stay in cache, the
+  // deferral would cost 0.2 ns. The bound is half this machine's 2 MiB L2 per
+  // core (4 MiB before leaves got narrow: the clustered 1M sets, 3.6 MB now,
+  // ran the in-cache path and lost 5-8%; with 1 MiB they gain 12%).
+  static constexpr size_t kLargeBytes = size_t{1} << 20;
 
  private:
   struct ArrayKeys {
@@ -362,23 +404,26 @@ class Poptrie {
       for (size_t i = 0; i < n; ++i) out[i] = -1;
       return;
     }
-    const size_t bytes =
-        nodes_.size() * sizeof(Node) + leaves_.size() * leaves_.width();
-    if (bytes > kLargeBytes) {
-      BatchOf<true, PC ? kLanes : 32>(keys, out, n);
-    } else {
-      BatchOf<false, kLanes>(keys, out, n);
-    }
+    const size_t bytes = nodes_.size() * sizeof(Node) +
+                         leaf_roots_.size() * sizeof(LeafRoot) +
+                         leaves_.size() * leaves_.width();
+    leaves_.With([&](auto leaves) {
+      if (bytes > kLargeBytes) {
+        BatchOf<true, PC ? kLanes : 32>(keys, out, n, leaves);
+      } else {
+        BatchOf<false, kLanes>(keys, out, n, leaves);
+      }
+    });
   }
 
-  template <bool kDefer, size_t kL, typename Keys>
-  void BatchOf(const Keys& keys, int32_t* out, size_t n) const {
+  template <bool kDefer, size_t kL, typename Keys, typename LV>
+  void BatchOf(const Keys& keys, int32_t* out, size_t n, LV leaves) const {
     size_t i = 0;
     for (; i + kL <= n; i += kL) {
-      LookupLanes<kDefer, kL>(keys.At(i), out + i, kL);
+      LookupLanes<kDefer, kL>(keys.At(i), out + i, kL, leaves);
     }
     if (n - i >= 2) {
-      LookupLanes<kDefer, kL>(keys.At(i), out + i, n - i);
+      LookupLanes<kDefer, kL>(keys.At(i), out + i, n - i, leaves);
     } else if (i < n) {
       out[i] = Lookup(keys.At(i).Key(0));
     }
@@ -389,8 +434,9 @@ class Poptrie {
   // shifted out, so that a level reads its index from the top bits. The
   // rare node that reads past bit 64 (flag kDeep, only under IPv6 prefixes
   // longer than /58 or so) sends its lane to Lookup with the whole key.
-  template <bool kDefer, size_t kL, typename Keys>
-  void LookupLanes(const Keys& keys, int32_t* out, size_t lanes) const {
+  template <bool kDefer, size_t kL, typename Keys, typename LV>
+  void LookupLanes(const Keys& keys, int32_t* out, size_t lanes,
+                   LV leaves) const {
     uint64_t hi[kL];
     uint32_t ni[kL];
     uint32_t rt[kL];
@@ -403,8 +449,13 @@ class Poptrie {
     uint32_t leaf_at[kDefer ? kL : 1];
     uint16_t leafed[kDefer ? kL : 1];
     size_t nleafed = 0;
+    // Lanes at a LeafRoot (IPv4): one level, then their leaf; rt is
+    // kNoRoot and out holds the LeafRoot's short value meanwhile.
+    uint16_t at_leaf_root[PC ? 1 : kL];
+    size_t nleaf_roots = 0;
     const Top* top = top_.data();
     const Node* nodes = nodes_.data();
+    const LeafRoot* leaf_roots = leaf_roots_.data();
     for (size_t l = 0; l < lanes; ++l) {
       hi[l] = keys.Hi(l);
       __builtin_prefetch(&top[hi[l] >> (64 - S)]);
@@ -413,13 +464,33 @@ class Poptrie {
       const Top t = top[hi[l] >> (64 - S)];
       out[l] = t;
       if (IsRoot(t)) {
-        rt[l] = ni[l] = RootOf(t);
+        ni[l] = RootOf(t);
         hi[l] <<= S;
-        live[nlive++] = static_cast<uint16_t>(l);
-        __builtin_prefetch(&nodes[ni[l]]);
+        if (IsLeafRoot(t)) {
+          at_leaf_root[nleaf_roots++] = static_cast<uint16_t>(l);
+          __builtin_prefetch(&leaf_roots[ni[l]]);
+        } else {
+          rt[l] = ni[l];
+          live[nlive++] = static_cast<uint16_t>(l);
+          __builtin_prefetch(&nodes[ni[l]]);
+        }
       }
     }
-    const Leaves::View leaves = leaves_.view();
+    for (size_t x = 0; x < nleaf_roots; ++x) {
+      unsigned l = at_leaf_root[x];
+      const LeafRoot& lr = leaf_roots[ni[l]];
+      const uint32_t at = LeafRootLeaf(lr, hi[l]);
+      if (kDefer) {
+        __builtin_prefetch(leaves.Addr(at));
+        out[l] = lr.short_value;
+        rt[l] = kNoRoot;
+        leaf_at[l] = at;
+        leafed[nleafed++] = static_cast<uint16_t>(l);
+      } else {
+        int32_t r = leaves[at];
+        out[l] = r >= 0 ? r : lr.short_value;
+      }
+    }
     while (nlive != 0) {
       size_t next = 0;
       for (size_t x = 0; x < nlive; ++x) {
@@ -477,8 +548,19 @@ class Poptrie {
     for (size_t x = 0; x < nleafed; ++x) {
       unsigned l = leafed[x];
       int32_t r = leaves[leaf_at[l]];
-      out[l] = r >= 0 ? r : leaves[nodes[rt[l]].base0 - 1];
+      out[l] = r >= 0             ? r
+               : rt[l] == kNoRoot ? out[l]
+                                  : leaves[nodes[rt[l]].base0 - 1];
     }
+  }
+
+  static constexpr uint32_t kNoRoot = ~uint32_t{0};
+
+  // The leaf of a LeafRoot for the key bits at the top of h.
+  static uint32_t LeafRootLeaf(const LeafRoot& lr, uint64_t h) {
+    uint64_t bit = uint64_t{1} << (h >> 58);
+    return static_cast<uint32_t>(
+        lr.base0 + __builtin_popcountll(lr.leafvec & ((bit << 1) - 1)) - 1);
   }
 
   // Most patches of a jump node rebuild only the children under the
@@ -552,8 +634,9 @@ class Poptrie {
   // One level of a walk with the whole key (Lookup): node n with the key's
   // unconsumed bits at the top of hi:lo. Returns true and the child in
   // *ni, or false and the leaf's value (-1: the top slot's) in *r.
+  template <typename LV>
   static bool Step(const Node& n, uint64_t* hi, uint64_t* lo, uint32_t* ni,
-                   int32_t* r, const Leaves::View& leaves) {
+                   int32_t* r, LV leaves) {
     uint64_t h = *hi, o = *lo;
     unsigned w = 6;
     if constexpr (PC) {
@@ -585,8 +668,8 @@ class Poptrie {
   // The value of leaf slot `bit` of node n: from the leaf array, or inline
   // (IPv6, one run; never in a root, which keeps its runs after its hidden
   // leaf).
-  static int32_t LeafOf(const Node& n, uint64_t bit,
-                        const Leaves::View& leaves) {
+  template <typename LV>
+  static int32_t LeafOf(const Node& n, uint64_t bit, LV leaves) {
     uint64_t lv = n.leafvec;
     if constexpr (!PC) {
       return leaves[n.base0 + __builtin_popcountll(lv & ((bit << 1) - 1)) - 1];
@@ -598,9 +681,9 @@ class Poptrie {
     return lv ? x : static_cast<int32_t>(n.base0);
   }
 
-  int32_t Walk(uint32_t ni, uint64_t hi, uint64_t lo) const {
+  template <typename LV>
+  int32_t Walk(uint32_t ni, uint64_t hi, uint64_t lo, LV leaves) const {
     const Node* nodes = nodes_.data();
-    const Leaves::View leaves = leaves_.view();
     int32_t r;
     while (Step(nodes[ni], &hi, &lo, &ni, &r, leaves)) {
     }
@@ -611,7 +694,9 @@ class Poptrie {
     uint64_t first = len == 0 ? 0 : Bits(key, 0, S);
     uint64_t span = uint64_t{1} << (S - len);
     for (uint64_t s = first; s < first + span; ++s) {
-      if (IsRoot(top_[s])) {
+      if (IsLeafRoot(top_[s])) {
+        leaf_roots_[RootOf(top_[s])].short_value = value;
+      } else if (IsRoot(top_[s])) {
         leaves_.Put(nodes_[RootOf(top_[s])].base0 - 1, value);
       } else {
         top_[s] = value;
@@ -632,10 +717,7 @@ class Poptrie {
     cp.CollectBelow(key & Mask<K>(S), S, &es);
     es.resize(DropRedundant(es.data(), es.size(), -1));
     if (es.empty()) return;
-    uint32_t root = AllocNodes(1);
-    int32_t short_value = top_[slot];
-    BuildNode(root, es.data(), es.size(), S, -1, &short_value);
-    top_[slot] = TopOf(root);
+    top_[slot] = BuildRoot(es.data(), es.size(), top_[slot]);
   }
 
   // Drops the entries of e[0..n) (sorted by (key, length)) that change no
@@ -669,6 +751,53 @@ class Poptrie {
       e[w++] = x;
     }
     return w;
+  }
+
+  // The runs of equal leaves over the slots not in vector: their values in
+  // runs, where each begins in *leafvec; returns how many.
+  static unsigned Runs(const int32_t* leaf, uint64_t vector, int32_t* runs,
+                       uint64_t* leafvec) {
+    unsigned nruns = 0;
+    *leafvec = 0;
+    for (unsigned j = 0; j < 64; ++j) {
+      if (vector & (uint64_t{1} << j)) continue;
+      if (nruns == 0 || leaf[j] != runs[nruns - 1]) {
+        *leafvec |= uint64_t{1} << j;
+        runs[nruns++] = leaf[j];
+      }
+    }
+    return nruns;
+  }
+
+  // The top slot for the region of a slot that holds e[0..n) (n > 0, all
+  // longer than S, sorted), whose own value is short_value: for IPv4 a
+  // LeafRoot when every prefix ends within the first stride, else a node.
+  Top BuildRoot(Entry<K>* e, size_t n, int32_t short_value) {
+    if constexpr (!PC) {
+      bool deeper = false;
+      for (size_t i = 0; i < n; ++i) deeper |= e[i].len > S + 6;
+      if (!deeper) {
+        int32_t leaf[64];
+        for (int j = 0; j < 64; ++j) leaf[j] = -1;
+        // Sorted by (key, length): a prefix comes before the ones inside it.
+        for (size_t i = 0; i < n; ++i) {
+          unsigned j = static_cast<unsigned>(Bits(e[i].key, S, 6));
+          unsigned span = 1u << (S + 6 - e[i].len);
+          for (unsigned s = j; s < j + span; ++s) leaf[s] = e[i].value;
+        }
+        int32_t runs[64];
+        uint64_t leafvec;
+        unsigned nruns = Runs(leaf, 0, runs, &leafvec);
+        uint32_t base0 = AllocLeaves(nruns);
+        for (unsigned r = 0; r < nruns; ++r) leaves_.Put(base0 + r, runs[r]);
+        uint32_t i = AllocLeafRoot();
+        leaf_roots_[i] = LeafRoot{leafvec, base0, short_value};
+        return TopOfLeafRoot(i);
+      }
+    }
+    uint32_t root = AllocNodes(1);
+    BuildNode(root, e, n, S, -1, &short_value);
+    return TopOf(root);
   }
 
   // Builds node ni for the region of depth d that holds e[0..n) (all longer
@@ -740,15 +869,8 @@ class Poptrie {
       w = k;
     }
     int32_t runs[64];
-    unsigned nruns = 0;
-    uint64_t leafvec = 0;
-    for (unsigned j = 0; j < 64; ++j) {
-      if (vector & (uint64_t{1} << j)) continue;
-      if (nruns == 0 || leaf[j] != runs[nruns - 1]) {
-        leafvec |= uint64_t{1} << j;
-        runs[nruns++] = leaf[j];
-      }
-    }
+    uint64_t leafvec;
+    unsigned nruns = Runs(leaf, vector, runs, &leafvec);
     unsigned nchildren = static_cast<unsigned>(__builtin_popcountll(vector));
     uint32_t base0 = 0;
     if (root_short != nullptr) {
@@ -935,7 +1057,26 @@ class Poptrie {
     if (cnt <= 64) leaf_lists_ |= uint64_t{1} << (cnt - 1);
     free_leaf_slots_ += cnt;
   }
+  uint32_t AllocLeafRoot() {
+    if (!free_leaf_roots_.empty()) {
+      uint32_t i = free_leaf_roots_.back();
+      free_leaf_roots_.pop_back();
+      return i;
+    }
+    leaf_roots_.emplace_back();
+    return static_cast<uint32_t>(leaf_roots_.size() - 1);
+  }
+  // Frees LeafRoot i with its leaves; returns its short value.
+  int32_t FreeLeafRoot(uint32_t i) {
+    const LeafRoot lr = leaf_roots_[i];
+    FreeLeaves(lr.base0,
+               static_cast<unsigned>(__builtin_popcountll(lr.leafvec)));
+    free_leaf_roots_.push_back(i);
+    return lr.short_value;
+  }
+
   void ForgetFree() {
+    std::vector<uint32_t>().swap(free_leaf_roots_);
     std::memset(free_nodes_, 0, sizeof free_nodes_);
     for (auto& list : free_leaves_) std::vector<uint32_t>().swap(list);
     node_lists_ = leaf_lists_ = 0;
@@ -946,7 +1087,9 @@ class Poptrie {
   using Vec = std::vector<T, HugeAlloc<T>>;
   Vec<Top> top_;
   Vec<Node> nodes_;
+  Vec<LeafRoot> leaf_roots_;
   Leaves leaves_;
+  std::vector<uint32_t> free_leaf_roots_;
   uint32_t free_nodes_[65];
   std::vector<uint32_t> free_leaves_[66];  // blocks of 1..65 (65: a root's)
   uint64_t node_lists_ = 0;
