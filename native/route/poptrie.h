@@ -449,9 +449,12 @@ class Poptrie {
     uint32_t leaf_at[kDefer ? kL : 1];
     uint16_t leafed[kDefer ? kL : 1];
     size_t nleafed = 0;
-    // Lanes at a LeafRoot (IPv4): one level, then their leaf; rt is
-    // kNoRoot and out holds the LeafRoot's short value meanwhile.
-    uint16_t at_leaf_root[PC ? 1 : kL];
+    // Lanes at a LeafRoot (IPv4): one level, then their leaf, in compact
+    // arrays of their own (the LeafRoot, then the leaf and the short value).
+    constexpr size_t kR = PC ? 1 : kL;
+    uint16_t lr_lane[kR];
+    uint32_t lr_at[kR];
+    int32_t lr_short[kR];
     size_t nleaf_roots = 0;
     const Top* top = top_.data();
     const Node* nodes = nodes_.data();
@@ -467,7 +470,8 @@ class Poptrie {
         ni[l] = RootOf(t);
         hi[l] <<= S;
         if (IsLeafRoot(t)) {
-          at_leaf_root[nleaf_roots++] = static_cast<uint16_t>(l);
+          lr_at[nleaf_roots] = ni[l];
+          lr_lane[nleaf_roots++] = static_cast<uint16_t>(l);
           __builtin_prefetch(&leaf_roots[ni[l]]);
         } else {
           rt[l] = ni[l];
@@ -477,18 +481,15 @@ class Poptrie {
       }
     }
     for (size_t x = 0; x < nleaf_roots; ++x) {
-      unsigned l = at_leaf_root[x];
-      const LeafRoot& lr = leaf_roots[ni[l]];
-      const uint32_t at = LeafRootLeaf(lr, hi[l]);
+      const LeafRoot& lr = leaf_roots[lr_at[x]];
+      const uint32_t at = LeafRootLeaf(lr, hi[lr_lane[x]]);
       if (kDefer) {
         __builtin_prefetch(leaves.Addr(at));
-        out[l] = lr.short_value;
-        rt[l] = kNoRoot;
-        leaf_at[l] = at;
-        leafed[nleafed++] = static_cast<uint16_t>(l);
+        lr_at[x] = at;
+        lr_short[x] = lr.short_value;
       } else {
         int32_t r = leaves[at];
-        out[l] = r >= 0 ? r : lr.short_value;
+        out[lr_lane[x]] = r >= 0 ? r : lr.short_value;
       }
     }
     while (nlive != 0) {
@@ -545,16 +546,18 @@ class Poptrie {
       }
       nlive = next;
     }
+    if (kDefer) {
+      for (size_t x = 0; x < nleaf_roots; ++x) {
+        int32_t r = leaves[lr_at[x]];
+        out[lr_lane[x]] = r >= 0 ? r : lr_short[x];
+      }
+    }
     for (size_t x = 0; x < nleafed; ++x) {
       unsigned l = leafed[x];
       int32_t r = leaves[leaf_at[l]];
-      out[l] = r >= 0             ? r
-               : rt[l] == kNoRoot ? out[l]
-                                  : leaves[nodes[rt[l]].base0 - 1];
+      out[l] = r >= 0 ? r : leaves[nodes[rt[l]].base0 - 1];
     }
   }
-
-  static constexpr uint32_t kNoRoot = ~uint32_t{0};
 
   // The leaf of a LeafRoot for the key bits at the top of h.
   static uint32_t LeafRootLeaf(const LeafRoot& lr, uint64_t h) {
