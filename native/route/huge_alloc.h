@@ -89,5 +89,18 @@ struct HugeAlloc {
   }
 };
 
+// Resizes v to n elements. A big array grows by an eighth, not twice: a
+// structure built to its exact size (shrink_to_fit) and then patched would
+// otherwise double its capacity, and the bytes it reports, at the first
+// patch (1M IPv4 prefixes: 9.9 -> 15.8 bytes a prefix for one insert).
+template <typename V>
+void GrowTo(V* v, size_t n) {
+  size_t cap = v->capacity();
+  if (n > cap && cap * sizeof(typename V::value_type) >= (size_t{1} << 20)) {
+    v->reserve(n > cap + cap / 8 ? n : cap + cap / 8);
+  }
+  v->resize(n);
+}
+
 }  // namespace route
 }  // namespace vpn

@@ -100,7 +100,7 @@ class Leaves {
   }
   void Reserve(size_t n) { data_.reserve(n * width_ + kSlack); }
   void Resize(size_t n) {
-    data_.resize(n * width_ + kSlack, 0);
+    GrowTo(&data_, n * width_ + kSlack);
     size_ = n;
   }
   void ShrinkToFit() { data_.shrink_to_fit(); }

@@ -209,6 +209,7 @@ class Poptrie {
     }
     // Rough sizes, so that the vectors grow once or twice.
     nodes_.reserve(w / 2 + 16);
+    if (!PC) leaf_roots_.reserve(w < top_.size() ? w : top_.size());
     leaves_.Reserve(w * 2 + 16);
     size_t i = 0;
     while (i < w) {
@@ -1014,7 +1015,7 @@ class Poptrie {
       return head;
     }
     uint32_t i = static_cast<uint32_t>(nodes_.size());
-    nodes_.resize(nodes_.size() + cnt);
+    GrowTo(&nodes_, nodes_.size() + cnt);
     return i;
   }
   void FreeNodes(uint32_t i, unsigned cnt) {
@@ -1066,7 +1067,7 @@ class Poptrie {
       free_leaf_roots_.pop_back();
       return i;
     }
-    leaf_roots_.emplace_back();
+    GrowTo(&leaf_roots_, leaf_roots_.size() + 1);
     return static_cast<uint32_t>(leaf_roots_.size() - 1);
   }
   // Frees LeafRoot i with its leaves; returns its short value.
