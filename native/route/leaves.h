@@ -30,6 +30,14 @@ class Leaves {
  public:
   static constexpr size_t kSlack = 2;
 
+  // The leaf at `at`: the low bytes of a 4-byte load, all ones for -1.
+  static int32_t Read(const uint8_t* at, uint32_t mask) {
+    uint32_t x;
+    std::memcpy(&x, at, 4);
+    x &= mask;
+    return x == mask ? -1 : static_cast<int32_t>(x);
+  }
+
   // What the lookups read, for a width known at compile time (the lookups
   // are instantiated for each: a multiply by a variable width and a
   // variable mask cost ~10% on a table in cache).
@@ -38,12 +46,7 @@ class Leaves {
     static constexpr uint32_t kMask =
         kWidth == 4 ? ~uint32_t{0} : (uint32_t{1} << (8 * kWidth)) - 1;
     const uint8_t* p;
-    int32_t operator[](size_t i) const {
-      uint32_t x;
-      std::memcpy(&x, p + i * kWidth, 4);
-      x &= kMask;
-      return x == kMask ? -1 : static_cast<int32_t>(x);
-    }
+    int32_t operator[](size_t i) const { return Read(p + i * kWidth, kMask); }
     const void* Addr(size_t i) const { return p + i * kWidth; }
   };
   // Calls f with the Fixed view of this array's width.
@@ -64,13 +67,7 @@ class Leaves {
     const uint8_t* p;
     uint32_t width;
     uint32_t mask;
-    int32_t operator[](size_t i) const {
-      uint32_t x;
-      std::memcpy(&x, p + i * width, 4);
-      x &= mask;
-      return x == mask ? -1 : static_cast<int32_t>(x);
-    }
-    const void* Addr(size_t i) const { return p + i * width; }
+    int32_t operator[](size_t i) const { return Read(p + i * width, mask); }
   };
 
   // The width (2, 3 or 4 bytes) needed for values 0..max (-1 always fits).
