@@ -15,6 +15,18 @@
 namespace vpn {
 namespace route {
 
+#if defined(__SANITIZE_ADDRESS__)
+constexpr bool kAsan = true;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+constexpr bool kAsan = true;
+#else
+constexpr bool kAsan = false;
+#endif
+#else
+constexpr bool kAsan = false;
+#endif
+
 template <typename T>
 struct HugeAlloc {
   using value_type = T;
@@ -23,19 +35,11 @@ struct HugeAlloc {
   HugeAlloc(const HugeAlloc<U>&) {}  // NOLINT(runtime/explicit)
 
   static constexpr size_t kHuge = size_t{2} << 20;
-  // Under AddressSanitizer every block comes from malloc, so that the
-  // sanitizer sees the big arrays' bounds too.
-#if defined(__SANITIZE_ADDRESS__)
-  static constexpr size_t kMmapMin = ~size_t{0};
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-  static constexpr size_t kMmapMin = ~size_t{0};
-#else
-  static constexpr size_t kMmapMin = size_t{1} << 20;
-#endif
-#else
-  static constexpr size_t kMmapMin = size_t{1} << 20;
-#endif
+  // Blocks from this size on are 2 MiB aligned and on huge pages.
+  static constexpr size_t kBig = size_t{1} << 20;
+  // ... and fresh mappings, except under AddressSanitizer, where every
+  // block comes from malloc so that the sanitizer sees their bounds too.
+  static constexpr size_t kMmapMin = kAsan ? ~size_t{0} : kBig;
   static size_t Rounded(size_t bytes) {
     return (bytes + kHuge - 1) & ~(kHuge - 1);
   }
@@ -47,6 +51,7 @@ struct HugeAlloc {
       // malloc recycles (a vector's earlier, smaller buffers) was faulted
       // in 4 KiB pages, which MADV_HUGEPAGE does not replace; measured on
       // a 1M-prefix table, a third of its arrays stayed on small pages.
+      // Mapped with kHuge to spare, then trimmed to the aligned block.
       size_t rounded = Rounded(bytes);
       void* m = mmap(nullptr, rounded + kHuge, PROT_READ | PROT_WRITE,
                      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -54,13 +59,13 @@ struct HugeAlloc {
       uintptr_t start = reinterpret_cast<uintptr_t>(m);
       uintptr_t aligned = (start + kHuge - 1) & ~(kHuge - 1);
       if (aligned > start) munmap(m, aligned - start);
-      size_t tail = start + rounded + kHuge - (aligned + rounded);
+      size_t tail = start + kHuge - aligned;  // what is left past the block
       if (tail) munmap(reinterpret_cast<void*>(aligned + rounded), tail);
       madvise(reinterpret_cast<void*>(aligned), rounded, MADV_HUGEPAGE);
       return reinterpret_cast<T*>(aligned);
     }
     void* p = nullptr;
-    if (bytes >= (size_t{1} << 20)) {  // under ASan
+    if (bytes >= kBig) {  // under ASan
       if (posix_memalign(&p, kHuge, Rounded(bytes)) != 0) {
         throw std::bad_alloc();
       }
@@ -96,7 +101,8 @@ struct HugeAlloc {
 template <typename V>
 void GrowTo(V* v, size_t n) {
   size_t cap = v->capacity();
-  if (n > cap && cap * sizeof(typename V::value_type) >= (size_t{1} << 20)) {
+  if (n > cap && cap * sizeof(typename V::value_type) >=
+                     HugeAlloc<typename V::value_type>::kBig) {
     v->reserve(n > cap + cap / 8 ? n : cap + cap / 8);
   }
   v->resize(n);

@@ -30,6 +30,11 @@ class Leaves {
  public:
   static constexpr size_t kSlack = 2;
 
+  // The all-ones pattern of a width: "no prefix" (-1), and the read mask.
+  static constexpr uint32_t MaskOf(unsigned width) {
+    return width == 4 ? ~uint32_t{0} : (uint32_t{1} << (8 * width)) - 1;
+  }
+
   // The leaf at `at`: the low bytes of a 4-byte load, all ones for -1.
   static int32_t Read(const uint8_t* at, uint32_t mask) {
     uint32_t x;
@@ -43,8 +48,7 @@ class Leaves {
   // variable mask cost ~10% on a table in cache).
   template <unsigned kWidth>
   struct Fixed {
-    static constexpr uint32_t kMask =
-        kWidth == 4 ? ~uint32_t{0} : (uint32_t{1} << (8 * kWidth)) - 1;
+    static constexpr uint32_t kMask = MaskOf(kWidth);
     const uint8_t* p;
     int32_t operator[](size_t i) const { return Read(p + i * kWidth, kMask); }
     const void* Addr(size_t i) const { return p + i * kWidth; }
@@ -116,7 +120,7 @@ class Leaves {
 
   void SetWidth(uint32_t w) {
     width_ = w;
-    mask_ = w == 4 ? ~uint32_t{0} : (uint32_t{1} << (8 * w)) - 1;
+    mask_ = MaskOf(w);
   }
 
   void Widen(uint32_t w) {
